@@ -1,0 +1,90 @@
+"""Shared fixtures: the repository root, small throw-away books, and the CI-size executed book."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from fieldnotes import runner
+
+ROOT = Path(__file__).resolve().parents[1]
+
+MINI_TOC = """\
+format: jb-book
+root: book/intro
+chapters:
+{chapters}
+"""
+
+
+def make_notebook(path: Path, cells: list[tuple[str, str]], parameters: str = "n = 10") -> Path:
+    """Write a notebook whose first code cell (tagged 'parameters') is ``parameters``.
+
+    ``cells`` are (kind, source) pairs, kind 'code' or 'markdown'.
+    """
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    params = nbformat.v4.new_code_cell(parameters)
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params]
+    for kind, source in cells:
+        make = nbformat.v4.new_code_cell if kind == "code" else nbformat.v4.new_markdown_cell
+        nb.cells.append(make(source))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, path)
+    return path
+
+
+def make_book(root: Path, notebooks: dict[str, list[tuple[str, str]]]) -> Path:
+    """A small book in ``root`` with the real config and prose pages, and the given notebooks."""
+    root.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(ROOT / "_config.yml", root / "_config.yml")
+    shutil.copytree(ROOT / "book", root / "book", dirs_exist_ok=True)
+    chapters = "\n".join(f"  - file: notebooks/{name}" for name in notebooks)
+    (root / "_toc.yml").write_text(MINI_TOC.format(chapters=chapters))
+    (root / "tests").mkdir(exist_ok=True)
+    (root / "tests" / "ci_parameters.yml").write_text(
+        "\n".join(f"{name}.ipynb: {{n: 3}}" for name in notebooks) + "\n"
+    )
+    for name, cells in notebooks.items():
+        make_notebook(root / "notebooks" / f"{name}.ipynb", cells)
+    return root
+
+
+@pytest.fixture(scope="session")
+def vendor() -> Path:
+    """The vendored MathJax / RequireJS / widget manager (fetched once with npm pack)."""
+    return runner.vendor_assets(ROOT / runner.BUILD)
+
+
+@pytest.fixture(scope="session")
+def ci_book(vendor):
+    """Every notebook in _toc.yml executed at its CI parameters into _build/ci-book.
+
+    Returns {name: Executed or NotebookFailed}; the per-notebook tests assert on it, and the
+    site test builds from the same executed copies.
+    """
+    staging = ROOT / runner.BUILD / "ci-book"
+    if staging.exists():
+        shutil.rmtree(staging)
+    runner.stage(ROOT, staging, vendor)
+    sizes = runner.ci_parameters(ROOT)
+    outcome = {}
+    for name in runner.toc_notebooks(ROOT):
+        start = time.perf_counter()
+        try:
+            outcome[name] = runner.execute(
+                ROOT,
+                name,
+                staging / "notebooks" / f"{name}.ipynb",
+                sizes.get(name, {}),
+                results_dir=ROOT / runner.BUILD / "ci-results" / "first",
+            )
+        except runner.NotebookFailed as e:
+            outcome[name] = e
+        print(f"{name}: {time.perf_counter() - start:.1f} s")
+    return staging, outcome

@@ -1,0 +1,118 @@
+"""fieldnotes.runner: papermill execution, clear errors, and a build that refuses tracebacks."""
+
+import json
+
+import nbformat
+import pytest
+from conftest import ROOT, make_book
+
+from fieldnotes import runner
+
+GOOD = [
+    ("markdown", "# Good\n\nEnergy $E = mc^2$."),
+    ("code", "from fieldnotes import record_key_numbers\nrecord_key_numbers('10-good', {'n': n})"),
+]
+BAD = [("code", "x = 1"), ("code", "raise ValueError('the bad cell ' + str(n))")]
+
+
+@pytest.fixture
+def mini(tmp_path):
+    return make_book(tmp_path / "book", {"10-good": GOOD, "11-bad": BAD})
+
+
+def test_toc_lists_notebooks_in_book_order(mini):
+    assert runner.toc_notebooks(mini) == ["10-good", "11-bad"]
+
+
+def test_every_toc_notebook_of_the_book_exists():
+    for name in runner.toc_notebooks(ROOT):
+        assert runner.notebook_path(ROOT, name).is_file()
+
+
+@pytest.mark.parametrize("spelling", ["10-good", "10-good.ipynb", "notebooks/10-good.ipynb"])
+def test_notebook_names_may_be_spelled_three_ways(mini, spelling):
+    assert runner.notebook_path(mini, spelling).name == "10-good.ipynb"
+
+
+def test_unknown_notebook_is_a_clear_error(mini):
+    with pytest.raises(ValueError, match=r"unknown notebook 'nope'.*10-good"):
+        runner.notebook_path(mini, "nope")
+
+
+def test_unknown_parameter_is_a_clear_error(mini, tmp_path):
+    with pytest.raises(ValueError, match=r"unknown parameter\(s\) \['m'\].*declares \['n'\]"):
+        runner.execute(mini, "10-good", tmp_path / "out.ipynb", {"m": 1})
+
+
+def test_execution_injects_parameters_records_numbers_and_hides_the_injected_cell(mini, tmp_path):
+    done = runner.execute(mini, "10-good", tmp_path / "out.ipynb", {"n": 7}, results_dir=tmp_path)
+    assert json.loads((tmp_path / "10-good.json").read_text()) == {"n": 7}
+    nb = nbformat.read(done.path, as_version=4)
+    injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert len(injected) == 1 and "hide-cell" in injected[0].metadata["tags"]
+    assert done.seconds > 0
+
+
+def test_a_raising_notebook_fails_with_the_cells_traceback(mini, tmp_path):
+    with pytest.raises(runner.NotebookFailed) as info:
+        runner.execute(mini, "11-bad", tmp_path / "out.ipynb", {"n": 5})
+    failed = info.value
+    assert failed.name == "11-bad"
+    assert failed.cell_index == 2  # in the source notebook: parameters, x = 1, raise
+    assert "ValueError" in failed.traceback and "the bad cell 5" in failed.traceback
+    assert "\x1b[" not in failed.traceback  # no terminal colour codes in the report
+
+
+def test_cli_exit_codes(mini, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(mini)
+    assert runner.main(["execute", "11-bad", str(tmp_path / "o.ipynb")]) == 1
+    assert "the bad cell 10" in capsys.readouterr().err
+    assert runner.main(["execute", "10-good", str(tmp_path / "o.ipynb"), "-p", "zz", "1"]) == 2
+    assert "unknown parameter" in capsys.readouterr().err
+    assert runner.main(["execute", "10-good", str(tmp_path / "o.ipynb"), "--ci", "-p", "n", "4"]) == 0
+    assert runner.main(["book", "--only", "nope"]) == 2
+    assert "unknown notebook(s) ['nope']" in capsys.readouterr().err
+
+
+def test_parameters_from_the_command_line_are_yaml():
+    assert runner._parse_parameters([["a", "3"], ["b", "0.5"], ["c", "null"], ["d", "x"]]) == {
+        "a": 3,
+        "b": 0.5,
+        "c": None,
+        "d": "x",
+    }
+
+
+def test_ci_parameters_cover_exactly_the_toc():
+    assert set(runner.ci_parameters(ROOT)) >= set(runner.toc_notebooks(ROOT))
+
+
+def write_executed(path, outputs):
+    """An 'executed' notebook whose one code cell carries ``outputs`` (as if papermill ran it)."""
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("print('hi')")
+    cell.outputs = outputs
+    nb.cells = [nbformat.v4.new_markdown_cell("# Page"), cell]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, path)
+
+
+def test_build_refuses_a_page_with_a_traceback(mini, tmp_path, vendor):
+    staging = tmp_path / "staging"
+    runner.stage(mini, staging, vendor)
+    write_executed(staging / "notebooks" / "10-good.ipynb", [])
+    error = nbformat.v4.new_output(
+        "error", ename="ValueError", evalue="boom", traceback=["Traceback...", "ValueError: boom"]
+    )
+    write_executed(staging / "notebooks" / "11-bad.ipynb", [error])
+    with pytest.raises(RuntimeError, match=r"notebooks/11-bad.html"):
+        runner.build_site(staging)
+
+
+def test_build_refuses_a_page_with_stderr(mini, tmp_path, vendor):
+    staging = tmp_path / "staging"
+    runner.stage(mini, staging, vendor)
+    write_executed(staging / "notebooks" / "10-good.ipynb", [])
+    stderr = nbformat.v4.new_output("stream", name="stderr", text="a warning\n")
+    write_executed(staging / "notebooks" / "11-bad.ipynb", [stderr])
+    assert runner.pages_with_errors(runner.build_html(staging)) == ["notebooks/11-bad.html"]

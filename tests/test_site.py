@@ -1,0 +1,48 @@
+"""The built site, opened in headless Chromium: every chapter page loads, shows its figures,
+has typeset math and no error output, and requests nothing off the machine."""
+
+import pytest
+from conftest import ROOT
+
+from fieldnotes import runner, sitecheck
+
+pytestmark = pytest.mark.slow
+
+PROSE = [
+    sitecheck.PageExpectation("book/intro.html", math=True),
+    sitecheck.PageExpectation("book/how-to-use.html"),
+    sitecheck.PageExpectation("book/references.html"),
+]
+
+
+@pytest.fixture(scope="module")
+def built(ci_book):
+    staging, outcome = ci_book
+    failed = [n for n, r in outcome.items() if isinstance(r, runner.NotebookFailed)]
+    if failed:
+        pytest.fail(f"notebooks failed, so the site is not built: {failed}", pytrace=False)
+    return staging, runner.build_site(staging).parent
+
+
+def expectations(staging):
+    chapters = [
+        sitecheck.expectation_for(staging / "notebooks" / f"{n}.ipynb", f"notebooks/{n}.html")
+        for n in runner.toc_notebooks(ROOT)
+    ]
+    return chapters + PROSE
+
+
+def test_every_page_passes_in_the_browser(built):
+    staging, html = built
+    shot = ROOT / runner.BUILD / "screenshot.png"
+    reports = sitecheck.check_site(html, expectations(staging), screenshot=shot)
+    bad = {r.path: r.problems for r in reports if r.problems}
+    assert not bad, bad
+    for r in reports:
+        print(f"{r.path}: {r.images} images, {r.math_typeset} equations, {r.widgets} widgets")
+
+
+def test_chapter_pages_have_figures(built):
+    staging, _ = built
+    for e in expectations(staging)[: len(runner.toc_notebooks(ROOT))]:
+        assert e.images >= 1, f"{e.path} has no figure"
