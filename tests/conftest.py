@@ -27,7 +27,11 @@ def make_notebook(path: Path, cells: list[tuple[str, str]], parameters: str = "n
     ``cells`` are (kind, source) pairs, kind 'code' or 'markdown'.
     """
     nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     params = nbformat.v4.new_code_cell(parameters)
     params.metadata["tags"] = ["parameters"]
     nb.cells = [params]

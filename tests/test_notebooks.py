@@ -33,7 +33,9 @@ def test_same_parameters_give_the_same_key_numbers(ci_book, tmp_path):
     _, outcome = ci_book
     if isinstance(outcome[REPRODUCED], runner.NotebookFailed):
         pytest.fail(f"{REPRODUCED} failed its first run", pytrace=False)
-    first = json.loads((ROOT / runner.BUILD / "ci-results" / "first" / f"{REPRODUCED}.json").read_text())
+    first = json.loads(
+        (ROOT / runner.BUILD / "ci-results" / "first" / f"{REPRODUCED}.json").read_text()
+    )
     runner.execute(
         ROOT,
         REPRODUCED,

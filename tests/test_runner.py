@@ -69,7 +69,9 @@ def test_cli_exit_codes(mini, tmp_path, monkeypatch, capsys):
     assert "the bad cell 10" in capsys.readouterr().err
     assert runner.main(["execute", "10-good", str(tmp_path / "o.ipynb"), "-p", "zz", "1"]) == 2
     assert "unknown parameter" in capsys.readouterr().err
-    assert runner.main(["execute", "10-good", str(tmp_path / "o.ipynb"), "--ci", "-p", "n", "4"]) == 0
+    assert (
+        runner.main(["execute", "10-good", str(tmp_path / "o.ipynb"), "--ci", "-p", "n", "4"]) == 0
+    )
     assert runner.main(["book", "--only", "nope"]) == 2
     assert "unknown notebook(s) ['nope']" in capsys.readouterr().err
 

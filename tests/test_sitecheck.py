@@ -41,10 +41,15 @@ def site(tmp_path_factory, vendor):
     good = runner.execute(root, "20-good", staging / "notebooks" / "20-good.ipynb", {"n": 4})
     nbs = staging / "notebooks"
     error = nbformat.v4.new_output(
-        "error", ename="KeyError", evalue="'x'", traceback=["Traceback (most recent call last)", "KeyError: 'x'"]
+        "error",
+        ename="KeyError",
+        evalue="'x'",
+        traceback=["Traceback (most recent call last)", "KeyError: 'x'"],
     )
     write_executed(nbs / "21-traceback.ipynb", [error])
-    write_executed(nbs / "22-stderr.ipynb", [nbformat.v4.new_output("stream", name="stderr", text="oops\n")])
+    write_executed(
+        nbs / "22-stderr.ipynb", [nbformat.v4.new_output("stream", name="stderr", text="oops\n")]
+    )
     write_executed(
         nbs / "23-offsite.ipynb",
         [],

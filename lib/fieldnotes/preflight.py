@@ -29,7 +29,9 @@ class Requirement:
 
 
 BOOK = (
-    Requirement("java", "openjdk-17-jre-headless", "chapter 3 (Return trips: PySpark runs on Java 17)"),
+    Requirement(
+        "java", "openjdk-17-jre-headless", "chapter 3 (Return trips: PySpark runs on Java 17)"
+    ),
     Requirement(
         "npm",
         "npm",

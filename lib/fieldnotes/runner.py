@@ -325,10 +325,14 @@ def book(root: Path, *, ci: bool = False, only: list[str] | None = None) -> Path
 
 def main(argv: list[str] | None = None) -> int:
     """Command line: ``book`` (execute all + build) or ``execute`` (one notebook)."""
-    parser = argparse.ArgumentParser(prog="python -m fieldnotes.runner", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m fieldnotes.runner", description=__doc__.split("\n")[0]
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     b = sub.add_parser("book", help="execute every notebook in _toc.yml, then build the site")
-    b.add_argument("--ci", action="store_true", help="use the CI sizes from tests/ci_parameters.yml")
+    b.add_argument(
+        "--ci", action="store_true", help="use the CI sizes from tests/ci_parameters.yml"
+    )
     b.add_argument("--only", nargs="+", metavar="NAME", help="execute only these notebooks")
     e = sub.add_parser("execute", help="execute one notebook with papermill")
     e.add_argument("name", help="notebook name, e.g. 03-return-trips")

@@ -86,7 +86,9 @@ _IMAGES = """() => Array.from(document.querySelectorAll('main .cell_output img')
   .filter(img => img.complete && img.naturalWidth > 0).length"""
 
 
-def check_page(page, base_url: str, expect: PageExpectation, timeout_ms: int = 60_000) -> PageReport:
+def check_page(
+    page, base_url: str, expect: PageExpectation, timeout_ms: int = 60_000
+) -> PageReport:
     """Open one page in an existing Playwright ``page`` and report what is wrong with it."""
     report = PageReport(expect.path)
     off_machine: list[str] = []
@@ -101,7 +103,9 @@ def check_page(page, base_url: str, expect: PageExpectation, timeout_ms: int = 6
             r.abort()
 
     page.route("**/*", route)
-    page.on("response", lambda resp: resp.status >= 400 and failed.append(f"{resp.status} {resp.url}"))
+    page.on(
+        "response", lambda resp: resp.status >= 400 and failed.append(f"{resp.status} {resp.url}")
+    )
     response = page.goto(base_url + expect.path, wait_until="networkidle", timeout=timeout_ms)
     if response is None or response.status != 200:
         report.problems.append(f"page did not load (status {response and response.status})")
@@ -127,12 +131,16 @@ def check_page(page, base_url: str, expect: PageExpectation, timeout_ms: int = 6
 
     if expect.widgets:
         page.wait_for_timeout(500)
-        report.widgets = len(page.query_selector_all(".jupyter-widgets, .widget-box, .widget-slider"))
+        report.widgets = len(
+            page.query_selector_all(".jupyter-widgets, .widget-box, .widget-slider")
+        )
         if report.widgets == 0:
             report.problems.append("stored widget state but no widget rendered")
 
     if off_machine:
-        report.problems.append(f"{len(off_machine)} request(s) off the machine, e.g. {off_machine[0]}")
+        report.problems.append(
+            f"{len(off_machine)} request(s) off the machine, e.g. {off_machine[0]}"
+        )
     if failed:
         report.problems.append(f"{len(failed)} failed request(s), e.g. {failed[0]}")
     return report
