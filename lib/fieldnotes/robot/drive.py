@@ -1,0 +1,348 @@
+"""The cardboard robot's program — forward, left, right, stop — over skid-steer kinematics.
+
+The same :class:`Program` drives three backends: an ideal kinematic model (fast, for tests and
+sketches), a PyBullet simulation of a real four-wheeled robot (Clearpath's Husky, shipped in
+``pybullet_data``; DIRECT mode, camera images from TinyRenderer), and a Raspberry Pi with two
+H-bridge motor channels through gpiozero's ``Robot``/``Motor`` (testable with the mock pin factory).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from fieldnotes.robot.field import Field
+from fieldnotes.robot.vision import Camera
+
+
+@dataclass(frozen=True)
+class SkidSteer:
+    """Four-wheel skid-steer geometry (metres, m/s); defaults are the Husky's."""
+
+    track_m: float = 0.571  # distance between left and right wheel centres
+    wheel_radius_m: float = 0.1651
+    max_speed_mps: float = 1.0  # top wheel speed
+    length_m: float = 0.99
+    width_m: float = 0.69
+    track_factor: float = 1.0  # effective track / geometric track: skid-steer slip when turning
+
+
+HUSKY = SkidSteer()
+HUSKY_SIM = SkidSteer(track_factor=2.5)
+"""The Husky as PyBullet turns it: wheels slip sideways, so a turn needs ~2.5× the ideal wheel-speed
+difference (the "expansion factor" of skid-steer models, measured in ``tests/test_robot_drive.py``)."""
+
+
+def wheel_speeds(v: float, omega: float, geometry: SkidSteer = HUSKY) -> tuple[float, float]:
+    """Left and right wheel speeds (m/s) for a body speed ``v`` (m/s) and turn rate ``omega``
+    (rad/s, + = left), scaled down together if either exceeds the top speed."""
+    track = geometry.track_m * geometry.track_factor
+    left = v - omega * track / 2
+    right = v + omega * track / 2
+    peak = max(abs(left), abs(right))
+    if peak > geometry.max_speed_mps:
+        left, right = left * geometry.max_speed_mps / peak, right * geometry.max_speed_mps / peak
+    return float(left), float(right)
+
+
+def body_twist(left: float, right: float, geometry: SkidSteer = HUSKY) -> tuple[float, float]:
+    """Body speed (m/s) and turn rate (rad/s) from left and right wheel speeds (m/s)."""
+    return (left + right) / 2, (right - left) / (geometry.track_m * geometry.track_factor)
+
+
+def integrate_pose(
+    pose: tuple[float, float, float], v: float, omega: float, dt: float
+) -> tuple[float, float, float]:
+    """Exact unicycle motion over ``dt`` seconds from ``pose`` = (x m, y m, yaw rad)."""
+    x, y, yaw = pose
+    if abs(omega) < 1e-9:
+        return x + v * dt * math.cos(yaw), y + v * dt * math.sin(yaw), yaw
+    r = v / omega
+    new_yaw = yaw + omega * dt
+    x += r * (math.sin(new_yaw) - math.sin(yaw))
+    y -= r * (math.cos(new_yaw) - math.cos(yaw))
+    return x, y, wrap_angle(new_yaw)
+
+
+def wrap_angle(a: float) -> float:
+    """Angle wrapped to [-π, π) (radians)."""
+    return (a + math.pi) % (2 * math.pi) - math.pi
+
+
+class Backend(Protocol):
+    """What a program needs from a robot: wheels, a clock, and where it thinks it is."""
+
+    geometry: SkidSteer
+    time_s: float
+
+    def set_wheels(self, left_mps: float, right_mps: float) -> None: ...
+    def advance(self, seconds: float) -> None: ...
+    def pose(self) -> tuple[float, float, float]: ...
+
+
+class KinematicBackend:
+    """Ideal skid steer: no slip, the body moves exactly as the wheel speeds say."""
+
+    def __init__(self, geometry: SkidSteer = HUSKY, start: tuple[float, float, float] = (0, 0, 0)):
+        self.geometry = geometry
+        self._pose = tuple(float(v) for v in start)
+        self._wheels = (0.0, 0.0)
+        self.time_s = 0.0
+
+    def set_wheels(self, left_mps: float, right_mps: float) -> None:
+        """Command wheel speeds (m/s)."""
+        self._wheels = (float(left_mps), float(right_mps))
+
+    def advance(self, seconds: float) -> None:
+        """Move for ``seconds`` at the commanded wheel speeds."""
+        v, w = body_twist(*self._wheels, self.geometry)
+        self._pose = integrate_pose(self._pose, v, w, seconds)
+        self.time_s += seconds
+
+    def pose(self) -> tuple[float, float, float]:
+        """(x m, y m, yaw rad)."""
+        return self._pose
+
+
+class PyBulletBackend:
+    """A Husky in a PyBullet world (DIRECT mode) with the field's plants and weeds as bodies."""
+
+    def __init__(
+        self,
+        field: Field | None = None,
+        start: tuple[float, float, float] = (0.0, 0.0, 0.0),
+        camera: Camera | None = None,
+        time_step: float = 1 / 120,
+        geometry: SkidSteer = HUSKY_SIM,
+        wheel_force: float = 60.0,
+    ):
+        import pybullet as p
+        import pybullet_data
+
+        if not 0 < time_step <= 0.02:
+            raise ValueError(f"time_step must be in (0, 0.02] seconds, got {time_step}")
+        self.p = p
+        self.client = p.connect(p.DIRECT)
+        self.geometry = geometry
+        self.camera = camera or Camera()
+        self.time_step = time_step
+        self.wheel_force = wheel_force
+        self.time_s = 0.0
+        cid = self.client
+        p.setAdditionalSearchPath(pybullet_data.getDataPath(), physicsClientId=cid)
+        p.setGravity(0, 0, -9.81, physicsClientId=cid)
+        p.setTimeStep(time_step, physicsClientId=cid)
+        plane = p.loadURDF("plane.urdf", physicsClientId=cid)
+        p.changeVisualShape(
+            plane, -1, rgbaColor=[0.45, 0.33, 0.22, 1], textureUniqueId=-1, physicsClientId=cid
+        )
+        x, y, yaw = start
+        quat = p.getQuaternionFromEuler([0, 0, yaw])
+        self.robot = p.loadURDF("husky/husky.urdf", [x, y, 0.15], quat, physicsClientId=cid)
+        self.left_joints, self.right_joints = (2, 4), (3, 5)
+        if field is not None:
+            self._plant_bodies(field)
+        for _ in range(int(0.3 / time_step)):  # settle on the ground
+            p.stepSimulation(physicsClientId=cid)
+
+    def _plant_bodies(self, field: Field) -> None:
+        p, cid = self.p, self.client
+        rng = np.random.default_rng(field.seed + 1)
+        stem = p.createVisualShape(
+            p.GEOM_BOX,
+            halfExtents=[0.07, 0.07, 0.1],
+            rgbaColor=[0.25, 0.55, 0.15, 1],
+            physicsClientId=cid,
+        )
+        top = p.createVisualShape(
+            p.GEOM_BOX,
+            halfExtents=[0.06, 0.06, 0.025],
+            rgbaColor=[0.95, 0.85, 0.1, 1],
+            physicsClientId=cid,
+        )
+        weed = p.createVisualShape(
+            p.GEOM_BOX,
+            halfExtents=[0.05, 0.05, 0.03],
+            rgbaColor=[0.3, 0.55, 0.2, 1],
+            physicsClientId=cid,
+        )
+        if field.n_plants:
+            pos = [[float(x), float(y), 0.1] for x, y in field.plant_xy]
+            ids = p.createMultiBody(
+                baseMass=0, baseVisualShapeIndex=stem, batchPositions=pos, physicsClientId=cid
+            )
+            tops = [[float(x), float(y), 0.22] for x, y in field.plant_xy]
+            p.createMultiBody(
+                baseMass=0, baseVisualShapeIndex=top, batchPositions=tops, physicsClientId=cid
+            )
+            ids = ids if isinstance(ids, list | tuple) else [ids]
+            for body in ids:  # each plant a slightly different green
+                g = rng.uniform(0.45, 0.65)
+                p.changeVisualShape(
+                    body, -1, rgbaColor=[0.2 + 0.1 * rng.random(), g, 0.15, 1], physicsClientId=cid
+                )
+        if len(field.weed_xy):
+            pos = [[float(x), float(y), 0.03] for x, y in field.weed_xy]
+            p.createMultiBody(
+                baseMass=0, baseVisualShapeIndex=weed, batchPositions=pos, physicsClientId=cid
+            )
+
+    def set_wheels(self, left_mps: float, right_mps: float) -> None:
+        """Velocity-control the four wheels: left pair and right pair (m/s at the rim)."""
+        r = self.geometry.wheel_radius_m
+        for joints, speed in ((self.left_joints, left_mps), (self.right_joints, right_mps)):
+            for j in joints:
+                self.p.setJointMotorControl2(
+                    self.robot,
+                    j,
+                    self.p.VELOCITY_CONTROL,
+                    targetVelocity=speed / r,
+                    force=self.wheel_force,
+                    physicsClientId=self.client,
+                )
+
+    def advance(self, seconds: float) -> None:
+        """Step the physics for ``seconds`` (rounded to whole time steps)."""
+        n = max(1, int(round(seconds / self.time_step)))
+        for _ in range(n):
+            self.p.stepSimulation(physicsClientId=self.client)
+        self.time_s += n * self.time_step
+
+    def pose(self) -> tuple[float, float, float]:
+        """Ground-truth (x m, y m, yaw rad) of the chassis."""
+        pos, quat = self.p.getBasePositionAndOrientation(self.robot, physicsClientId=self.client)
+        yaw = self.p.getEulerFromQuaternion(quat)[2]
+        return float(pos[0]), float(pos[1]), float(yaw)
+
+    def camera_image(self) -> np.ndarray:
+        """RGB frame (H, W, 3 uint8) from the forward camera on its mast (TinyRenderer)."""
+        p, cam = self.p, self.camera
+        x, y, yaw = self.pose()
+        c, s = math.cos(yaw), math.sin(yaw)
+        pitch = math.radians(cam.pitch_deg)
+        eye = [x + cam.forward_m * c, y + cam.forward_m * s, cam.mount_height_m]
+        target = [
+            eye[0] + math.cos(pitch) * c,
+            eye[1] + math.cos(pitch) * s,
+            eye[2] - math.sin(pitch),
+        ]
+        up = [math.sin(pitch) * c, math.sin(pitch) * s, math.cos(pitch)]
+        view = p.computeViewMatrix(eye, target, up, physicsClientId=self.client)
+        proj = p.computeProjectionMatrixFOV(
+            cam.fov_deg, cam.width / cam.height, cam.near_m, cam.far_m, physicsClientId=self.client
+        )
+        img = p.getCameraImage(
+            cam.width,
+            cam.height,
+            view,
+            proj,
+            renderer=p.ER_TINY_RENDERER,
+            flags=p.ER_NO_SEGMENTATION_MASK,
+            physicsClientId=self.client,
+        )
+        rgba = np.reshape(np.asarray(img[2], dtype=np.uint8), (cam.height, cam.width, 4))
+        return rgba[:, :, :3].copy()
+
+    def close(self) -> None:
+        """Disconnect from the physics server."""
+        if self.client is not None:
+            self.p.disconnect(physicsClientId=self.client)
+            self.client = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class GpioBackend:
+    """A Raspberry Pi driving two motor channels (left side, right side) with gpiozero.
+
+    Wheel speeds map linearly to motor duty cycles (speed / top speed). The Pi has no position
+    sensor here, so ``pose`` is open-loop dead reckoning from the commands.
+    """
+
+    def __init__(
+        self,
+        left_pins: tuple[int, int] = (17, 18),
+        right_pins: tuple[int, int] = (22, 23),
+        geometry: SkidSteer = HUSKY,
+        pin_factory=None,
+        sleep: bool = True,
+    ):
+        from gpiozero import Motor, Robot
+
+        self.geometry = geometry
+        self.left_motor = Motor(*left_pins, pin_factory=pin_factory)
+        self.right_motor = Motor(*right_pins, pin_factory=pin_factory)
+        self.robot = Robot(left=self.left_motor, right=self.right_motor, pin_factory=pin_factory)
+        self.sleep = sleep
+        self.time_s = 0.0
+        self._odometry = KinematicBackend(geometry)
+
+    def set_wheels(self, left_mps: float, right_mps: float) -> None:
+        """Set the two motor channels to speed / top speed (clipped to [-1, 1])."""
+        top = self.geometry.max_speed_mps
+        lv = float(np.clip(left_mps / top, -1, 1))
+        rv = float(np.clip(right_mps / top, -1, 1))
+        self.robot.value = (lv, rv)
+        self._odometry.set_wheels(lv * top, rv * top)
+
+    def advance(self, seconds: float) -> None:
+        """Let the motors run for ``seconds`` (really sleeps unless ``sleep=False``)."""
+        if self.sleep:
+            time.sleep(seconds)
+        self._odometry.advance(seconds)
+        self.time_s += seconds
+
+    def pose(self) -> tuple[float, float, float]:
+        """Dead-reckoned (x m, y m, yaw rad)."""
+        return self._odometry.pose()
+
+    def close(self) -> None:
+        """Stop and release the GPIO pins."""
+        self.robot.close()
+
+
+class Program:
+    """The cardboard robot's program: ``forward``, ``left``, ``right``, ``stop`` (and ``drive``).
+
+    With ``seconds`` the command runs for that long and returns; without, it sets the wheels and
+    returns at once (the caller advances time).
+    """
+
+    def __init__(self, backend: Backend, speed: float = 0.5, turn_rate: float = 1.0):
+        if speed <= 0 or turn_rate <= 0:
+            raise ValueError(f"speed and turn_rate must be > 0, got {speed}, {turn_rate}")
+        self.backend = backend
+        self.speed = speed
+        self.turn_rate = turn_rate
+
+    def drive(self, v: float, omega: float, seconds: float | None = None) -> None:
+        """Body speed ``v`` (m/s) and turn rate ``omega`` (rad/s, + = left)."""
+        self.backend.set_wheels(*wheel_speeds(v, omega, self.backend.geometry))
+        if seconds is not None:
+            self.backend.advance(seconds)
+
+    def forward(self, speed: float | None = None, seconds: float | None = None) -> None:
+        """Go straight at ``speed`` (m/s; negative = backwards)."""
+        self.drive(self.speed if speed is None else speed, 0.0, seconds)
+
+    def left(self, rate: float | None = None, seconds: float | None = None) -> None:
+        """Turn left on the spot at ``rate`` (rad/s)."""
+        self.drive(0.0, self.turn_rate if rate is None else abs(rate), seconds)
+
+    def right(self, rate: float | None = None, seconds: float | None = None) -> None:
+        """Turn right on the spot at ``rate`` (rad/s)."""
+        self.drive(0.0, -(self.turn_rate if rate is None else abs(rate)), seconds)
+
+    def stop(self, seconds: float | None = None) -> None:
+        """Stop all wheels."""
+        self.backend.set_wheels(0.0, 0.0)
+        if seconds is not None:
+            self.backend.advance(seconds)
