@@ -1,0 +1,93 @@
+"""The normalized trip columns and the mapping from every TLC layout that carries coordinates."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+NORMALIZED = [
+    "trip_id",
+    "pickup_time",
+    "dropoff_time",
+    "pickup_lat",
+    "pickup_lon",
+    "dropoff_lat",
+    "dropoff_lon",
+]
+"""Columns every method reads: ids (long), UTC timestamps, coordinates in degrees (double)."""
+
+# normalized name -> accepted TLC names (compared lower-cased with spaces stripped)
+TLC_NAMES = {
+    "pickup_time": [
+        "tpep_pickup_datetime",
+        "lpep_pickup_datetime",
+        "pickup_datetime",
+        "trip_pickup_datetime",
+    ],
+    "dropoff_time": [
+        "tpep_dropoff_datetime",
+        "lpep_dropoff_datetime",
+        "dropoff_datetime",
+        "trip_dropoff_datetime",
+    ],
+    "pickup_lat": ["pickup_latitude", "start_lat"],
+    "pickup_lon": ["pickup_longitude", "start_lon"],
+    "dropoff_lat": ["dropoff_latitude", "end_lat"],
+    "dropoff_lon": ["dropoff_longitude", "end_lon"],
+}
+COORDS = ["pickup_lat", "pickup_lon", "dropoff_lat", "dropoff_lon"]
+NYC_BBOX = {"lat": (40.45, 41.0), "lon": (-74.30, -73.65)}
+"""Bounding box (degrees) that ``strict`` loading keeps: the five boroughs and both airports."""
+
+
+def match_columns(names) -> dict[str, str]:
+    """Map each normalized column to the source column name; ValueError names what is missing."""
+    lookup = {str(c).strip().lower(): c for c in names}
+    found, missing = {}, []
+    for norm, options in TLC_NAMES.items():
+        hit = next((lookup[o] for o in options if o in lookup), None)
+        if hit is None:
+            missing.append(f"{norm} (one of {options})")
+        else:
+            found[norm] = hit
+    if missing:
+        raise ValueError(
+            "not a TLC trip file with coordinates (2009-2016 layouts): missing column "
+            + "; ".join(missing)
+            + f"; columns present: {list(names)[:20]}"
+        )
+    return found
+
+
+def check_normalized(df, where: str = "trips") -> None:
+    """Raise ValueError naming the normalized columns that ``df`` lacks."""
+    cols = list(df.columns)
+    missing = [c for c in NORMALIZED if c not in cols]
+    if missing:
+        raise ValueError(
+            f"{where} is missing column(s) {missing}; expected the normalized columns {NORMALIZED} "
+            "(use normalize_trips or read_tlc)"
+        )
+
+
+def normalize_trips(df: pd.DataFrame, *, start_id: int = 0) -> pd.DataFrame:
+    """A pandas TLC-layout (or already normalized) frame as the normalized columns, ids from 0."""
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(f"df must be a pandas DataFrame, got {type(df).__name__}")
+    if all(c in df.columns for c in NORMALIZED):
+        return df[NORMALIZED].reset_index(drop=True)
+    src = match_columns(df.columns)
+    out = pd.DataFrame({"trip_id": np.arange(start_id, start_id + len(df), dtype=np.int64)})
+    for norm in ("pickup_time", "dropoff_time"):
+        out[norm] = pd.to_datetime(df[src[norm]].to_numpy()).astype("datetime64[us]")
+    for norm in COORDS:
+        out[norm] = pd.to_numeric(df[src[norm]], errors="coerce").astype(np.float64).to_numpy()
+    return out
+
+
+def micros(s: pd.Series) -> np.ndarray:
+    """A pandas datetime Series as int64 microseconds since the epoch (naive = UTC)."""
+    v = s
+    if getattr(v.dt, "tz", None) is not None:
+        v = v.dt.tz_convert("UTC").dt.tz_localize(None)
+    return v.astype("datetime64[us]").to_numpy().astype(np.int64)

@@ -1,0 +1,40 @@
+"""The session: local by default, UTC, few shuffle partitions; cluster URLs checked."""
+
+import pandas as pd
+import pytest
+
+from fieldnotes.trips.session import spark_session, to_spark
+
+
+def test_local_session_settings():
+    spark = spark_session()
+    conf = spark.conf
+    assert conf.get("spark.sql.session.timeZone") == "UTC"
+    assert int(conf.get("spark.sql.shuffle.partitions")) <= 64
+    assert spark.sparkContext.master.startswith("local")
+    assert spark_session() is spark  # one session, reused
+
+
+def test_master_is_validated(monkeypatch):
+    with pytest.raises(ValueError, match="master must be"):
+        spark_session("http://example:7077")
+    monkeypatch.setenv("SPARK_MASTER", "mesos-nope")
+    with pytest.raises(ValueError, match="mesos-nope"):
+        spark_session()
+
+
+def test_to_spark_keeps_utc_instants():
+    spark = spark_session()
+    pdf = pd.DataFrame(
+        {
+            "trip_id": [7],
+            "pickup_time": pd.to_datetime(["2016-02-01 08:00:00"]),
+            "dropoff_time": pd.to_datetime(["2016-02-01 08:20:00"]),
+            "pickup_lat": [40.75],
+            "pickup_lon": [-73.98],
+            "dropoff_lat": [40.70],
+            "dropoff_lon": [-74.01],
+        }
+    )
+    row = to_spark(spark, pdf).selectExpr("unix_seconds(pickup_time) AS s").collect()[0]
+    assert row["s"] == 1454313600  # 2016-02-01T08:00:00Z
