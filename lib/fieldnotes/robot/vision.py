@@ -85,10 +85,25 @@ def train_classifier(
     seed: int = 0,
     config: NetConfig | None = None,
     progress: bool = False,
+    threads: int | None = 1,
 ):
-    """Train a fresh CNN with AdamW and flip/rotate augmentation; returns (net in eval mode, log)."""
+    """Train a fresh CNN with AdamW and flip/rotate augmentation; returns (net in eval mode, log).
+
+    ``threads`` sets torch's CPU threads for the training (None keeps torch's setting); one thread
+    is the default because on a small shared machine more threads mostly wait for each other.
+    """
     import torch
     import torch.nn.functional as F
+
+    if threads is not None:
+        threads_before = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            return train_classifier(
+                images, labels, epochs, batch_size, lr, seed, config, progress, threads=None
+            )
+        finally:
+            torch.set_num_threads(threads_before)
 
     labels = np.asarray(labels)
     if len(images) != len(labels):

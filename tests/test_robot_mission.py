@@ -1,0 +1,99 @@
+"""Whole missions in PyBullet, the footprint test, and the files a mission writes."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from fieldnotes.robot.field import make_field
+from fieldnotes.robot.mission import (
+    MissionConfig,
+    footprint_hits,
+    lane_x,
+    row_calls,
+    run_mission,
+    write_mission,
+)
+
+
+@given(
+    st.floats(-3, 3),
+    st.floats(-3, 3),
+    st.floats(-math.pi, math.pi),
+    st.floats(-2, 2),
+    st.floats(-2, 2),
+)
+def test_footprint_matches_a_rotation_matrix(x, y, yaw, px, py):
+    R = np.array([[math.cos(yaw), -math.sin(yaw)], [math.sin(yaw), math.cos(yaw)]])
+    local = R.T @ (np.array([px, py]) - [x, y])
+    ox = max(abs(local[0]) - 0.5, 0)
+    oy = max(abs(local[1]) - 0.3, 0)
+    expect = math.hypot(ox, oy) < 0.07
+    got = footprint_hits((x, y, yaw), np.array([[px, py]]), 1.0, 0.6)[0]
+    if abs(math.hypot(ox, oy) - 0.07) > 1e-9:
+        assert got == expect
+
+
+def test_lanes_are_left_of_their_rows():
+    f = make_field(rows=4, row_spacing=1.5)
+    assert [lane_x(f, i) for i in range(4)] == pytest.approx([-0.75, 0.75, 2.25, 3.75])
+
+
+@pytest.fixture(scope="module")
+def small_mission():
+    from fieldnotes.robot.plants import make_flower_dataset
+    from fieldnotes.robot.vision import train_classifier
+
+    x, y = make_flower_dataset(800, seed=31)
+    net, _ = train_classifier(x, y, epochs=3, seed=0)
+    f = make_field(rows=3, plants_per_row=8, row_spacing=1.2, pattern="1:1", seed=4)
+    result = run_mission(f, net, MissionConfig(keep_frames=5))
+    return f, net, result
+
+
+def test_small_mission_completes_every_row_without_hitting_plants(small_mission):
+    f, _, r = small_mission
+    assert r.rows_completed == 3
+    assert r.plants_hit == 0 and not r.hit.any()
+    assert r.plants_marked == r.plants == f.n_plants
+    assert r.cross_track_rmse_m < 0.08
+    marked = r.predicted >= 0
+    assert r.marking_accuracy == pytest.approx(
+        (r.predicted[marked] == f.plant_label[marked]).mean()
+    )
+    assert r.sim_seconds > 3 * f.row_length_m / 0.6  # it really drove three rows
+    assert len(r.frames) >= 3
+    # the path visits every lane
+    for lane in range(3):
+        on = r.trajectory[r.trajectory[:, 4] == lane]
+        assert np.abs(on[:, 1] - lane_x(f, lane)).max() < f.row_spacing_m / 2
+
+
+def test_row_calls_and_written_files(small_mission, tmp_path):
+    f, _, r = small_mission
+    calls = row_calls(f, r)
+    assert len(calls) == 3 and calls["plants"].sum() == f.n_plants
+    assert int(calls["correct"].sum()) == r.rows_called_correctly
+    write_mission(f, r, tmp_path)
+    data = json.loads((tmp_path / "mission.json").read_text())
+    for key in (
+        "rows_completed",
+        "plants",
+        "marking_accuracy",
+        "plants_hit",
+        "cross_track_rmse_m",
+        "sim_seconds",
+        "wall_seconds",
+    ):
+        assert key in data
+    assert data["rows_completed"] == 3
+    assert (tmp_path / "field.png").stat().st_size > 10_000
+
+
+def test_bad_config():
+    f = make_field(rows=1, plants_per_row=4)
+    with pytest.raises(ValueError, match="camera_every"):
+        run_mission(f, None, MissionConfig(camera_every=0))
