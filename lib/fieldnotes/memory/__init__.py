@@ -1,0 +1,54 @@
+"""Chapter 1, the memory wall: ZeRO's model-state arithmetic, parameter counts from configs,
+frozen/LoRA/offload budgets, activation memory, DeepSpeed's estimators, and a measured sharded run.
+
+Everything here is plain arithmetic except :func:`count_parameters` (builds a model on the meta
+device), :func:`reconcile_deepspeed` (calls DeepSpeed) and :func:`measure_zero` (trains on CPU ranks);
+those import their heavy engines when called.
+"""
+
+from fieldnotes.memory.activations import activation_bytes, activation_bytes_per_layer
+from fieldnotes.memory.budget import (
+    PRECISIONS,
+    Budget,
+    Part,
+    lora_parameters,
+    training_budget,
+)
+from fieldnotes.memory.counting import (
+    biomedclip_vit_config,
+    blip2_qformer_config,
+    bloomz_7b1_config,
+    count_parameters,
+    largest_layer_parameters,
+    linear_shapes,
+)
+from fieldnotes.memory.estimators import deepspeed_estimates, reconcile_deepspeed
+from fieldnotes.memory.measure import RunSpec, measure_zero, summary_table
+from fieldnotes.memory.zero import GB, STAGE_NAMES, GiB, ModelStates, model_states, zero_table
+
+__all__ = [
+    "GB",
+    "GiB",
+    "PRECISIONS",
+    "STAGE_NAMES",
+    "Budget",
+    "ModelStates",
+    "Part",
+    "RunSpec",
+    "activation_bytes",
+    "activation_bytes_per_layer",
+    "biomedclip_vit_config",
+    "blip2_qformer_config",
+    "bloomz_7b1_config",
+    "count_parameters",
+    "deepspeed_estimates",
+    "largest_layer_parameters",
+    "linear_shapes",
+    "lora_parameters",
+    "measure_zero",
+    "model_states",
+    "reconcile_deepspeed",
+    "summary_table",
+    "training_budget",
+    "zero_table",
+]

@@ -1,0 +1,36 @@
+"""Activation memory of a transformer layer after Korthikanti et al. (2022), "Reducing activation
+recomputation in large transformer models", section 4 (no tensor or sequence parallelism).
+
+With 16-bit activations and s = sequence length, b = micro-batch, h = hidden size, a = heads, one
+layer stores s·b·h·(34 + 5·a·s/h) bytes for the backward pass; selective recomputation (recompute
+the attention scores, softmax and dropout) leaves 34·s·b·h; full recomputation keeps only the
+layer's 16-bit input, 2·s·b·h, and recomputes the rest during backward.
+"""
+
+from __future__ import annotations
+
+from fieldnotes.memory.zero import check_count
+
+RECOMPUTE = ("none", "selective", "full")
+
+
+def activation_bytes_per_layer(seq_len, micro_batch, hidden, heads, recompute: str = "none") -> int:
+    """Bytes of activations one transformer layer keeps for backward (16-bit activations)."""
+    s = check_count("seq_len", seq_len, minimum=1)
+    b = check_count("micro_batch", micro_batch, minimum=1)
+    h = check_count("hidden", hidden, minimum=1)
+    a = check_count("heads", heads, minimum=1)
+    if recompute not in RECOMPUTE:
+        raise ValueError(f"recompute must be one of {RECOMPUTE}, got {recompute!r}")
+    if recompute == "full":
+        return 2 * s * b * h
+    if recompute == "selective":
+        return 34 * s * b * h
+    # s·b·h·(34 + 5·a·s/h) = 34·s·b·h + 5·a·s²·b, exact in integers
+    return 34 * s * b * h + 5 * a * s * s * b
+
+
+def activation_bytes(seq_len, micro_batch, hidden, heads, layers, recompute: str = "none") -> int:
+    """Bytes of activations of ``layers`` identical transformer layers (16-bit activations)."""
+    layers = check_count("layers", layers, minimum=0)
+    return layers * activation_bytes_per_layer(seq_len, micro_batch, hidden, heads, recompute)

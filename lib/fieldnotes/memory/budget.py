@@ -1,0 +1,164 @@
+"""A training budget per GPU: trained, frozen and LoRA-adapted parts, ZeRO, offload, activations.
+
+- A frozen part costs only its weights (no gradients, no optimizer states); ZeRO-3 shards those
+  weights too, stages 0-2 replicate them.
+- LoRA of rank r on a d_in -> d_out matrix adds r·(d_in + d_out) trainable parameters (the A and
+  B factors, Hu et al. 2021) and freezes the matrix itself.
+- Optimizer-state offload (ZeRO-Offload, Ren et al. 2021) moves the optimizer-state bytes to CPU
+  memory; the GPU keeps weights and gradients.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from fieldnotes.memory.activations import activation_bytes
+from fieldnotes.memory.zero import GB, check_count, model_states, shard
+
+MODES = ("trained", "frozen", "lora")
+
+# bytes per parameter: (weights, gradients, optimizer states K)
+PRECISIONS = {
+    "bf16 mixed (Adam)": (2, 2, 12),  # 16-bit weights/grads, fp32 master + m + v
+    "fp16 mixed (Adam)": (2, 2, 12),
+    "fp32 (Adam)": (4, 4, 8),  # fp32 weights/grads, m + v; no separate master copy
+}
+
+
+def lora_parameters(shapes: Iterable[Sequence[int]], rank: int) -> int:
+    """Trainable parameters LoRA of ``rank`` adds: r·(d_in + d_out) for each (d_in, d_out) matrix."""
+    r = check_count("rank", rank, minimum=1)
+    total = 0
+    for i, shape in enumerate(shapes):
+        if len(shape) != 2:
+            raise ValueError(f"shapes[{i}] must be (d_in, d_out), got {shape!r}")
+        d_in = check_count(f"shapes[{i}][0]", shape[0], minimum=1)
+        d_out = check_count(f"shapes[{i}][1]", shape[1], minimum=1)
+        total += r * (d_in + d_out)
+    return total
+
+
+@dataclass(frozen=True)
+class Part:
+    """A component of a model: ``params`` parameters, ``mode`` trained, frozen or lora.
+
+    For ``mode="lora"`` the part's own weights are frozen and ``lora_params`` trainable adapter
+    parameters (see :func:`lora_parameters`) are added.
+    """
+
+    name: str
+    params: int
+    mode: str = "trained"
+    lora_params: int = 0
+
+    def __post_init__(self):
+        check_count("params", self.params, minimum=0)
+        check_count("lora_params", self.lora_params, minimum=0)
+        if self.mode not in MODES:
+            raise ValueError(
+                f"mode of part {self.name!r} must be one of {MODES}, got {self.mode!r}"
+            )
+        if self.mode != "lora" and self.lora_params:
+            raise ValueError(
+                f"lora_params of part {self.name!r} must be 0 unless mode='lora', got {self.lora_params}"
+            )
+
+    @property
+    def trainable(self) -> int:
+        """Parameters that get gradients and optimizer states."""
+        return self.params if self.mode == "trained" else self.lora_params
+
+    @property
+    def frozen(self) -> int:
+        """Parameters that are only read (weights only)."""
+        return 0 if self.mode == "trained" else self.params
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Bytes per GPU (and per GPU's share of CPU memory) for one training setting."""
+
+    weights: int
+    gradients: int
+    optimizer_states: int
+    activations: int
+    cpu_optimizer_states: int
+    trainable_params: int
+    frozen_params: int
+
+    @property
+    def model_states(self) -> int:
+        """Weights + gradients + optimizer states kept on the GPU (bytes)."""
+        return self.weights + self.gradients + self.optimizer_states
+
+    @property
+    def total(self) -> int:
+        """Everything on the GPU: model states + activations (bytes)."""
+        return self.model_states + self.activations
+
+    def fits(self, gpu_bytes: int) -> bool:
+        """Whether the total fits in ``gpu_bytes`` (no headroom for buffers or fragmentation)."""
+        return self.total <= gpu_bytes
+
+    def as_gb(self) -> dict[str, float]:
+        """The budget's lines in 10^9-byte GB."""
+        return {
+            "weights": self.weights / GB,
+            "gradients": self.gradients / GB,
+            "optimizer states": self.optimizer_states / GB,
+            "activations": self.activations / GB,
+            "total on GPU": self.total / GB,
+            "optimizer states on CPU": self.cpu_optimizer_states / GB,
+        }
+
+
+def training_budget(
+    parts: Iterable[Part],
+    *,
+    stage: int,
+    n_gpus: int,
+    precision: str = "bf16 mixed (Adam)",
+    offload_optimizer: bool = False,
+    activation_layers: int = 0,
+    seq_len: int = 1,
+    micro_batch: int = 1,
+    hidden: int = 1,
+    heads: int = 1,
+    recompute: str = "none",
+) -> Budget:
+    """Bytes per GPU for training ``parts`` at ZeRO ``stage`` on ``n_gpus`` (see the module doc).
+
+    Activations are those of ``activation_layers`` transformer layers of width ``hidden`` with
+    ``heads`` heads (Korthikanti et al. 2022); frozen layers that lie before every trained one
+    need none, so count only layers that backward passes through.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got {precision!r}")
+    weight_b, grad_b, k = PRECISIONS[precision]
+    parts = list(parts)
+    if not parts:
+        raise ValueError("parts is empty; give at least one Part")
+    trainable = sum(p.trainable for p in parts)
+    frozen = sum(p.frozen for p in parts)
+    n_gpus = check_count("n_gpus", n_gpus, minimum=1)
+    if trainable:
+        ms = model_states(
+            trainable, stage=stage, n_gpus=n_gpus, k=k, weight_bytes=weight_b, grad_bytes=grad_b
+        )
+    else:
+        model_states(1, stage=stage, n_gpus=n_gpus)  # validates stage
+        ms = None
+    frozen_weights = weight_b * (shard(frozen, n_gpus) if stage >= 3 else frozen)
+    optimizer = ms.optimizer_states if ms else 0
+    return Budget(
+        weights=(ms.parameters if ms else 0) + frozen_weights,
+        gradients=ms.gradients if ms else 0,
+        optimizer_states=0 if offload_optimizer else optimizer,
+        activations=activation_bytes(
+            seq_len, micro_batch, hidden, heads, activation_layers, recompute
+        ),
+        cpu_optimizer_states=optimizer if offload_optimizer else 0,
+        trainable_params=trainable,
+        frozen_params=frozen,
+    )

@@ -1,0 +1,154 @@
+"""ZeRO's model-state arithmetic: bytes per GPU in parameters, gradients and optimizer states.
+
+Rajbhandari et al. (2020), section 3 and Table 1: mixed-precision Adam keeps 2 bytes of 16-bit
+weights, 2 bytes of 16-bit gradients and K = 12 bytes of optimizer state (fp32 master weights,
+momentum and variance) per parameter, (2 + 2 + K)·Ψ bytes in all. ZeRO stage 1 shards the optimizer
+states over the N_d data-parallel GPUs, stage 2 also the gradients, stage 3 also the weights.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass
+
+GB = 10**9  # the ZeRO paper's gigabyte
+GiB = 2**30  # what DeepSpeed's estimators print as "GB"
+
+STAGE_NAMES = {
+    0: "data parallel (no ZeRO)",
+    1: "ZeRO-1: optimizer states sharded",
+    2: "ZeRO-2: + gradients sharded",
+    3: "ZeRO-3: + parameters sharded",
+}
+
+
+def check_count(name: str, value, *, minimum: int = 0) -> int:
+    """Return ``value`` as an int if it is a whole number >= ``minimum``; else ValueError naming it."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a whole number >= {minimum}, got {value!r}")
+    if isinstance(value, numbers.Integral):
+        as_int = int(value)
+    elif math.isfinite(float(value)) and float(value).is_integer():
+        as_int = int(value)
+    else:
+        raise ValueError(f"{name} must be a whole number (a count), got {value!r}")
+    if as_int < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+    return as_int
+
+
+def shard(count: int, n_gpus: int) -> int:
+    """Elements one GPU holds when ``count`` elements are split evenly over ``n_gpus`` (ceiling)."""
+    return -(-count // n_gpus)
+
+
+@dataclass(frozen=True)
+class ModelStates:
+    """Bytes of model states held on one GPU, split by kind (integers, bytes)."""
+
+    parameters: int
+    gradients: int
+    optimizer_states: int
+
+    @property
+    def total(self) -> int:
+        """All model-state bytes on one GPU."""
+        return self.parameters + self.gradients + self.optimizer_states
+
+    # short aliases
+    @property
+    def params(self) -> int:
+        """Same as ``parameters`` (bytes)."""
+        return self.parameters
+
+    @property
+    def grads(self) -> int:
+        """Same as ``gradients`` (bytes)."""
+        return self.gradients
+
+    @property
+    def optimizer(self) -> int:
+        """Same as ``optimizer_states`` (bytes)."""
+        return self.optimizer_states
+
+    def gb(self) -> float:
+        """The total in 10^9-byte gigabytes (the ZeRO paper's unit)."""
+        return self.total / GB
+
+    def gib(self) -> float:
+        """The total in 2^30-byte gibibytes (what GPU tools and DeepSpeed print as "GB")."""
+        return self.total / GiB
+
+    def __add__(self, other: ModelStates) -> ModelStates:
+        if not isinstance(other, ModelStates):
+            return NotImplemented
+        return ModelStates(
+            self.parameters + other.parameters,
+            self.gradients + other.gradients,
+            self.optimizer_states + other.optimizer_states,
+        )
+
+
+def model_states(
+    params,
+    *,
+    stage,
+    n_gpus,
+    k=12,
+    weight_bytes=2,
+    grad_bytes=2,
+) -> ModelStates:
+    """Bytes per GPU in parameters, gradients and optimizer states at ZeRO ``stage`` on ``n_gpus``.
+
+    ``params`` is Ψ, ``k`` the optimizer-state bytes per parameter (12 for mixed-precision Adam:
+    fp32 master weights, momentum and variance), ``weight_bytes``/``grad_bytes`` the bytes per
+    weight and gradient element (2 in 16-bit training). A sharded quantity holds ceil(Ψ / n_gpus)
+    elements on each GPU (the largest shard), so results are whole bytes.
+    """
+    params = check_count("params", params, minimum=1)
+    n_gpus = check_count("n_gpus", n_gpus, minimum=1)
+    k = check_count("k", k, minimum=0)
+    weight_bytes = check_count("weight_bytes", weight_bytes, minimum=0)
+    grad_bytes = check_count("grad_bytes", grad_bytes, minimum=0)
+    if (
+        isinstance(stage, bool)
+        or not isinstance(stage, numbers.Integral)
+        or stage not in STAGE_NAMES
+    ):
+        raise ValueError(
+            f"stage must be 0, 1, 2 or 3 (ZeRO stage; 0 = plain data parallel), got {stage!r}"
+        )
+    stage = int(stage)
+    part = shard(params, n_gpus)
+    return ModelStates(
+        parameters=weight_bytes * (part if stage >= 3 else params),
+        gradients=grad_bytes * (part if stage >= 2 else params),
+        optimizer_states=k * (part if stage >= 1 else params),
+    )
+
+
+def zero_table(
+    params: int, gpus=(1, 4, 8, 64), *, k: int = 12, weight_bytes: int = 2, grad_bytes: int = 2
+):
+    """A pandas table of model-state bytes per GPU for every stage and GPU count (bytes and GB)."""
+    import pandas as pd
+
+    rows = []
+    for n in gpus:
+        for stage in STAGE_NAMES:
+            ms = model_states(
+                params, stage=stage, n_gpus=n, k=k, weight_bytes=weight_bytes, grad_bytes=grad_bytes
+            )
+            rows.append(
+                {
+                    "gpus": n,
+                    "stage": stage,
+                    "parameters": ms.parameters,
+                    "gradients": ms.gradients,
+                    "optimizer_states": ms.optimizer_states,
+                    "total_bytes": ms.total,
+                    "total_GB": ms.total / GB,
+                }
+            )
+    return pd.DataFrame(rows)

@@ -1,0 +1,46 @@
+"""fieldnotes.memory.activations: Korthikanti et al. (2022) activation memory per layer."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from fieldnotes.memory import activation_bytes, activation_bytes_per_layer
+
+
+def test_a_gpt3_sized_layer():
+    # GPT-3 175B layer (s = 2048, b = 1, h = 12288, a = 96): 34·sbh = 855.6 MB, 5as²b = 2.01 GB
+    s, b, h, a = 2048, 1, 12288, 96
+    assert activation_bytes_per_layer(s, b, h, a) == s * b * h * 34 + 5 * a * s * s * b
+    assert activation_bytes_per_layer(s, b, h, a) == 855_638_016 + 2_013_265_920
+    assert activation_bytes_per_layer(s, b, h, a, "selective") == 855_638_016
+    assert activation_bytes_per_layer(s, b, h, a, "full") == 50_331_648
+
+
+@given(
+    s=st.integers(1, 8192),
+    b=st.integers(1, 64),
+    h=st.integers(1, 16384),
+    a=st.integers(1, 128),
+    layers=st.integers(0, 96),
+)
+def test_formula_and_ordering(s, b, h, a, layers):
+    none = activation_bytes_per_layer(s, b, h, a)
+    # the paper's expression, evaluated in exact rationals
+    assert none == s * b * h * (34 + Fraction(5 * a * s, h))
+    sel = activation_bytes_per_layer(s, b, h, a, recompute="selective")
+    full = activation_bytes_per_layer(s, b, h, a, recompute="full")
+    assert full < sel < none
+    assert activation_bytes(s, b, h, a, layers, "selective") == layers * sel
+
+
+def test_bad_input():
+    with pytest.raises(ValueError, match="recompute"):
+        activation_bytes_per_layer(8, 1, 8, 1, recompute="some")
+    with pytest.raises(ValueError, match="seq_len"):
+        activation_bytes_per_layer(0, 1, 8, 1)
+    with pytest.raises(ValueError, match="heads"):
+        activation_bytes_per_layer(8, 1, 8, 2.5)

@@ -1,0 +1,96 @@
+"""fieldnotes.memory.budget: frozen, LoRA and offloaded parts of a training budget."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from fieldnotes.memory import (
+    Part,
+    count_parameters,
+    linear_shapes,
+    lora_parameters,
+    model_states,
+    training_budget,
+)
+
+
+def test_lora_count_agrees_with_peft_on_a_real_model():
+    """peft's own LoRA wrapper is the independent oracle for r·(d_in + d_out)."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import BloomConfig, BloomForCausalLM
+
+    cfg = BloomConfig(vocab_size=300, hidden_size=48, n_layer=3, n_head=4)
+    targets = ("query_key_value", "dense")
+    torch.manual_seed(0)
+    model = get_peft_model(
+        BloomForCausalLM(cfg), LoraConfig(r=8, target_modules=list(targets), lora_alpha=16)
+    )
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    assert trainable == lora_parameters(linear_shapes(cfg, targets=targets), 8)
+    assert trainable == 3 * (8 * (48 + 144) + 8 * (48 + 48))
+    # the frozen base is still all there
+    frozen = sum(p.numel() for p in model.parameters() if not p.requires_grad)
+    assert frozen == count_parameters(cfg)
+
+
+def test_frozen_parts_cost_only_weights():
+    b = training_budget([Part("encoder", 1000, "frozen")], stage=0, n_gpus=4)
+    assert (b.weights, b.gradients, b.optimizer_states) == (2000, 0, 0)
+    # ZeRO-3 shards frozen weights as well
+    b3 = training_budget([Part("encoder", 1000, "frozen")], stage=3, n_gpus=4)
+    assert b3.weights == 500
+
+
+@given(
+    trained=st.integers(1, 10**11),
+    frozen=st.integers(0, 10**11),
+    stage=st.integers(0, 3),
+    n=st.integers(1, 512),
+)
+def test_trained_plus_frozen_is_model_states_plus_weights(trained, frozen, stage, n):
+    parts = [Part("llm", frozen, "frozen"), Part("bridge", trained, "trained")]
+    b = training_budget(parts, stage=stage, n_gpus=n)
+    ms = model_states(trained, stage=stage, n_gpus=n)
+    frozen_w = 2 * (-(-frozen // n) if stage == 3 else frozen)
+    assert b.model_states == ms.total + frozen_w
+    # offload moves exactly the optimizer-state bytes to CPU memory
+    off = training_budget(parts, stage=stage, n_gpus=n, offload_optimizer=True)
+    assert off.cpu_optimizer_states == ms.optimizer_states == b.optimizer_states
+    assert off.total == b.total - ms.optimizer_states
+
+
+def test_lora_part_and_activations():
+    p = Part("llm", 1_000_000, "lora", lora_params=4096)
+    assert (p.trainable, p.frozen) == (4096, 1_000_000)
+    b = training_budget(
+        [p],
+        stage=0,
+        n_gpus=1,
+        activation_layers=2,
+        seq_len=16,
+        micro_batch=2,
+        hidden=64,
+        heads=4,
+        recompute="none",
+    )
+    assert b.weights == 2 * 1_000_000 + 2 * 4096
+    assert b.gradients == 2 * 4096 and b.optimizer_states == 12 * 4096
+    assert b.activations == 2 * (34 * 16 * 2 * 64 + 5 * 4 * 16 * 16 * 2)
+    fp32 = training_budget([Part("m", 10)], stage=0, n_gpus=1, precision="fp32 (Adam)")
+    assert fp32.model_states == 160
+
+
+def test_bad_parts():
+    with pytest.raises(ValueError, match="mode"):
+        Part("x", 10, "half-frozen")
+    with pytest.raises(ValueError, match="lora_params"):
+        Part("x", 10, "trained", lora_params=5)
+    with pytest.raises(ValueError, match="rank"):
+        lora_parameters([(4, 4)], 0)
+    with pytest.raises(ValueError, match="precision"):
+        training_budget([Part("x", 10)], stage=0, n_gpus=1, precision="int8")
+    with pytest.raises(ValueError, match="parts"):
+        training_budget([], stage=0, n_gpus=1)

@@ -1,0 +1,85 @@
+"""fieldnotes.memory.measure: a real sharded run on CPU ranks, formula vs measured."""
+
+from __future__ import annotations
+
+import pytest
+
+from fieldnotes.memory import RunSpec, count_parameters, measure_zero, summary_table
+from fieldnotes.memory.measure import ENGINES, small_bloom_config, storage_bytes
+
+# odd sizes, so that padding shows
+SPEC = RunSpec(hidden=62, layers=2, heads=2, vocab=1001, seq_len=8, micro_batch=2, steps=1)
+
+
+@pytest.fixture(scope="module")
+def table():
+    return measure_zero(SPEC, world_size=2, fresh_processes=False, progress=False, timeout_s=600)
+
+
+def _get(table, engine, part, rank=0):
+    sel = table[(table.engine == engine) & (table.part == part) & (table["rank"] == rank)]
+    assert len(sel) == 1
+    return sel.iloc[0]
+
+
+@pytest.mark.slow
+def test_every_measured_byte_is_the_formula_or_a_named_remainder(table):
+    psi = count_parameters(small_bloom_config(SPEC))
+    assert (table.params == psi).all()
+    assert len(table) == len(ENGINES) * 2 * 4
+    # every engine, rank and part: measured bytes equal the explained bytes exactly
+    assert (table.measured_bytes == table.explained_bytes).all(), table[
+        table.measured_bytes != table.explained_bytes
+    ]
+    # and where nothing needed explaining, that is the paper's formula
+    plain = table[table.explanation == "formula"]
+    assert (plain.measured_bytes == plain.formula_bytes).all()
+    # padding and whole-parameter shards stay within 1 % of the formula, except ZeRO-2's
+    # gradients between micro-batches (whole gradients of every overlapping parameter)
+    sharded = table[
+        (table.formula_bytes > 0) & ~((table.engine == "deepspeed-2") & (table.part == "gradients"))
+    ]
+    assert ((sharded["measured/formula"] - 1).abs() < 0.01).all()
+
+
+@pytest.mark.slow
+def test_what_each_stage_shards(table):
+    psi = int(table.params.iloc[0])
+    # stage 0 holds everything; master weights are fp32 and Adam keeps two fp32 moments
+    assert _get(table, "deepspeed-0", "master").measured_elements == psi
+    assert _get(table, "deepspeed-0", "moments").measured_elements == 2 * psi
+    # ZeRO-1 keeps full gradients between micro-batches, ZeRO-2 only (about) its partition
+    assert _get(table, "deepspeed-1", "gradients").measured_elements == psi
+    for r in (0, 1):
+        assert _get(table, "deepspeed-2", "gradients", r).measured_elements < psi
+    # ZeRO-3 shards the 16-bit weights; both ranks together hold each weight once (+ padding)
+    w = [_get(table, "deepspeed-3", "parameters", r).measured_elements for r in (0, 1)]
+    assert psi <= sum(w) < psi + 2 * SPEC.layers * 16
+    # PyTorch's ZeRO-1 gives whole parameters to ranks: unequal shards that add up exactly
+    m = [_get(table, "torch-zero1", "moments", r).measured_elements for r in (0, 1)]
+    assert sum(m) == 2 * psi and m[0] != m[1]
+    # FSDP holds fp32 shards, no separate master copy
+    assert _get(table, "torch-fsdp", "master").measured_bytes == 0
+    assert _get(table, "torch-fsdp", "parameters").measured_bytes < 4 * psi * 0.51
+    # training ran: a finite loss near ln(vocab) after one step
+    assert (table.final_loss.between(5.0, 9.0)).all()
+    wide = summary_table(table)
+    assert wide.shape[0] == len(ENGINES) * 2
+
+
+def test_storage_bytes_counts_views_once():
+    import torch
+
+    flat = torch.zeros(100, dtype=torch.bfloat16)
+    views = [flat[:40], flat[40:]]
+    assert storage_bytes(views) == (100, 200)
+    assert storage_bytes([torch.zeros(3), torch.zeros(5, dtype=torch.float64), None]) == (8, 52)
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="engines"):
+        measure_zero(SPEC, engines=["deepspeed-4"])
+    with pytest.raises(ValueError, match="heads"):
+        RunSpec(hidden=10, heads=3)
+    with pytest.raises(TypeError, match="spec"):
+        measure_zero({"hidden": 4})

@@ -1,0 +1,95 @@
+"""fieldnotes.memory.zero: the ZeRO paper's model-state arithmetic."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from fieldnotes.memory import GB, ModelStates, model_states, zero_table
+
+PSI = 7_500_000_000
+
+
+def test_zero_paper_figure_1_and_table_1():
+    # Rajbhandari et al. 2020, Figure 1: Ψ = 7.5 B, N_d = 64, K = 12
+    gb = [model_states(PSI, stage=s, n_gpus=64).total / GB for s in range(4)]
+    assert gb[0] == 120.0
+    assert round(gb[1], 1) == 31.4
+    assert round(gb[2], 1) == 16.6
+    assert round(gb[3], 2) == 1.88
+    # exact bytes of the three terms
+    assert model_states(PSI, stage=1, n_gpus=64) == ModelStates(2 * PSI, 2 * PSI, 12 * PSI // 64)
+    assert model_states(PSI, stage=2, n_gpus=64) == ModelStates(
+        2 * PSI, 2 * PSI // 64, 12 * PSI // 64
+    )
+    assert model_states(PSI, stage=3, n_gpus=64).total == 16 * PSI // 64 == 1_875_000_000
+
+
+def test_the_posts_zero3_division():
+    # the post: 120 GB / 4 = 30 GB and 120 GB / 8 = 15 GB with ZeRO-3
+    assert model_states(PSI, stage=3, n_gpus=4).total == 30 * GB
+    assert model_states(PSI, stage=3, n_gpus=8).total == 15 * GB
+
+
+def test_aliases_units_and_addition():
+    ms = model_states(1000, stage=0, n_gpus=1)
+    assert (ms.params, ms.grads, ms.optimizer) == (2000, 2000, 12000)
+    assert ms.gb() == 16000 / 1e9 and ms.gib() == 16000 / 2**30
+    assert (ms + ms).total == 32000
+
+
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        ({"params": 10, "stage": 4, "n_gpus": 1}, "stage"),
+        ({"params": 10, "stage": -1, "n_gpus": 1}, "stage"),
+        ({"params": 10, "stage": 1.5, "n_gpus": 1}, "stage"),
+        ({"params": 10, "stage": 1, "n_gpus": 0}, "n_gpus"),
+        ({"params": 0, "stage": 1, "n_gpus": 1}, "params"),
+        ({"params": -5, "stage": 1, "n_gpus": 1}, "params"),
+        ({"params": 7.5, "stage": 1, "n_gpus": 1}, "params"),
+        ({"params": "7", "stage": 1, "n_gpus": 1}, "params"),
+        ({"params": 10, "stage": 1, "n_gpus": 2.5}, "n_gpus"),
+        ({"params": 10, "stage": 1, "n_gpus": 2, "k": 1.5}, "k"),
+    ],
+)
+def test_bad_input_names_the_argument(kwargs, name):
+    params = kwargs.pop("params")
+    with pytest.raises(ValueError, match=name):
+        model_states(params, **kwargs)
+
+
+def test_whole_float_counts_are_accepted():
+    assert model_states(7.5e9, stage=3, n_gpus=64).total == 1_875_000_000
+
+
+@given(
+    params=st.integers(1, 10**13),
+    n=st.integers(1, 4096),
+    k=st.integers(0, 16),
+    wb=st.integers(0, 4),
+    gb=st.integers(0, 4),
+)
+def test_properties(params, n, k, wb, gb):
+    states = [
+        model_states(params, stage=s, n_gpus=n, k=k, weight_bytes=wb, grad_bytes=gb)
+        for s in range(4)
+    ]
+    # stage 0 is (w + g + K)·Ψ whatever N is
+    assert states[0].total == (wb + gb + k) * params
+    # each stage holds no more than the one before
+    assert all(a.total >= b.total for a, b in zip(states, states[1:], strict=False))
+    # the shards on N GPUs cover the whole, with less than one element of padding per GPU
+    s3 = states[3]
+    per = wb + gb + k
+    assert per * params <= n * s3.total <= per * (params + n - 1)
+    if n == 1:
+        assert len({s.total for s in states}) == 1
+
+
+def test_zero_table_has_every_stage_and_gpu_count():
+    t = zero_table(PSI, gpus=(1, 4, 8, 64))
+    assert len(t) == 16
+    row = t[(t.gpus == 64) & (t.stage == 2)].iloc[0]
+    assert row.total_bytes == 2 * PSI + 14 * PSI // 64
