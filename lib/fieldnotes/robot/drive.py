@@ -9,7 +9,10 @@ H-bridge motor channels through gpiozero's ``Robot``/``Motor`` (testable with th
 from __future__ import annotations
 
 import math
+import os
+import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -73,6 +76,32 @@ def wrap_angle(a: float) -> float:
     return (a + math.pi) % (2 * math.pi) - math.pi
 
 
+@contextmanager
+def quiet_native_output():
+    """Silence what C code prints straight to file descriptors 1 and 2 (PyBullet's build banner and
+    URDF warnings), which Python's own redirection cannot catch."""
+    import ctypes
+
+    libc = ctypes.CDLL(None)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (AttributeError, ValueError):
+            pass
+    saved = [os.dup(1), os.dup(2)]
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        libc.fflush(None)
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in (*saved, devnull):
+            os.close(fd)
+
+
 class Backend(Protocol):
     """What a program needs from a robot: wheels, a clock, and where it thinks it is."""
 
@@ -120,8 +149,9 @@ class PyBulletBackend:
         geometry: SkidSteer = HUSKY_SIM,
         wheel_force: float = 60.0,
     ):
-        import pybullet as p
-        import pybullet_data
+        with quiet_native_output():
+            import pybullet as p
+            import pybullet_data
 
         if not 0 < time_step <= 0.02:
             raise ValueError(f"time_step must be in (0, 0.02] seconds, got {time_step}")
@@ -142,7 +172,8 @@ class PyBulletBackend:
         )
         x, y, yaw = start
         quat = p.getQuaternionFromEuler([0, 0, yaw])
-        self.robot = p.loadURDF("husky/husky.urdf", [x, y, 0.15], quat, physicsClientId=cid)
+        with quiet_native_output():
+            self.robot = p.loadURDF("husky/husky.urdf", [x, y, 0.15], quat, physicsClientId=cid)
         self.left_joints, self.right_joints = (2, 4), (3, 5)
         if field is not None:
             self._plant_bodies(field)

@@ -206,9 +206,9 @@ def mission_animation(field_: Field, result, frames: int = 60, fps: int = 8, dpi
     fig, axes = plt.subplots(
         1,
         2 if has_cam else 1,
-        figsize=(9, 4.6) if has_cam else (5.5, 4.6),
+        figsize=(8.5, 5.2) if has_cam else (5.5, 5.2),
         dpi=dpi,
-        gridspec_kw={"width_ratios": [1.3, 1]} if has_cam else None,
+        gridspec_kw={"width_ratios": [1.1, 1]} if has_cam else None,
     )
     axes = np.atleast_1d(axes)
 
@@ -245,3 +245,11 @@ def mission_animation(field_: Field, result, frames: int = 60, fps: int = 8, dpi
     anim = FuncAnimation(fig, draw, frames=frames, interval=1000 / fps, blit=False)
     plt.close(fig)
     return anim
+
+
+def animation_html(anim, fps: int = 8, frame_format: str = "jpeg") -> str:
+    """The animation as self-contained HTML/JS (frames embedded, JPEG by default to stay small)."""
+    import matplotlib.pyplot as plt
+
+    with plt.rc_context({"animation.frame_format": frame_format, "animation.embed_limit": 30}):
+        return anim.to_jshtml(fps=fps, default_mode="once")
