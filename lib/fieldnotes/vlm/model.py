@@ -1,0 +1,131 @@
+"""The whole medical VLM: (frozen) vision encoder -> fusion -> Bloom language model.
+
+Prefix fusions (Q-Former, linear) prepend projected image tokens to the text embeddings;
+gated cross-attention runs inside the LM through forward pre-hooks on its decoder blocks.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from fieldnotes.vlm.fusion import FusionConfig, build_fusion
+
+LORA_TARGETS: tuple[str, ...] = ("query_key_value", "dense", "dense_h_to_4h", "dense_4h_to_h")
+
+
+class MedVLM(nn.Module):
+    """A VLM over precomputed image tokens (``features``) or raw ``pixels`` through ``encoder``."""
+
+    def __init__(self, lm, fusion: FusionConfig, d_vision: int, encoder: nn.Module | None = None):
+        super().__init__()
+        self.lm = lm
+        self.fusion_cfg = fusion
+        self.encoder = encoder
+        if encoder is not None:
+            encoder.requires_grad_(False)
+        blocks = self._blocks()
+        d_model = lm.config.hidden_size
+        self.fusion = build_fusion(fusion, d_vision, d_model, len(blocks))
+        self._vision = None
+        if fusion.kind == "xattn":
+            for j, i in enumerate(range(0, len(blocks), fusion.every)):
+                blocks[i].register_forward_pre_hook(self._make_hook(j), with_kwargs=True)
+
+    def _blocks(self):
+        base = self.lm.get_base_model() if hasattr(self.lm, "get_base_model") else self.lm
+        return base.transformer.h
+
+    def _make_hook(self, j: int):
+        def hook(module, args, kwargs):
+            if self._vision is None:
+                return None
+            return (self.fusion[j](args[0], self._vision),) + tuple(args[1:]), kwargs
+
+        return hook
+
+    def vision_tokens(self, features=None, pixels=None):
+        """Image tokens (n, T, D) from ``features`` or by running the frozen encoder on ``pixels``."""
+        if features is not None:
+            return features
+        if pixels is None or self.encoder is None:
+            raise ValueError("give features, or pixels together with an encoder")
+        with torch.no_grad():
+            return self.encoder(pixels)
+
+    def forward(self, input_ids, attention_mask=None, labels=None, features=None, pixels=None):
+        vision = self.vision_tokens(features, pixels)
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        if self.fusion_cfg.kind == "xattn":
+            self._vision = vision
+            try:
+                return self.lm(input_ids=input_ids, attention_mask=attention_mask, labels=labels)
+            finally:
+                self._vision = None
+        prefix = self.fusion(vision)
+        embeds = self.lm.get_input_embeddings()(input_ids)
+        inputs = torch.cat([prefix.to(embeds.dtype), embeds], dim=1)
+        n, p = prefix.shape[:2]
+        mask = torch.cat([torch.ones(n, p, dtype=attention_mask.dtype), attention_mask], dim=1)
+        if labels is not None:
+            labels = torch.cat([torch.full((n, p), -100, dtype=labels.dtype), labels], dim=1)
+        return self.lm(inputs_embeds=inputs, attention_mask=mask, labels=labels)
+
+    @torch.no_grad()
+    def generate(
+        self, prompt_ids, features=None, pixels=None, max_new_tokens: int = 4, eos_id: int = 3
+    ):
+        """Greedy decoding for equal-length prompts (n, L); returns the new token ids per row, EOS cut off."""
+        vision = self.vision_tokens(features, pixels)
+        ids = prompt_ids
+        done = torch.zeros(len(ids), dtype=torch.bool)
+        out = [[] for _ in range(len(ids))]
+        for _ in range(max_new_tokens):
+            logits = self.forward(ids, features=vision).logits[:, -1]
+            nxt = logits.argmax(-1)
+            for r in range(len(ids)):
+                if not done[r]:
+                    if int(nxt[r]) == eos_id:
+                        done[r] = True
+                    else:
+                        out[r].append(int(nxt[r]))
+            if bool(done.all()):
+                break
+            ids = torch.cat([ids, nxt[:, None]], dim=1)
+        return out
+
+
+def set_stage(model: MedVLM, stage: int, lora_r: int = 0) -> list:
+    """Freeze for a stage and return the trainable parameters.
+
+    Stage 1 (alignment): only the fusion trains. Stage 2 (VQA tuning): fusion plus the LM, either
+    fully or through LoRA adapters of rank ``lora_r`` (peft) when ``lora_r > 0``.
+    """
+    if stage not in (1, 2):
+        raise ValueError(f"stage must be 1 or 2, got {stage!r}")
+    model.lm.requires_grad_(False)
+    model.fusion.requires_grad_(True)
+    if stage == 2:
+        if lora_r > 0:
+            from peft import LoraConfig, get_peft_model
+
+            if not hasattr(model.lm, "peft_config"):
+                cfg = LoraConfig(
+                    r=lora_r,
+                    lora_alpha=2 * lora_r,
+                    lora_dropout=0.0,
+                    target_modules=list(LORA_TARGETS),
+                )
+                model.lm = get_peft_model(model.lm, cfg)
+            for n, p in model.lm.named_parameters():
+                p.requires_grad_("lora_" in n)
+        else:
+            model.lm.requires_grad_(True)
+    return [p for p in model.parameters() if p.requires_grad]
+
+
+def count_parameters(module: nn.Module, trainable_only: bool = False) -> int:
+    """Number of parameters (shared tensors counted once)."""
+    seen = {id(p): p for p in module.parameters() if p.requires_grad or not trainable_only}
+    return sum(p.numel() for p in seen.values())
