@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import re
 from fractions import Fraction
 
@@ -58,6 +59,11 @@ def deepspeed_estimates(total_params, n_gpus, largest_layer_params, num_nodes=1)
     printed (labelled "GB", in fact GiB, two decimals).
     """
     import pandas as pd
+    import torch
+
+    if "DS_ACCELERATOR" not in os.environ and not torch.cuda.is_available():
+        # the estimators need no accelerator; this only silences DeepSpeed's CPU-fallback warning
+        os.environ["DS_ACCELERATOR"] = "cpu"
     from deepspeed.runtime.zero.stage3 import estimate_zero3_model_states_mem_needs_all_cold
     from deepspeed.runtime.zero.stage_1_and_2 import estimate_zero2_model_states_mem_needs_all_cold
 

@@ -383,7 +383,11 @@ def _rank_job(rank: int, world_size: int, spec_dict: dict, engines: list[str]) -
     import deepspeed
 
     deepspeed.utils.logger.setLevel(logging.ERROR)
-    deepspeed.init_distributed(dist_backend="gloo", verbose=False)
+    import contextlib
+    import io
+
+    with contextlib.redirect_stdout(io.StringIO()):  # "shm_comm_op built successfully"
+        deepspeed.init_distributed(dist_backend="gloo", verbose=False)
     spec = RunSpec(**spec_dict)
     rows = []
     for name in engines:

@@ -1,0 +1,117 @@
+"""An interactive memory calculator for workshops (ipywidgets) and its static, testable core."""
+
+from __future__ import annotations
+
+from fieldnotes.memory.budget import PRECISIONS, Part, training_budget
+from fieldnotes.memory.zero import GB, check_count
+
+
+def budget_rows(
+    *,
+    trainable_b: float,
+    frozen_b: float,
+    n_gpus: int,
+    stage: int,
+    precision: str,
+    offload: bool,
+    seq_len: int,
+    micro_batch: int,
+    recompute: str,
+    layers: int,
+    hidden: int,
+    heads: int,
+    gpu_gb: float = 40.0,
+):
+    """One setting's per-GPU budget as a pandas table in GB (parameters given in billions)."""
+    import pandas as pd
+
+    trainable = check_count("trainable params", round(trainable_b * 1e9), minimum=0)
+    frozen = check_count("frozen params", round(frozen_b * 1e9), minimum=0)
+    parts = [Part("trained", trainable, "trained"), Part("frozen", frozen, "frozen")]
+    b = training_budget(
+        parts,
+        stage=stage,
+        n_gpus=n_gpus,
+        precision=precision,
+        offload_optimizer=offload,
+        activation_layers=layers,
+        seq_len=seq_len,
+        micro_batch=micro_batch,
+        hidden=hidden,
+        heads=heads,
+        recompute=recompute,
+    )
+    lines = b.as_gb()
+    table = pd.DataFrame({"GB per GPU": list(lines.values())}, index=list(lines))
+    table.loc[f"fits {gpu_gb:g} GB?"] = "yes" if b.total <= gpu_gb * GB else "no"
+    return table
+
+
+def memory_calculator(**defaults):
+    """An ipywidgets panel: change the setting, read the per-GPU budget (keyword = start value)."""
+    import ipywidgets as w
+    from IPython.display import display
+
+    start = {
+        "trainable_b": 7.07,
+        "frozen_b": 0.0,
+        "n_gpus": 8,
+        "stage": 3,
+        "precision": "bf16 mixed (Adam)",
+        "offload": False,
+        "seq_len": 512,
+        "micro_batch": 4,
+        "recompute": "full",
+        "layers": 30,
+        "hidden": 4096,
+        "heads": 32,
+        "gpu_gb": 40.0,
+    }
+    unknown = set(defaults) - set(start)
+    if unknown:
+        raise ValueError(f"unknown calculator settings {sorted(unknown)}; expected {sorted(start)}")
+    start.update(defaults)
+    style = {"description_width": "150px"}
+    controls = {
+        "trainable_b": w.FloatText(value=start["trainable_b"], description="trained params (B)"),
+        "frozen_b": w.FloatText(value=start["frozen_b"], description="frozen params (B)"),
+        "n_gpus": w.Dropdown(
+            options=[1, 2, 4, 8, 16, 32, 64, 128, 256], value=start["n_gpus"], description="GPUs"
+        ),
+        "stage": w.Dropdown(options=[0, 1, 2, 3], value=start["stage"], description="ZeRO stage"),
+        "precision": w.Dropdown(
+            options=list(PRECISIONS), value=start["precision"], description="precision"
+        ),
+        "offload": w.Checkbox(value=start["offload"], description="offload optimizer to CPU"),
+        "seq_len": w.IntSlider(
+            value=start["seq_len"], min=64, max=8192, step=64, description="sequence length"
+        ),
+        "micro_batch": w.IntSlider(
+            value=start["micro_batch"], min=1, max=64, description="micro-batch"
+        ),
+        "recompute": w.Dropdown(
+            options=["none", "selective", "full"],
+            value=start["recompute"],
+            description="recomputation",
+        ),
+        "layers": w.IntText(value=start["layers"], description="layers"),
+        "hidden": w.IntText(value=start["hidden"], description="hidden size"),
+        "heads": w.IntText(value=start["heads"], description="heads"),
+        "gpu_gb": w.FloatText(value=start["gpu_gb"], description="GPU memory (GB)"),
+    }
+    for c in controls.values():
+        c.style = style
+    out = w.Output()
+
+    def show(**kw):
+        out.clear_output(wait=True)
+        with out:
+            try:
+                display(budget_rows(**kw))
+            except (ValueError, TypeError) as err:
+                print(f"invalid setting: {err}")
+
+    w.interactive_output(show, controls)
+    with out:
+        display(budget_rows(**start))
+    return w.HBox([w.VBox(list(controls.values())), out])

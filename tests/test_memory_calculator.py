@@ -1,0 +1,46 @@
+"""fieldnotes.memory.calculator: the static budget table and the widget."""
+
+from __future__ import annotations
+
+import pytest
+
+from fieldnotes.memory import GB, model_states
+from fieldnotes.memory.calculator import budget_rows, memory_calculator
+
+SETTING = dict(
+    trainable_b=7.5,
+    frozen_b=0.0,
+    n_gpus=64,
+    stage=3,
+    precision="bf16 mixed (Adam)",
+    offload=False,
+    seq_len=1024,
+    micro_batch=1,
+    recompute="full",
+    layers=32,
+    hidden=4096,
+    heads=32,
+)
+
+
+def test_budget_rows_reproduce_the_paper():
+    t = budget_rows(**SETTING)
+    states = t.loc["weights", "GB per GPU"] + t.loc["gradients", "GB per GPU"]
+    states += t.loc["optimizer states", "GB per GPU"]
+    assert states == pytest.approx(model_states(7_500_000_000, stage=3, n_gpus=64).total / GB)
+    assert t.loc["activations", "GB per GPU"] == pytest.approx(32 * 2 * 1024 * 4096 / GB)
+    assert t.loc["fits 40 GB?", "GB per GPU"] == "yes"
+    off = budget_rows(**{**SETTING, "offload": True, "n_gpus": 1, "stage": 0})
+    assert off.loc["optimizer states", "GB per GPU"] == 0
+    assert off.loc["optimizer states on CPU", "GB per GPU"] == pytest.approx(12 * 7.5)
+    # ZeRO-Offload on one GPU: 15 GB of weights + 15 GB of gradients + activations fit in 40 GB
+    assert off.loc["total on GPU", "GB per GPU"] == pytest.approx(30 + 32 * 2 * 1024 * 4096 / GB)
+    assert off.loc["fits 40 GB?", "GB per GPU"] == "yes"
+    assert budget_rows(**{**SETTING, "n_gpus": 1, "stage": 0}).loc["fits 40 GB?"].item() == "no"
+
+
+def test_widget_builds_and_rejects_unknown_settings():
+    panel = memory_calculator(n_gpus=4)
+    assert len(panel.children) == 2
+    with pytest.raises(ValueError, match="unknown"):
+        memory_calculator(gpus=4)
