@@ -177,6 +177,17 @@ def _sides(p, r, method, max_abs_lat):
     return a, b, ["k"]
 
 
+def exploded_sides(trips, r: float, *, method: str = "grid", max_abs_lat: float | None = None):
+    """The two sides of a keyed join (Spark DataFrames with their key columns), before joining."""
+    trips, r = _check(trips, r, method)
+    if method == "naive":
+        raise ValueError("method 'naive' has no keys to explode; use grid, quad or ends")
+    if max_abs_lat is None:
+        max_abs_lat = max_abs_latitude(trips)
+    a, b, _ = _sides(_prepared(trips), r, method, max_abs_lat)
+    return a, b
+
+
 def _candidates(trips, r, method, max_abs_lat):
     """(joined candidates with a_/b_ prefixed columns, column getters) before the exact test."""
     from pyspark.sql import functions as F

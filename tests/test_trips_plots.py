@@ -1,0 +1,26 @@
+"""The chapter's figures draw what they say, with labelled axes."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from fieldnotes.trips.columns import normalize_trips  # noqa: E402
+from fieldnotes.trips.plots import plot_benchmark, plot_demand, plot_neighbourhood  # noqa: E402
+from fieldnotes.trips.synthetic import synthetic_trips  # noqa: E402
+
+
+def test_figures():
+    trips = normalize_trips(synthetic_trips(5000, seed=1, days=1))
+    for ax in (plot_demand(trips), plot_neighbourhood(trips, 90.0, lat=40.7505, lon=-73.9934)):
+        assert "degrees" in ax.get_xlabel() and "degrees" in ax.get_ylabel()
+    ax = plot_neighbourhood(trips, 90.0, lat=40.7505, lon=-73.9934)
+    shaded = [p for p in ax.patches if p.get_fill()]
+    assert len(shaded) == 9  # the 3x3 neighbourhood
+    table = pd.DataFrame(
+        {"N": [10, 100, 10, 100], "engine": ["a", "a", "b", "b"], "seconds": [1.0, 2.0, 0.5, 4.0]}
+    )
+    ax = plot_benchmark(table)
+    assert len(ax.get_lines()) == 2 and ax.get_xscale() == "log"
+    plt.close("all")
