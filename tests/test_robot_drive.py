@@ -137,3 +137,16 @@ def test_pybullet_camera_frame(husky):
 
 def test_sim_geometry_is_the_husky():
     assert HUSKY_SIM.track_m == HUSKY.track_m and HUSKY_SIM.track_factor > 1
+
+
+def test_hiding_the_chassis_does_not_change_the_camera_frame():
+    from fieldnotes.robot.drive import PyBulletBackend
+    from fieldnotes.robot.field import make_field
+
+    f = make_field(rows=2, plants_per_row=6, seed=3)
+    frames = []
+    for visible in (True, False):
+        with PyBulletBackend(f, start=(0.6, -0.5, math.pi / 2), robot_visible=visible) as sim:
+            frames.append(sim.camera_image())
+    assert np.array_equal(frames[0], frames[1])
+    assert (frames[0].astype(int)[..., 1] > 100).any()  # plants in view
