@@ -36,9 +36,9 @@ class ExperimentSize:
     lm_medical_steps: int = 300
     vision_general_steps: int = 300
     clip_steps: int = 400
-    align_steps: int = 150
-    vqa_steps: int = 500
-    final_vqa_steps: int = 800
+    align_steps: int = 100
+    vqa_steps: int = 300
+    final_vqa_steps: int = 600
     lora_r: int = 0
     lr: float = 2e-3
     ablation_seeds: int = 2
@@ -392,3 +392,59 @@ def summarize_ablation(df):
         .join(g.size().rename("seeds"))
     )
     return out.reset_index()
+
+
+def set_threads(threads: int) -> None:
+    """Use ``threads`` CPU threads in torch (1 is fastest for these tiny models on a shared machine)."""
+    import torch
+
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"threads must be a positive int, got {threads!r}")
+    torch.set_num_threads(threads)
+
+
+def _summary(r: RunResult) -> dict:
+    return {"name": r.name, **r.metrics, "samples_per_second": r.samples_per_second,
+            "trainable_parameters": r.trainable_parameters, "total_parameters": r.total_parameters}  # fmt: skip
+
+
+def run_chapter(
+    size: ExperimentSize,
+    seed: int = 0,
+    test_seed: int | None = None,
+    only_final: bool = False,
+    progress: bool = True,
+) -> dict:
+    """Pre-training, the final configuration on a test set from ``test_seed``, the zero-shot general VLM
+    and (unless ``only_final``) the ablation; returns a JSON-ready dict."""
+    from fieldnotes.vlm.text import make_vqa
+
+    data = make_medical_data(size, seed)
+    pre = pretrain(size, data, seed)
+    out: dict = {
+        "size": {k: v for k, v in vars(size).items() if isinstance(v, int | float | str)},
+        "seed": seed,
+    }
+    t_seed = 3 * seed + 3 if test_seed is None else test_seed
+    scans = (
+        make_scans(size.n_test_images, t_seed, size.image_size)
+        if test_seed is not None
+        else data.test_scans
+    )
+    items = (
+        make_vqa(scans, t_seed + 17, size.questions_per_image)
+        if test_seed is not None
+        else data.test_items
+    )
+    feats = test_features(pre, "medical", scans)
+    final = run_config(pre, data, size, "medical", "medical", size.fusion.kind, seed, feats, items,
+                       vqa_steps=size.final_vqa_steps, progress=progress)  # fmt: skip
+    out["test_seed"] = t_seed
+    out["final"] = _summary(final)
+    out["zero_shot"] = _summary(run_zero_shot(pre, data, size, seed, progress=progress))
+    out["pretraining_final_loss"] = {k: v[-1] for k, v in pre.curves.items()}
+    if not only_final:
+        df = run_ablation(pre, data, size, seed, progress=progress)
+        out["ablation"] = df.to_dict(orient="records")
+        out["ablation_summary"] = summarize_ablation(df).to_dict(orient="records")
+    return out

@@ -21,7 +21,7 @@ class VisionConfig:
 
     kind: str = "vit"
     image_size: int = 64
-    patch: int = 8
+    patch: int = 16
     hidden: int = 64
     layers: int = 3
     heads: int = 4

@@ -1,0 +1,113 @@
+"""The chapter's figures: scan gallery, loss curves, answers, the ablation."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def plot_gallery(scans, captions, items, dicom_image=None, per_modality: int = 3):
+    """Generated scans (one row per modality) with caption and one Q&A each, plus a real DICOM slice."""
+    import matplotlib.pyplot as plt
+
+    mods = ["ct", "x-ray", "mri"]
+    cols = per_modality + (1 if dicom_image is not None else 0)
+    fig, axes = plt.subplots(3, cols, figsize=(3.0 * cols, 9.6))
+    for r, m in enumerate(mods):
+        idx = [i for i, s in enumerate(scans) if s.modality == m]
+        chosen = (
+            sorted(idx, key=lambda i: (not scans[i].abnormal, i))[: per_modality - 1]
+            + [i for i in idx if not scans[i].abnormal][:1]
+        )
+        for c, i in enumerate(chosen):
+            ax = axes[r, c]
+            ax.imshow(scans[i].image, cmap="gray", vmin=0, vmax=1)
+            qa = next((it for it in items if it.image == i and it.answer_type == "open"), None)
+            text = captions[i] + (f"\nQ: {qa.question}\nA: {qa.answer}" if qa else "")
+            ax.set_title(text, fontsize=7)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        for c in range(len(chosen), per_modality):
+            axes[r, c].axis("off")
+        if dicom_image is not None:
+            ax = axes[r, -1]
+            if r == 0:
+                ax.imshow(dicom_image, cmap="gray", vmin=0, vmax=1)
+                ax.set_title("real CT (pydicom CT_small.dcm)\nHU rescaled, windowed", fontsize=7)
+                ax.set_xticks([])
+                ax.set_yticks([])
+            else:
+                ax.axis("off")
+    fig.suptitle("Generated scans with their captions and a question (64 x 64 pixels)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_curves(curves: dict[str, list[float]], title: str, smooth: int = 10):
+    """Training loss per step (moving average over ``smooth`` steps) for several runs."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    for name, ys in curves.items():
+        y = np.asarray(ys, dtype=float)
+        k = max(1, min(smooth, len(y) // 5))
+        ax.plot(np.convolve(y, np.ones(k) / k, mode="valid"), label=name)
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("cross-entropy loss (nats per token)")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_answers(scans, items, predictions, k: int = 8, seed: int = 0):
+    """``k`` test questions, half answered right and half wrong where possible, with the scan."""
+    import matplotlib.pyplot as plt
+
+    rng = np.random.default_rng(seed)
+    right = [i for i, (it, p) in enumerate(zip(items, predictions, strict=True)) if p == it.answer]
+    wrong = [i for i, (it, p) in enumerate(zip(items, predictions, strict=True)) if p != it.answer]
+    pick = list(rng.permutation(right)[: k // 2]) + list(rng.permutation(wrong)[: k - k // 2])
+    fig, axes = plt.subplots(2, (k + 1) // 2, figsize=(2.6 * ((k + 1) // 2), 6.4))
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, i in zip(axes.ravel(), pick, strict=False):
+        it = items[i]
+        ax.imshow(scans[it.image].image, cmap="gray", vmin=0, vmax=1)
+        ok = predictions[i] == it.answer
+        ax.set_title(f"Q: {it.question}\nmodel: {predictions[i] or '(empty)'}\ntruth: {it.answer}",
+                     fontsize=7, color="green" if ok else "red")  # fmt: skip
+    fig.suptitle("Greedy answers of the final model (green right, red wrong)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_ablation(summary, zero_shot: dict | None = None, metric: str = "closed accuracy"):
+    """Mean ± sd over seeds of ``metric`` per (encoder, LM) group, one bar per fusion."""
+    import matplotlib.pyplot as plt
+
+    groups = summary[["encoder", "language model"]].drop_duplicates().values.tolist()
+    fusions = list(dict.fromkeys(summary["fusion"]))
+    fig, ax = plt.subplots(figsize=(8, 3.8))
+    w = 0.8 / len(fusions)
+    for j, f in enumerate(fusions):
+        means, sds = [], []
+        for e, m in groups:
+            row = summary[
+                (summary["encoder"] == e)
+                & (summary["language model"] == m)
+                & (summary["fusion"] == f)
+            ]
+            means.append(float(row[f"{metric} mean"].iloc[0]) * 100 if len(row) else np.nan)
+            sd = float(row[f"{metric} sd"].iloc[0]) * 100 if len(row) else np.nan
+            sds.append(0.0 if np.isnan(sd) else sd)
+        ax.bar(np.arange(len(groups)) + j * w - 0.4 + w / 2, means, w, yerr=sds, capsize=3, label=f)
+    if zero_shot is not None:
+        ax.axhline(zero_shot[metric] * 100, color="gray", ls="--", label="general VLM, zero-shot")
+    ax.set_xticks(np.arange(len(groups)))
+    ax.set_xticklabels([f"{e} encoder\n{m} LM" for e, m in groups])
+    ax.set_ylabel(f"{metric} (%)")
+    ax.set_ylim(0, 100)
+    ax.set_title(f"Ablation: {metric} on the test set (mean ± sd over seeds)")
+    ax.legend(fontsize=8, ncol=2)
+    fig.tight_layout()
+    return fig
