@@ -366,7 +366,7 @@ def _one_configuration(spec: RunSpec, engine_name: str, rank: int, world_size: i
                 "params": n_params,
                 "peak_rss_MiB": peak / 1024,
                 "rss_at_start_MiB": rss_start / 1024,
-            "rss_at_measure_MiB": rss_now / 1024,
+                "rss_at_measure_MiB": rss_now / 1024,
                 "peak_rss_is_per_config": reset,
                 "final_loss": losses[-1],
                 "seconds": seconds,
