@@ -150,3 +150,16 @@ def test_hiding_the_chassis_does_not_change_the_camera_frame():
             frames.append(sim.camera_image())
     assert np.array_equal(frames[0], frames[1])
     assert (frames[0].astype(int)[..., 1] > 100).any()  # plants in view
+
+
+def test_every_plant_of_a_long_row_is_rendered():
+    """Plants are grouped into multi-shape bodies; PyBullet keeps at most 16 shapes per array, so
+    a row longer than that must still be drawn to its end."""
+    from fieldnotes.robot.drive import PyBulletBackend
+    from fieldnotes.robot.field import make_field
+    from fieldnotes.robot.vision import excess_green
+
+    f = make_field(rows=2, plants_per_row=60, seed=1, gap_fraction=0.0, weeds_per_row=0)
+    with PyBulletBackend(f, start=(0.6, f.row_length_m - 4.0, math.pi / 2)) as sim:
+        green = (excess_green(sim.camera_image()) > 0.2).sum()
+    assert green > 300  # both rows, all the way to the horizon of 4 m

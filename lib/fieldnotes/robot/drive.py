@@ -196,7 +196,7 @@ class PyBulletBackend:
         p, cid = self.p, self.client
         rng = np.random.default_rng(field.seed + 1)
 
-        def boxes(centres, half, colour, chunk=32):
+        def boxes(centres, half, colour, chunk=16):  # PyBullet keeps at most 16 per array
             for k in range(0, len(centres), chunk):
                 part = centres[k : k + chunk]
                 vs = p.createVisualShapeArray(

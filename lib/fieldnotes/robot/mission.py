@@ -183,18 +183,14 @@ def run_mission(
                     timed_out = True
                     break
                 if tick % cfg.camera_every == 0:
+                    # a new frame: new errors, one PID step; between frames the command holds
                     rgb = backend.camera_image()
                     estimate = detect_rows(rgb, cfg.camera, spacing)
                     if cfg.keep_frames and backend.time_s >= next_frame:
                         frames.append((backend.time_s, rgb, estimate))
                         next_frame += frame_every
-                v, omega = steer(
-                    estimate,
-                    pid,
-                    cfg.gains,
-                    dt * cfg.camera_every if tick % cfg.camera_every == 0 else dt,
-                )
-                program.drive(v, omega)
+                    v, omega = steer(estimate, pid, cfg.gains, dt * cfg.camera_every)
+                    program.drive(v, omega)
                 backend.advance(dt)
                 tick += 1
                 record()
