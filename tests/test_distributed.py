@@ -6,6 +6,7 @@ import os
 import time
 
 import pytest
+
 from fieldnotes.distributed import (
     RankError,
     cache_dir,
@@ -45,6 +46,14 @@ def _fail_on_rank_one(rank: int, world_size: int) -> int:
     if rank == 1:
         raise ArithmeticError("deliberate failure on rank one")
     dist.barrier()
+    return rank
+
+
+def _die_on_rank_zero(rank: int, world_size: int) -> int:
+    """Rank 0 vanishes without a word (as after a segfault or an OOM kill)."""
+    if rank == 0:
+        os._exit(7)
+    time.sleep(60)
     return rank
 
 
@@ -105,6 +114,14 @@ def test_a_failing_rank_raises_with_its_traceback_and_stops_the_others():
     assert "ArithmeticError: deliberate failure on rank one" in info.value.remote_traceback
     assert "_fail_on_rank_one" in str(info.value)
     assert time.monotonic() - start < 100  # did not wait for the timeout
+
+
+def test_a_rank_that_dies_silently_is_reported():
+    start = time.monotonic()
+    with pytest.raises(RankError, match="exited with code 7") as info:
+        run_on_cpu_ranks(_die_on_rank_zero, 2, timeout_s=120)
+    assert info.value.rank == 0
+    assert time.monotonic() - start < 50
 
 
 def test_a_hang_past_the_timeout_raises_timeout_error():
