@@ -102,7 +102,12 @@ def plot_ablation(summary, zero_shot: dict | None = None, metric: str = "closed 
             sds.append(0.0 if np.isnan(sd) else sd)
         ax.bar(np.arange(len(groups)) + j * w - 0.4 + w / 2, means, w, yerr=sds, capsize=3, label=f)
     if zero_shot is not None:
-        ax.axhline(zero_shot[metric] * 100, color="gray", ls="--", label="general VLM, zero-shot")
+        ax.axhline(
+            zero_shot[metric.replace(" ", "_")] * 100,
+            color="gray",
+            ls="--",
+            label="general VLM, zero-shot",
+        )
     ax.set_xticks(np.arange(len(groups)))
     ax.set_xticklabels([f"{e} encoder\n{m} LM" for e, m in groups])
     ax.set_ylabel(f"{metric} (%)")

@@ -32,12 +32,12 @@ class ExperimentSize:
     n_general_text: int = 3000
     questions_per_image: int = 4
     batch_size: int = 32
-    lm_general_steps: int = 400
-    lm_medical_steps: int = 300
-    vision_general_steps: int = 300
-    clip_steps: int = 400
-    align_steps: int = 100
-    vqa_steps: int = 300
+    lm_general_steps: int = 300
+    lm_medical_steps: int = 250
+    vision_general_steps: int = 250
+    clip_steps: int = 300
+    align_steps: int = 50
+    vqa_steps: int = 150
     final_vqa_steps: int = 600
     lora_r: int = 0
     lr: float = 2e-3
@@ -58,17 +58,17 @@ SIZES: dict[str, ExperimentSize] = {
         n_test_images=80,
         n_general_images=400,
         n_general_text=800,
-        lm_general_steps=80,
-        lm_medical_steps=60,
-        vision_general_steps=60,
-        clip_steps=80,
-        align_steps=30,
-        vqa_steps=120,
-        final_vqa_steps=150,
+        lm_general_steps=60,
+        lm_medical_steps=40,
+        vision_general_steps=40,
+        clip_steps=60,
+        align_steps=20,
+        vqa_steps=80,
+        final_vqa_steps=100,
         ablation_seeds=1,
         ablation_encoders=("general", "medical"),
         ablation_lms=("medical",),
-        ablation_fusions=("qformer", "linear"),
+        ablation_fusions=("qformer",),
     ),  # fmt: skip
 }
 

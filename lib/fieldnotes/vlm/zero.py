@@ -165,7 +165,7 @@ def reference_losses(
                 / world_size
             )
             loss.backward()
-            total += float(loss)
+            total += float(loss.detach())
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         out.append(total)
