@@ -38,3 +38,13 @@ def test_to_spark_keeps_utc_instants():
     )
     row = to_spark(spark, pdf).selectExpr("unix_seconds(pickup_time) AS s").collect()[0]
     assert row["s"] == 1454313600  # 2016-02-01T08:00:00Z
+
+
+def test_to_spark_via_parquet_gives_the_same_rows():
+    spark = spark_session()
+    from fieldnotes.trips.planted import planted_trips
+
+    trips, _ = planted_trips(50, 80.0, seed=3)
+    direct = to_spark(spark, trips).orderBy("trip_id").collect()
+    via = to_spark(spark, trips, via_parquet_above=10).orderBy("trip_id").collect()
+    assert direct == via

@@ -46,14 +46,13 @@ def check_radius(r: float) -> float:
 
 
 def cell_size_deg(r: float, max_abs_lat: float, *, factor: float = 1.0) -> tuple[float, float]:
-    """Cell height and width in degrees so that points closer than r metres differ by less than
-    ``factor`` cells... precisely: |dlat| < height/factor and |dlon| < width/factor, at any latitude
-    up to ``max_abs_lat`` degrees.
+    """Cell height and width (degrees) so that points closer than r metres differ by under 1/factor.
 
-    From sin^2(d/2R) = sin^2(dphi/2) + cos(phi1)cos(phi2) sin^2(dlmb/2): d < r implies
-    dphi < r/R and sin(dlmb/2) < sin(r/2R)/cos(max_abs_lat). A tiny relative margin covers
-    floating-point rounding. (Scaling longitude by cos(latitude) alone is not a bound: the great
-    circle between two points on a parallel is shorter than the parallel.)
+    Precisely: d < r implies |dlat| < height / factor and |dlon| < width / factor for points up to
+    ``max_abs_lat`` degrees. From sin^2(d/2R) = sin^2(dphi/2) + cos(phi1)cos(phi2) sin^2(dlmb/2):
+    d < r implies dphi < r/R and sin(dlmb/2) < sin(r/2R)/cos(max_abs_lat). A tiny relative margin
+    covers floating-point rounding. (Scaling longitude by cos(latitude) alone is not a bound: the
+    great circle between two points on a parallel is shorter than the parallel.)
     """
     r = check_radius(r)
     if not 0 <= max_abs_lat < 89.0:

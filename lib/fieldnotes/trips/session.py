@@ -48,8 +48,12 @@ def spark_session(
     return spark
 
 
-def to_spark(spark, trips):
-    """A pandas frame of normalized trips as a Spark DataFrame with the normalized schema."""
+def to_spark(spark, trips, *, via_parquet_above: int = 1_000_000):
+    """A pandas frame of normalized trips as a Spark DataFrame with the normalized schema.
+
+    Frames longer than ``via_parquet_above`` rows go through a temporary Parquet file (bounded
+    driver memory) instead of being sent row batches through the driver.
+    """
     from pyspark.sql import types as T
 
     from fieldnotes.trips.columns import NORMALIZED, check_normalized
@@ -60,6 +64,26 @@ def to_spark(spark, trips):
         + [T.StructField(c, T.TimestampType(), True) for c in ("pickup_time", "dropoff_time")]
         + [T.StructField(c, T.DoubleType(), True) for c in NORMALIZED[3:]]
     )
+    if len(trips) > via_parquet_above:
+        import atexit
+        import shutil
+        import tempfile
+        from pathlib import Path
+
+        path = Path(tempfile.mkdtemp(prefix="fieldnotes_trips_")) / "trips.parquet"
+        atexit.register(shutil.rmtree, path.parent, True)
+        out = trips[NORMALIZED].copy()
+        for c in ("pickup_time", "dropoff_time"):
+            if getattr(out[c].dt, "tz", None) is not None:
+                out[c] = out[c].dt.tz_convert("UTC").dt.tz_localize(None)
+            out[c] = out[c].astype("datetime64[us]")
+        out.to_parquet(path, row_group_size=250_000)
+        df = spark.read.parquet(str(path))
+        return df.select(
+            "trip_id",
+            *[df[c].cast("timestamp").alias(c) for c in ("pickup_time", "dropoff_time")],
+            *NORMALIZED[3:],
+        )
     pdf = trips[NORMALIZED].copy()
     for c in ("pickup_time", "dropoff_time"):
         s = pdf[c]
