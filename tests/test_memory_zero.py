@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fieldnotes.memory import GB, ModelStates, model_states, zero_table
+from fieldnotes.memory import GB, ModelStates, communication_elements, model_states, zero_table
 
 PSI = 7_500_000_000
 
@@ -93,3 +93,12 @@ def test_zero_table_has_every_stage_and_gpu_count():
     assert len(t) == 16
     row = t[(t.gpus == 64) & (t.stage == 2)].iloc[0]
     assert row.total_bytes == 2 * PSI + 14 * PSI // 64
+
+
+def test_communication_volume_section_7():
+    # ZeRO-1/2 move what data parallelism moves; ZeRO-3 1.5 times that
+    assert [communication_elements(PSI, stage=s) for s in range(4)] == [2 * PSI] * 3 + [3 * PSI]
+    with pytest.raises(ValueError, match="stage"):
+        communication_elements(PSI, stage=5)
+    ms = model_states(10, stage=0, n_gpus=1)
+    assert ms.weights == ms.parameters == 20

@@ -24,7 +24,15 @@ from fieldnotes.memory.counting import (
 )
 from fieldnotes.memory.estimators import deepspeed_estimates, reconcile_deepspeed
 from fieldnotes.memory.measure import RunSpec, measure_zero, summary_table
-from fieldnotes.memory.zero import GB, STAGE_NAMES, GiB, ModelStates, model_states, zero_table
+from fieldnotes.memory.zero import (
+    GB,
+    STAGE_NAMES,
+    GiB,
+    ModelStates,
+    communication_elements,
+    model_states,
+    zero_table,
+)
 
 __all__ = [
     "GB",
@@ -38,6 +46,7 @@ __all__ = [
     "activation_bytes",
     "activation_bytes_per_layer",
     "biomedclip_vit_config",
+    "communication_elements",
     "blip2_qformer_config",
     "bloomz_7b1_config",
     "count_parameters",

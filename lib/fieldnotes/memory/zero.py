@@ -72,6 +72,11 @@ class ModelStates:
         """Same as ``optimizer_states`` (bytes)."""
         return self.optimizer_states
 
+    @property
+    def weights(self) -> int:
+        """Same as ``parameters`` (bytes)."""
+        return self.parameters
+
     def gb(self) -> float:
         """The total in 10^9-byte gigabytes (the ZeRO paper's unit)."""
         return self.total / GB
@@ -152,3 +157,21 @@ def zero_table(
                 }
             )
     return pd.DataFrame(rows)
+
+
+def communication_elements(params, *, stage) -> int:
+    """Elements each GPU sends (and receives) per training step, ZeRO paper section 7.
+
+    Data parallelism all-reduces the gradients: a reduce-scatter and an all-gather, 2Ψ. ZeRO-1
+    and ZeRO-2 replace them by a reduce-scatter of gradients and an all-gather of the updated
+    weights: still 2Ψ. ZeRO-3 all-gathers the weights in the forward and again in the backward pass
+    and reduce-scatters the gradients: 3Ψ, 1.5x the baseline.
+    """
+    params = check_count("params", params, minimum=1)
+    if (
+        isinstance(stage, bool)
+        or not isinstance(stage, numbers.Integral)
+        or stage not in STAGE_NAMES
+    ):
+        raise ValueError(f"stage must be 0, 1, 2 or 3, got {stage!r}")
+    return (3 if stage == 3 else 2) * params
