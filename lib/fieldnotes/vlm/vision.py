@@ -169,7 +169,9 @@ def pretrain_clip(
     x = torch.from_numpy(images)
 
     def batch(step):
-        idx = np.random.default_rng([seed, step, 2]).choice(len(x), batch_size, replace=False)
+        idx = np.random.default_rng([seed, step, 2]).choice(
+            len(x), min(batch_size, len(x)), replace=False
+        )
         return {"pixels": x[idx], "ids": ids[idx], "mask": mask[idx], "key": key_ids[idx]}
 
     def loss_fn(b):

@@ -92,19 +92,26 @@ def _global_batch(step: int, seed: int, n: int, size: int) -> np.ndarray:
     return np.random.default_rng([seed, step, 33]).integers(0, n, size)
 
 
-def _rank_train(
-    rank: int, world_size: int, stage: int, steps: int, micro_batch: int, seed: int
-) -> dict:
-    """One DeepSpeed rank: train ``steps`` steps on its slice of each global batch; report losses and shard sizes."""
+def _rank_train(rank: int, world_size: int, stages: tuple, steps: int, micro_batch: int, seed: int):
+    """One DeepSpeed rank: for each ZeRO stage in ``stages`` train a fresh model ``steps`` steps on its
+    slice of each global batch; returns one dict per stage (losses and shard sizes)."""
+    import deepspeed
+
+    deepspeed.init_distributed(dist_backend="gloo")
+    return [_train_stage(rank, world_size, s, steps, micro_batch, seed) for s in stages]
+
+
+def _train_stage(rank: int, world_size: int, stage: int, steps: int, micro_batch: int, seed: int):
+    """Train one stage on this rank (the process group is already up)."""
     import time
 
     import deepspeed
     import torch
 
-    deepspeed.init_distributed(dist_backend="gloo")
     model, feats, ids, mask, labels, img = _setup(seed)
-    engine, _, _, _ = deepspeed.initialize(model=model, model_parameters=[p for p in model.parameters()],
-                                           config=zero_config(stage, micro_batch, world_size))  # fmt: skip
+    params = list(model.parameters())
+    cfg = zero_config(stage, micro_batch, world_size)
+    engine, _, _, _ = deepspeed.initialize(model=model, model_parameters=params, config=cfg)
     losses = []
     t0 = time.perf_counter()
     for step in range(steps):
@@ -117,13 +124,37 @@ def _rank_train(
         torch.distributed.all_reduce(t)
         losses.append(float(t) / world_size)
     seconds = time.perf_counter() - t0
-    local = sum(
-        p.ds_tensor.numel() if hasattr(p, "ds_tensor") else p.numel()
-        for p in engine.module.parameters()
-    )
-    total = sum(getattr(p, "ds_numel", p.numel()) for p in engine.module.parameters())
-    return {"rank": rank, "stage": stage, "losses": losses, "local_parameters": int(local),
-            "total_parameters": int(total), "samples_per_second": steps * micro_batch / seconds}  # fmt: skip
+    mod = engine.module.parameters
+    local = sum(p.ds_tensor.numel() if hasattr(p, "ds_tensor") else p.numel() for p in mod())
+    total = sum(getattr(p, "ds_numel", p.numel()) for p in mod())
+    return {
+        "rank": rank,
+        "stage": stage,
+        "losses": losses,
+        "local_parameters": int(local),
+        "total_parameters": int(total),
+        "samples_per_second": steps * micro_batch / seconds,
+    }
+
+
+def train_deepspeed_stages(
+    stages: tuple = (2, 3),
+    world_size: int = 2,
+    steps: int = 5,
+    micro_batch: int = 8,
+    seed: int = 0,
+    timeout_s: float = 900.0,
+) -> dict[int, list[dict]]:
+    """Train under each ZeRO stage in ``stages`` on ``world_size`` CPU processes (one launch);
+    returns {stage: one dict per rank}."""
+    from fieldnotes.distributed import run_on_cpu_ranks
+
+    for stage in stages:
+        if stage not in (2, 3):
+            raise ValueError(f"stages must contain only 2 or 3, got {stages!r}")
+    args = (tuple(stages), steps, micro_batch, seed)
+    per_rank = run_on_cpu_ranks(_rank_train, world_size, *args, timeout_s=timeout_s)
+    return {stage: [r[i] for r in per_rank] for i, stage in enumerate(stages)}
 
 
 def train_deepspeed(
@@ -135,13 +166,7 @@ def train_deepspeed(
     timeout_s: float = 900.0,
 ) -> list[dict]:
     """Run the small VLM under DeepSpeed ZeRO ``stage`` on ``world_size`` CPU processes; one dict per rank."""
-    from fieldnotes.distributed import run_on_cpu_ranks
-
-    if stage not in (2, 3):
-        raise ValueError(f"stage must be 2 or 3, got {stage!r}")
-    return run_on_cpu_ranks(
-        _rank_train, world_size, stage, steps, micro_batch, seed, timeout_s=timeout_s
-    )
+    return train_deepspeed_stages((stage,), world_size, steps, micro_batch, seed, timeout_s)[stage]
 
 
 def reference_losses(
