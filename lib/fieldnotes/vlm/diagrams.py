@@ -56,11 +56,11 @@ def draw_architecture(kind: str, ax=None):
         _box(ax, 3.7, 1.6, 2.9, 0.8, "MLP projector\n(every image token)", "fusion")
         _arrow(ax, 3.3, 2.0, 3.7, 2.0)
         title = "LLaVA-style projector: every image token becomes an LM token"
-    _box(ax, 6.9, 1.6, 1.5, 0.8, "Bloom LM\n[image | question]", "lm")
+    _box(ax, 6.9, 1.6, 1.6, 0.8, "Bloom LM\n[image|question]", "lm")
     _arrow(ax, 6.6, 2.0, 6.9, 2.0)
     _box(ax, 5.0, 0.3, 1.4, 0.7, "question\ntokens", "io")
     _arrow(ax, 6.4, 0.65, 7.6, 1.6)
-    _box(ax, 8.7, 1.6, 1.2, 0.8, "answer", "io")
-    _arrow(ax, 8.4, 2.0, 8.7, 2.0)
+    _box(ax, 8.8, 1.6, 1.1, 0.8, "answer", "io")
+    _arrow(ax, 8.5, 2.0, 8.8, 2.0)
     ax.set_title(title, fontsize=9)
     return ax

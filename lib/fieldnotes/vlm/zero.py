@@ -95,8 +95,14 @@ def _global_batch(step: int, seed: int, n: int, size: int) -> np.ndarray:
 def _rank_train(rank: int, world_size: int, stages: tuple, steps: int, micro_batch: int, seed: int):
     """One DeepSpeed rank: for each ZeRO stage in ``stages`` train a fresh model ``steps`` steps on its
     slice of each global batch; returns one dict per stage (losses and shard sizes)."""
+    import logging
+    import warnings
+
+    warnings.filterwarnings("ignore", category=FutureWarning)  # torch 2.13's collective renames
+    warnings.filterwarnings("ignore", category=UserWarning)
     import deepspeed
 
+    logging.getLogger("DeepSpeed").setLevel(logging.WARNING)
     deepspeed.init_distributed(dist_backend="gloo")
     return [_train_stage(rank, world_size, s, steps, micro_batch, seed) for s in stages]
 
