@@ -51,6 +51,8 @@ def test_data_splits_and_shapes(toy):
     assert len(data.caption_scans) == 48 and len(data.test_scans) == 12
     assert pre.features[("medical", "train")].shape[:1] == (48,)
     assert set(pre.lm_state) == {"general", "medical"}
+    assert set(pre.encoders) == {"general", "medical", "random"}
+    assert pre.features[("random", "test")].shape == pre.features[("medical", "test")].shape
     with pytest.raises(ValueError, match="collides"):
         vp.make_medical_data(TOY, 0, test_seed=1)
     with pytest.raises(ValueError, match="size"):

@@ -165,7 +165,8 @@ def pretrain(size: ExperimentSize, data: MedicalData, seed: int) -> Pretrained:
     keys = [canonical_caption(s) for s in data.caption_scans]
     curves["vision medical (CLIP)"] = pretrain_clip(medical, cap_imgs, data.captions, keys, tok,
                                                     size.clip_steps, 64, size.lr, seed)  # fmt: skip
-    encoders = {"general": general, "medical": medical}
+    # "random": the same ViT with no pre-training at all (the post's "or not at all" baseline)
+    encoders = {"general": general, "medical": medical, "random": VisionEncoder(size.vision)}
     feats = {}
     splits = {
         "caption": cap_imgs,
