@@ -23,7 +23,6 @@ K = 12), ``torch-zero1`` (DDP + ``ZeroRedundancyOptimizer``, fp32, K = 8) and ``
 from __future__ import annotations
 
 import gc
-import os
 import time
 from dataclasses import asdict, dataclass
 
@@ -476,5 +475,3 @@ __all__ = [
     "storage_bytes",
     "summary_table",
 ]
-
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
