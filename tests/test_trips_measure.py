@@ -49,3 +49,21 @@ def test_benchmark_targets_reads_the_table():
 
 def test_repo_benchmark_dir():
     assert repo_benchmark_dir().parts[-2:] == ("benchmarks", "results")
+
+
+def test_spark_jobs_started_counts_actions_only():
+    from fieldnotes.trips.measure import spark_jobs_started
+
+    spark = spark_session()
+    df = spark.range(1000).selectExpr("id * 2 AS x")
+    before = spark_jobs_started(spark)
+    lazy = df.where("x > 10").groupBy().count()  # a transformation: no job
+    assert spark_jobs_started(spark) == before
+    assert lazy.collect()[0][0] == 994
+    import time
+
+    for _ in range(50):
+        if spark_jobs_started(spark) > before:
+            break
+        time.sleep(0.05)
+    assert spark_jobs_started(spark) > before

@@ -100,3 +100,14 @@ def benchmark_targets(table, *, n_mid: int = 1_000_000, n_big: int = 10_000_000)
         ),
     ]
     return pd.DataFrame(rows, columns=["target", "measured", "issue's target"])
+
+
+def spark_jobs_started(spark) -> int:
+    """How many Spark jobs this application has started so far (from Spark's REST API)."""
+    import json
+    import urllib.request
+
+    sc = spark.sparkContext
+    url = f"{sc.uiWebUrl}/api/v1/applications/{sc.applicationId}/jobs"
+    with urllib.request.urlopen(url, timeout=30) as resp:  # the driver's own UI, on this machine
+        return len(json.load(resp))
