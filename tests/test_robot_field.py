@@ -5,7 +5,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fieldnotes.robot.field import FEMALE, MALE, ROBOT_WIDTH_M, make_field, parse_pattern, row_lines
+from fieldnotes.robot.field import (
+    FEMALE,
+    MALE,
+    PLANT_RADIUS_M,
+    ROBOT_WIDTH_M,
+    make_field,
+    parse_pattern,
+    row_lines,
+)
 
 
 @given(st.integers(0, 9), st.integers(0, 9))
@@ -56,14 +64,17 @@ def test_rows_must_be_positive(rows):
 def test_row_spacing_narrower_than_the_robot_is_refused():
     with pytest.raises(ValueError, match="row_spacing"):
         make_field(rows=3, row_spacing=ROBOT_WIDTH_M - 0.01)
-    make_field(rows=3, row_spacing=ROBOT_WIDTH_M + 0.01)  # just fits
+    # wider than the chassis but not than chassis + stems: the robot would hit every plant
+    with pytest.raises(ValueError, match="row_spacing"):
+        make_field(rows=3, row_spacing=ROBOT_WIDTH_M + PLANT_RADIUS_M)
+    make_field(rows=3, row_spacing=ROBOT_WIDTH_M + 2 * PLANT_RADIUS_M + 0.01)  # just fits
 
 
 @settings(max_examples=25, deadline=None)
 @given(
     st.integers(1, 8),
     st.integers(2, 30),
-    st.floats(0.8, 2.0),
+    st.floats(0.85, 2.0),
     st.integers(0, 2**31 - 1),
     st.floats(0, 0.3),
 )

@@ -18,7 +18,7 @@ from typing import Protocol
 
 import numpy as np
 
-from fieldnotes.robot.field import Field
+from fieldnotes.robot.field import PLANT_RADIUS_M, Field
 from fieldnotes.robot.vision import Camera
 
 
@@ -211,7 +211,8 @@ class PyBulletBackend:
         for r in range(field.n_rows):  # each row a slightly different green
             xy = field.plant_xy[field.plant_row == r]
             green = [0.2 + 0.1 * rng.random(), rng.uniform(0.45, 0.65), 0.15, 1]
-            boxes([[float(x), float(y), 0.1] for x, y in xy], [0.07, 0.07, 0.1], green)
+            stem = [PLANT_RADIUS_M, PLANT_RADIUS_M, 0.1]
+            boxes([[float(x), float(y), 0.1] for x, y in xy], stem, green)
             boxes(
                 [[float(x), float(y), 0.22] for x, y in xy],
                 [0.06, 0.06, 0.025],

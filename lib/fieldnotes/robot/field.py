@@ -12,7 +12,9 @@ FEMALE, MALE = 0, 1
 LABELS = ("female", "male")
 
 ROBOT_WIDTH_M = 0.69
-"""Outer width of the Husky across its wheels (metres); rows must be wider apart than this."""
+"""Outer width of the Husky across its wheels (metres)."""
+PLANT_RADIUS_M = 0.07
+"""Half-width of a plant's stem as the simulation builds it (metres)."""
 
 
 def parse_pattern(pattern: str) -> tuple[int, int]:
@@ -92,18 +94,20 @@ def make_field(
     weeds_per_row: float = 3.0,
     robot_width: float = ROBOT_WIDTH_M,
 ) -> Field:
-    """Generate a plot: ``plants_per_row`` planting positions per row (metres apart along y),
-    Gaussian positional ``jitter`` (m), a ``gap_fraction`` of empty positions and weeds in the lanes.
+    """Generate a plot: ``plants_per_row`` planting positions per row (0.5 m apart unless
+    ``row_length`` is given), Gaussian positional ``jitter`` (m, clipped at 3σ), a ``gap_fraction``
+    of empty positions and Poisson-many weeds (``weeds_per_row`` on average) anywhere in the plot.
     """
     lines = row_lines(rows, pattern)
     if isinstance(plants_per_row, bool) or not isinstance(plants_per_row, int | np.integer):
         raise TypeError(f"plants_per_row must be an int, got {type(plants_per_row).__name__}")
     if plants_per_row < 2:
         raise ValueError(f"plants_per_row must be >= 2, got {plants_per_row}")
-    if not np.isfinite(row_spacing) or row_spacing <= robot_width:
+    narrowest = robot_width + 2 * PLANT_RADIUS_M
+    if not np.isfinite(row_spacing) or row_spacing <= narrowest:
         raise ValueError(
-            f"row_spacing must be wider than the robot ({robot_width} m) so it fits between rows, "
-            f"got {row_spacing}"
+            f"row_spacing must be wider than the robot ({robot_width} m) plus a plant stem on each "
+            f"side ({narrowest:.2f} m in all) so the robot fits between the rows, got {row_spacing}"
         )
     if not 0 <= gap_fraction < 1:
         raise ValueError(f"gap_fraction must be in [0, 1), got {gap_fraction}")

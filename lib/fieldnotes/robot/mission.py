@@ -14,13 +14,9 @@ import numpy as np
 
 from fieldnotes.robot.control import FollowGains, headland_turn, make_row_pid, steer
 from fieldnotes.robot.drive import Program
-from fieldnotes.robot.field import LABELS, Field
+from fieldnotes.robot.field import LABELS, PLANT_RADIUS_M, Field
 from fieldnotes.robot.plants import plant_image
 from fieldnotes.robot.vision import Camera, RowEstimate, detect_rows, predict_proba
-
-PLANT_RADIUS_M = 0.07
-"""Half-width of a plant's stem as the simulation builds it (metres): the robot hits a plant when
-its footprint comes within this distance of the plant's centre."""
 
 
 @dataclass
