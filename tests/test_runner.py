@@ -118,3 +118,20 @@ def test_build_refuses_a_page_with_stderr(mini, tmp_path, vendor):
     stderr = nbformat.v4.new_output("stream", name="stderr", text="a warning\n")
     write_executed(staging / "notebooks" / "11-bad.ipynb", [stderr])
     assert runner.pages_with_errors(runner.build_html(staging)) == ["notebooks/11-bad.html"]
+
+
+def test_declared_parameters_survive_comments_papermill_cannot_parse(tmp_path):
+    from conftest import make_notebook
+
+    path = make_notebook(
+        tmp_path / "p.ipynb",
+        [],
+        parameters="seed = 0\nsteps = 2  # each (= 2 micro-batches)\npath = None  # None = generated\n"
+        "sizes: list = [1, 2]",
+    )
+    assert runner.declared_parameters(path) == {
+        "seed": "0",
+        "steps": "2",
+        "path": "None",
+        "sizes": "[1, 2]",
+    }

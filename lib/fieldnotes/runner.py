@@ -104,11 +104,27 @@ def notebook_path(root: Path, name: str) -> Path:
 
 
 def declared_parameters(path: Path) -> dict[str, str]:
-    """The parameters a notebook declares in its ``parameters`` cell: name -> default (source)."""
-    import papermill
+    """The parameters a notebook declares in its ``parameters`` cell: name -> default (source).
 
-    declared = papermill.inspect_notebook(str(path))
-    return {k: v["default"] for k, v in declared.items()}
+    Parsed with :mod:`ast` (papermill's own parser gives up on lines whose comment holds
+    parentheses), so every top-level assignment counts.
+    """
+    import ast
+
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    cells = [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    if not cells:
+        raise ValueError(f"notebook {Path(path).stem} has no cell tagged 'parameters'")
+    source = cells[0].source
+    declared = {}
+    for node in ast.parse(source).body:
+        targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
+        for t in targets:
+            if isinstance(t, ast.Name) and getattr(node, "value", None) is not None:
+                declared[t.id] = ast.get_source_segment(source, node.value)
+    return declared
 
 
 def check_parameters(path: Path, parameters: dict) -> None:
