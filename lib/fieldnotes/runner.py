@@ -181,9 +181,14 @@ def execute(
     The kernel runs in the repository root (so relative paths such as ``benchmarks/results``
     resolve the same everywhere) and writes its key numbers into ``results_dir``.
     """
+    import logging
+
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
+    # Parameters were checked above with our own parser; papermill's would warn about lines it
+    # cannot parse and call such parameters "unknown" although it injects them all the same.
+    logging.getLogger("papermill").setLevel(logging.ERROR)
     root = Path(root).resolve()
     source = notebook_path(root, name)
     parameters = dict(parameters or {})
