@@ -89,19 +89,29 @@ def main() -> None:
     ap.add_argument("--plants-per-row", type=int, default=20)
     ap.add_argument("--speed", type=float, default=0.6)
     ap.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    ap.add_argument(
+        "--tables-only",
+        action="store_true",
+        help="re-render robot.md and robot.png from an existing robot.csv",
+    )
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    rows = []
-    for run in range(args.runs):
-        rows.append(one_run(run, args))
-        print(rows[-1], flush=True)
-    df = pd.DataFrame(rows)
-    df.to_csv(out / "robot.csv", index=False)
-    machine = (
-        f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; "
-        f"load average at the end {os.getloadavg()[0]:.1f}"
-    )
+    if args.tables_only:
+        df = pd.read_csv(out / "robot.csv")
+        args.runs, args.rows = len(df), int(df.rows.iloc[0])
+        machine = f"{platform.machine()}, {os.cpu_count()} CPUs; tables re-rendered from robot.csv"
+    else:
+        rows = []
+        for run in range(args.runs):
+            rows.append(one_run(run, args))
+            print(rows[-1], flush=True)
+        df = pd.DataFrame(rows)
+        df.to_csv(out / "robot.csv", index=False)
+        machine = (
+            f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; "
+            f"load average at the end {os.getloadavg()[0]:.1f}, shared with other jobs"
+        )
     summary = pd.DataFrame(
         {
             "target": [
@@ -157,7 +167,9 @@ def main() -> None:
         "",
         "## Every run",
         "",
-        df.to_markdown(index=False, floatfmt=".4g"),
+        df.astype({c: str for c in df.columns if df[c].dtype.kind == "i"}).to_markdown(
+            index=False, floatfmt=".4g"
+        ),
         "",
     ]
     (out / "robot.md").write_text("\n".join(md))
