@@ -132,7 +132,7 @@ def write_outputs(df: pd.DataFrame, r: float, info: dict, out: Path) -> None:
     md = [
         f"Return trips at r = {r:g} m; wall seconds (median of `runs`), {info['cores']} cores "
         f"({info['cpu']}), load average {info['load_average_at_start']:.1f} at start "
-        "(other jobs shared the cores).",
+        "(a load above the 2 cores means other jobs shared them).",
         "",
         df.to_markdown(index=False),
         "",
