@@ -35,3 +35,20 @@ def test_row_steps_on_a_synthetic_frame():
     fig, est = plot_row_steps(img, Camera(), 1.2)
     assert len(fig.axes) >= 4 and est.n_left + est.n_right > 0
     plt.close(fig)
+
+
+def test_animation_html_requests_nothing_off_the_machine():
+    import re
+
+    from matplotlib.animation import FuncAnimation
+
+    from fieldnotes.robot.figures import animation_html
+
+    fig, ax = plt.subplots()
+    (line,) = ax.plot([0, 1], [0, 1])
+    anim = FuncAnimation(fig, lambda i: line.set_ydata([0, i]), frames=3)
+    html = animation_html(anim, fps=4)
+    plt.close(fig)
+    assert not re.search(r"https?://", html), "the player still links to the network"
+    assert "fa fa-" not in html, "an icon was left to Font Awesome"
+    assert "\u25b6" in html and "data:image/jpeg;base64" in html

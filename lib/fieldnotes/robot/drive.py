@@ -9,15 +9,13 @@ H-bridge motor channels through gpiozero's ``Robot``/``Motor`` (testable with th
 from __future__ import annotations
 
 import math
-import os
-import sys
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 
+from fieldnotes.native import quiet_native_output
 from fieldnotes.robot.field import PLANT_RADIUS_M, Field
 from fieldnotes.robot.vision import Camera
 
@@ -74,32 +72,6 @@ def integrate_pose(
 def wrap_angle(a: float) -> float:
     """Angle wrapped to [-π, π) (radians)."""
     return (a + math.pi) % (2 * math.pi) - math.pi
-
-
-@contextmanager
-def quiet_native_output():
-    """Silence what C code prints straight to file descriptors 1 and 2 (PyBullet's build banner and
-    URDF warnings), which Python's own redirection cannot catch."""
-    import ctypes
-
-    libc = ctypes.CDLL(None)
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (AttributeError, ValueError):
-            pass
-    saved = [os.dup(1), os.dup(2)]
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 1)
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        libc.fflush(None)
-        os.dup2(saved[0], 1)
-        os.dup2(saved[1], 2)
-        for fd in (*saved, devnull):
-            os.close(fd)
 
 
 class Backend(Protocol):

@@ -4,6 +4,7 @@ step, and an animation of the mission that plays in a static page."""
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 
@@ -247,9 +248,33 @@ def mission_animation(field_: Field, result, frames: int = 60, fps: int = 8, dpi
     return anim
 
 
+#: matplotlib's player draws its buttons with Font Awesome from a CDN; the book makes no request
+#: off the machine, so the link goes and each icon becomes a plain Unicode glyph.
+_FONT_AWESOME_LINK = re.compile(r'<link rel="stylesheet"\s+href="https?://[^"]*font-awesome[^"]*">')
+_ICONS = {
+    "fa fa-play fa-flip-horizontal": "\u25c0",
+    "fa fa-fast-backward": "\u23ee",
+    "fa fa-fast-forward": "\u23ed",
+    "fa fa-step-backward": "|\u25c0",
+    "fa fa-step-forward": "\u25b6|",
+    "fa fa-pause": "\u23f8",
+    "fa fa-play": "\u25b6",
+    "fa fa-minus": "\u2212",
+    "fa fa-plus": "+",
+}
+
+
 def animation_html(anim, fps: int = 8, frame_format: str = "jpeg") -> str:
-    """The animation as self-contained HTML/JS (frames embedded, JPEG by default to stay small)."""
+    """The animation as self-contained HTML/JS (frames embedded, JPEG by default to stay small).
+
+    Nothing in it loads from the network: matplotlib's Font Awesome link is removed and the
+    player's icons are Unicode glyphs.
+    """
     import matplotlib.pyplot as plt
 
     with plt.rc_context({"animation.frame_format": frame_format, "animation.embed_limit": 30}):
-        return anim.to_jshtml(fps=fps, default_mode="once")
+        html = anim.to_jshtml(fps=fps, default_mode="once")
+    html = _FONT_AWESOME_LINK.sub("", html)
+    for cls, glyph in _ICONS.items():
+        html = html.replace(f'<i class="{cls}"></i>', glyph)
+    return html

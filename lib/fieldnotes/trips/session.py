@@ -21,6 +21,8 @@ def spark_session(
     """
     from pyspark.sql import SparkSession
 
+    from fieldnotes.native import quiet_native_output
+
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     master = master or os.environ.get("SPARK_MASTER") or "local[*]"
     if not isinstance(master, str) or not master.startswith(CLUSTER_PREFIXES):
@@ -43,7 +45,10 @@ def spark_session(
     )
     for key, value in (extra_conf or {}).items():
         builder = builder.config(key, str(value))
-    spark = builder.getOrCreate()
+    # The JVM prints start-up notices straight to the process's stderr, which a notebook page
+    # would show as error output; started inside this block it inherits a silenced stderr.
+    with quiet_native_output():
+        spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     return spark
 
