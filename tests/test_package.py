@@ -2,7 +2,6 @@
 
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -32,13 +31,6 @@ def test_import_fieldnotes_is_light_and_fast():
 
 @pytest.mark.parametrize("sub", SUBPACKAGES)
 def test_chapter_packages_do_not_import_spark_deepspeed_or_pybullet(sub):
-    start = time.perf_counter()
-    try:
-        modules, _ = imported_after(f"import fieldnotes.{sub}")
-    except subprocess.CalledProcessError as e:
-        if f"No module named 'fieldnotes.{sub}'" in e.stderr:
-            pytest.skip(f"fieldnotes.{sub} has not landed")
-        raise
-    assert time.perf_counter() - start < 60
+    modules, _ = imported_after(f"import fieldnotes.{sub}")
     engines = {"pyspark", "deepspeed", "pybullet", "onnxruntime", "duckdb"}
     assert not engines & modules, f"import fieldnotes.{sub} imported {engines & modules}"
