@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from pathlib import Path
@@ -77,7 +78,7 @@ def ci_book(vendor):
         shutil.rmtree(staging)
     runner.stage(ROOT, staging, vendor)
     sizes = runner.ci_parameters(ROOT)
-    outcome = {}
+    outcome, timings = {}, {}
     for name in runner.toc_notebooks(ROOT):
         start = time.perf_counter()
         try:
@@ -90,5 +91,7 @@ def ci_book(vendor):
             )
         except runner.NotebookFailed as e:
             outcome[name] = e
-        print(f"{name}: {time.perf_counter() - start:.1f} s")
+        timings[name] = round(time.perf_counter() - start, 1)
+    results = ROOT / runner.BUILD / "ci-results"
+    (results / "timings-ci.json").write_text(json.dumps(timings, indent=2) + "\n")
     return staging, outcome
