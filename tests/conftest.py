@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import shutil
-import time
 from pathlib import Path
 
 import nbformat
@@ -13,6 +11,8 @@ import pytest
 from fieldnotes import runner
 
 ROOT = Path(__file__).resolve().parents[1]
+#: Key numbers and timings of the CI-size executions (the reproducibility test reads them).
+CI_RESULTS = ROOT / runner.BUILD / "ci-results" / "first"
 
 MINI_TOC = """\
 format: jb-book
@@ -74,24 +74,16 @@ def ci_book(vendor):
     site test builds from the same executed copies.
     """
     staging = ROOT / runner.BUILD / "ci-book"
-    if staging.exists():
-        shutil.rmtree(staging)
+    for stale in (staging, CI_RESULTS):
+        if stale.exists():
+            shutil.rmtree(stale)
     runner.stage(ROOT, staging, vendor)
-    sizes = runner.ci_parameters(ROOT)
-    outcome, timings = {}, {}
-    for name in runner.toc_notebooks(ROOT):
-        start = time.perf_counter()
-        try:
-            outcome[name] = runner.execute(
-                ROOT,
-                name,
-                staging / "notebooks" / f"{name}.ipynb",
-                sizes.get(name, {}),
-                results_dir=ROOT / runner.BUILD / "ci-results" / "first",
-            )
-        except runner.NotebookFailed as e:
-            outcome[name] = e
-        timings[name] = round(time.perf_counter() - start, 1)
-    results = ROOT / runner.BUILD / "ci-results"
-    (results / "timings-ci.json").write_text(json.dumps(timings, indent=2) + "\n")
+    outcome = runner.execute_all(
+        ROOT,
+        runner.toc_notebooks(ROOT),
+        staging,
+        runner.ci_parameters(ROOT),
+        results_dir=CI_RESULTS,
+        keep_going=True,
+    )
     return staging, outcome

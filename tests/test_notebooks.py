@@ -4,7 +4,7 @@ and a second run of the same notebook gives identical key numbers."""
 import json
 
 import pytest
-from conftest import ROOT
+from conftest import CI_RESULTS, ROOT
 
 from fieldnotes import runner
 
@@ -23,7 +23,7 @@ def test_notebook_executes_at_ci_size(ci_book, name):
         pytest.fail(str(result), pytrace=False)
     print(f"{name}: {result.seconds:.1f} s")
     assert result.seconds <= CI_LIMIT_S, f"{name} took {result.seconds:.0f} s at CI size"
-    key_numbers = ROOT / runner.BUILD / "ci-results" / "first" / f"{name}.json"
+    key_numbers = CI_RESULTS / f"{name}.json"
     assert key_numbers.is_file(), f"{name} did not record its key numbers"
 
 
@@ -33,9 +33,7 @@ def test_same_parameters_give_the_same_key_numbers(ci_book, tmp_path):
     _, outcome = ci_book
     if isinstance(outcome[REPRODUCED], runner.NotebookFailed):
         pytest.fail(f"{REPRODUCED} failed its first run", pytrace=False)
-    first = json.loads(
-        (ROOT / runner.BUILD / "ci-results" / "first" / f"{REPRODUCED}.json").read_text()
-    )
+    first = json.loads((CI_RESULTS / f"{REPRODUCED}.json").read_text())
     runner.execute(
         ROOT,
         REPRODUCED,

@@ -135,3 +135,24 @@ def test_declared_parameters_survive_comments_papermill_cannot_parse(tmp_path):
         "path": "None",
         "sizes": "[1, 2]",
     }
+
+
+def test_execute_all_stops_at_a_failure_or_keeps_going(mini, tmp_path, capsys):
+    staging = tmp_path / "staging"
+    with pytest.raises(runner.NotebookFailed):
+        runner.execute_all(mini, ["11-bad", "10-good"], staging, {}, results_dir=tmp_path / "r1")
+    assert not (staging / "notebooks" / "10-good.ipynb").exists()  # never reached
+    outcome = runner.execute_all(
+        mini,
+        ["11-bad", "10-good"],
+        staging,
+        {"10-good": {"n": 2}},
+        results_dir=tmp_path / "r2",
+        keep_going=True,
+        progress=True,
+    )
+    assert isinstance(outcome["11-bad"], runner.NotebookFailed)
+    assert isinstance(outcome["10-good"], runner.Executed)
+    assert json.loads((tmp_path / "r2" / "10-good.json").read_text()) == {"n": 2}
+    assert set(json.loads((tmp_path / "r2" / "timings.json").read_text())) == {"10-good"}
+    assert "[2/2] 10-good done in" in capsys.readouterr().out

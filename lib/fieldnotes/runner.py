@@ -308,6 +308,48 @@ def _parse_parameters(pairs: list[list[str]]) -> dict:
     return {k: yaml.safe_load(v) for k, v in pairs}
 
 
+def execute_all(
+    root: Path,
+    names: list[str],
+    staging: Path,
+    sizes: dict[str, dict],
+    *,
+    results_dir: Path,
+    keep_going: bool = False,
+    progress: bool = False,
+) -> dict[str, Executed | NotebookFailed]:
+    """Execute ``names`` in order into ``staging/notebooks`` with their ``sizes`` parameters.
+
+    Stops at the first failing notebook (raising NotebookFailed) unless ``keep_going``, which
+    records the failure and goes on. Writes each notebook's wall time (s) to
+    ``results_dir/timings.json`` beside the key numbers.
+    """
+    outcome: dict[str, Executed | NotebookFailed] = {}
+    for i, name in enumerate(names, 1):
+        if progress:
+            print(f"[{i}/{len(names)}] executing {name} ...", flush=True)
+        try:
+            outcome[name] = done = execute(
+                root,
+                name,
+                Path(staging) / NOTEBOOK_DIR / f"{name}.ipynb",
+                sizes.get(name, {}),
+                results_dir=results_dir,
+                progress=progress,
+            )
+        except NotebookFailed as e:
+            if not keep_going:
+                raise
+            outcome[name] = e
+            continue
+        if progress:
+            print(f"[{i}/{len(names)}] {name} done in {done.seconds:.1f} s", flush=True)
+    timings = {n: round(r.seconds, 1) for n, r in outcome.items() if isinstance(r, Executed)}
+    Path(results_dir).mkdir(parents=True, exist_ok=True)
+    (Path(results_dir) / "timings.json").write_text(json.dumps(timings, indent=2) + "\n")
+    return outcome
+
+
 def book(root: Path, *, ci: bool = False, only: list[str] | None = None) -> Path:
     """Execute the toc's notebooks (book or CI sizes), build the site, return index.html."""
     root = Path(root).resolve()
@@ -321,22 +363,13 @@ def book(root: Path, *, ci: bool = False, only: list[str] | None = None) -> Path
     staging = root / BUILD / ("ci-book" if ci else "book")
     vendor = vendor_assets(root / BUILD)
     stage(root, staging, vendor)
-    timings = {}
-    for i, name in enumerate(names, 1):
-        print(f"[{i}/{len(names)}] executing {name} ...", flush=True)
-        done = execute(
-            root,
-            name,
-            staging / NOTEBOOK_DIR / f"{name}.ipynb",
-            sizes.get(name, {}),
-            results_dir=root / BUILD / "results",
-            progress=True,
-        )
-        timings[name] = round(done.seconds, 1)
-        print(f"[{i}/{len(names)}] {name} done in {done.seconds:.1f} s", flush=True)
-    (root / BUILD / "results").mkdir(parents=True, exist_ok=True)
-    (root / BUILD / "results" / f"timings-{'ci' if ci else 'book'}.json").write_text(
-        json.dumps(timings, indent=2) + "\n"
+    execute_all(
+        root,
+        names,
+        staging,
+        sizes,
+        results_dir=root / BUILD / "results" / ("ci" if ci else "book"),
+        progress=True,
     )
     print("building the site with Jupyter Book ...", flush=True)
     index = build_site(staging)
