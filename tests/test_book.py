@@ -55,3 +55,9 @@ def test_record_key_numbers_rejects_bad_input(tmp_path, monkeypatch, chapter, nu
     monkeypatch.setenv(book.RESULTS_ENV, str(tmp_path))
     with pytest.raises(error):
         record_key_numbers(chapter, numbers)
+
+
+def test_repo_root_is_the_folder_with_pyproject_and_lib():
+    root = book.repo_root()
+    assert (root / "pyproject.toml").is_file()
+    assert (root / "lib" / "fieldnotes" / "book.py").samefile(book.__file__)

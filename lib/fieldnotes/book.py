@@ -33,6 +33,14 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def repo_root() -> Path | None:
+    """The repository root (the folder holding pyproject.toml above lib/), or None if installed."""
+    for parent in Path(__file__).resolve().parents:
+        if (parent / "pyproject.toml").is_file() and (parent / "lib" / "fieldnotes").is_dir():
+            return parent
+    return None
+
+
 def results_dir() -> Path:
     """Folder where key numbers are written: ``$FIELDNOTES_RESULTS_DIR`` or ``_build/results``."""
     if os.environ.get(RESULTS_ENV):

@@ -66,20 +66,13 @@ class RankError(RuntimeError):
         super().__init__(f"rank {rank} failed:\n{remote_traceback}")
 
 
-def _repo_root() -> Path | None:
-    """The repository root (the folder holding pyproject.toml above lib/), or None if installed."""
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        if (parent / "pyproject.toml").is_file() and (parent / "lib" / "fieldnotes").is_dir():
-            return parent
-    return None
-
-
 def cache_dir() -> Path:
     """The project cache folder: ``$FIELDNOTES_CACHE``, else ``<repo>/.cache`` or ``./.cache``."""
     if os.environ.get(CACHE_ENV):
         return Path(os.environ[CACHE_ENV]).expanduser().resolve()
-    root = _repo_root()
+    from fieldnotes.book import repo_root
+
+    root = repo_root()
     return (root if root is not None else Path.cwd()) / ".cache"
 
 

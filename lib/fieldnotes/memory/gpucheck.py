@@ -21,9 +21,9 @@ def find_gpu_check(path: str | Path | None = None) -> Path | None:
         if not p.is_file():
             raise FileNotFoundError(f"path {str(p)!r} is not a file (the GPU check's JSON)")
         return p
-    from fieldnotes.distributed import _repo_root
+    from fieldnotes.book import repo_root
 
-    for base in (_repo_root(), Path.cwd(), Path.cwd().parent):
+    for base in (repo_root(), Path.cwd(), Path.cwd().parent):
         if base is not None and (base / DEFAULT_PATH).is_file():
             return base / DEFAULT_PATH
     return None

@@ -60,7 +60,9 @@ def repo_benchmark_dir():
     """``benchmarks/results`` of the repository this package is installed from (a Path)."""
     from pathlib import Path
 
-    return Path(__file__).resolve().parents[3] / "benchmarks" / "results"
+    from fieldnotes.book import repo_root
+
+    return (repo_root() or Path.cwd()) / "benchmarks" / "results"
 
 
 SPARK_METHODS = ("naive", "grid", "quad", "ends")
