@@ -32,9 +32,9 @@ def test_the_posts_zero3_division():
     assert model_states(PSI, stage=3, n_gpus=8).total == 15 * GB
 
 
-def test_aliases_units_and_addition():
+def test_parts_units_and_addition():
     ms = model_states(1000, stage=0, n_gpus=1)
-    assert (ms.params, ms.grads, ms.optimizer) == (2000, 2000, 12000)
+    assert (ms.parameters, ms.gradients, ms.optimizer_states) == (2000, 2000, 12000)
     assert ms.gb() == 16000 / 1e9 and ms.gib() == 16000 / 2**30
     assert (ms + ms).total == 32000
 
@@ -101,4 +101,4 @@ def test_communication_volume_section_7():
     with pytest.raises(ValueError, match="stage"):
         communication_elements(PSI, stage=5)
     ms = model_states(10, stage=0, n_gpus=1)
-    assert ms.weights == ms.parameters == 20
+    assert ms.parameters == 20

@@ -56,27 +56,6 @@ class ModelStates:
         """All model-state bytes on one GPU."""
         return self.parameters + self.gradients + self.optimizer_states
 
-    # short aliases
-    @property
-    def params(self) -> int:
-        """Same as ``parameters`` (bytes)."""
-        return self.parameters
-
-    @property
-    def grads(self) -> int:
-        """Same as ``gradients`` (bytes)."""
-        return self.gradients
-
-    @property
-    def optimizer(self) -> int:
-        """Same as ``optimizer_states`` (bytes)."""
-        return self.optimizer_states
-
-    @property
-    def weights(self) -> int:
-        """Same as ``parameters`` (bytes)."""
-        return self.parameters
-
     def gb(self) -> float:
         """The total in 10^9-byte gigabytes (the ZeRO paper's unit)."""
         return self.total / GB
