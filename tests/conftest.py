@@ -83,6 +83,7 @@ def ci_book(vendor):
         runner.toc_notebooks(ROOT),
         staging,
         runner.ci_parameters(ROOT),
+        size="ci",
         results_dir=CI_RESULTS,
         keep_going=True,
     )

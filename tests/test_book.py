@@ -61,3 +61,18 @@ def test_repo_root_is_the_folder_with_pyproject_and_lib():
     root = book.repo_root()
     assert (root / "pyproject.toml").is_file()
     assert (root / "lib" / "fieldnotes" / "book.py").samefile(book.__file__)
+
+
+def test_glue_speaks_myst_nbs_format():
+    from myst_nb.ext.glue import GLUE_PREFIX
+
+    assert book.GLUE_PREFIX == GLUE_PREFIX
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "error"),
+    [("a b", 1, ValueError), ("x", [1], TypeError), ("x", float("inf"), ValueError)],
+)
+def test_glue_refuses_bad_names_and_values(name, value, error):
+    with pytest.raises(error):
+        book.glue(name, value)

@@ -1,18 +1,17 @@
 """Every notebook in _toc.yml runs under papermill at its CI parameters, within 3 minutes,
-and a second run of the same notebook gives identical key numbers."""
+and a second run of the same notebook gives identical key numbers and prose figures."""
 
 import json
 
+import nbformat
 import pytest
 from conftest import CI_RESULTS, ROOT
 
-from fieldnotes import runner
+from fieldnotes import prose, runner
 
 pytestmark = pytest.mark.slow
 
-CI_LIMIT_S = 180  # the issue's budget per notebook at CI size on this 2-core machine
-#: The notebook executed a second time for the reproducibility check.
-REPRODUCED = "01-memory"
+CI_LIMIT_S = 180  # the book's budget per notebook at CI size on this 2-core machine
 
 
 @pytest.mark.parametrize("name", runner.toc_notebooks(ROOT))
@@ -27,19 +26,21 @@ def test_notebook_executes_at_ci_size(ci_book, name):
     assert key_numbers.is_file(), f"{name} did not record its key numbers"
 
 
-def test_same_parameters_give_the_same_key_numbers(ci_book, tmp_path):
-    if REPRODUCED not in runner.toc_notebooks(ROOT):
-        pytest.skip(f"{REPRODUCED} is not in the book yet")
-    _, outcome = ci_book
-    if isinstance(outcome[REPRODUCED], runner.NotebookFailed):
-        pytest.fail(f"{REPRODUCED} failed its first run", pytrace=False)
-    first = json.loads((CI_RESULTS / f"{REPRODUCED}.json").read_text())
-    runner.execute(
-        ROOT,
-        REPRODUCED,
-        tmp_path / "again.ipynb",
-        runner.ci_parameters(ROOT)[REPRODUCED],
-        results_dir=tmp_path,
+def measured_figures(executed) -> dict[str, str]:
+    """The glued values of an executed notebook that are not wall-clock times."""
+    nb = nbformat.read(executed, as_version=4)
+    return {k: v.text for k, v in prose.glued_values(nb).items() if not v.wall_time}
+
+
+@pytest.mark.parametrize("name", runner.toc_notebooks(ROOT))
+def test_same_parameters_give_the_same_key_numbers_and_prose_figures(ci_book, name, tmp_path):
+    staging, outcome = ci_book
+    if isinstance(outcome[name], runner.NotebookFailed):
+        pytest.fail(f"{name} failed its first run", pytrace=False)
+    again = runner.execute(
+        ROOT, name, tmp_path / "again.ipynb", runner.ci_parameters(ROOT)[name], results_dir=tmp_path
     )
-    second = json.loads((tmp_path / f"{REPRODUCED}.json").read_text())
+    first = json.loads((CI_RESULTS / f"{name}.json").read_text())
+    second = json.loads((tmp_path / f"{name}.json").read_text())
     assert second == first
+    assert measured_figures(again.path) == measured_figures(outcome[name].path)

@@ -6,11 +6,16 @@ import nbformat
 import pytest
 from conftest import ROOT, make_book
 
-from fieldnotes import runner
+from fieldnotes import prose, runner, timings
 
 GOOD = [
-    ("markdown", "# Good\n\nEnergy $E = mc^2$."),
-    ("code", "from fieldnotes import record_key_numbers\nrecord_key_numbers('10-good', {'n': n})"),
+    ("markdown", "# Good: a notebook that works\n\nEnergy $E = mc^2$; {glue:text}`half:.2f` of n."),
+    (
+        "code",
+        "import numpy as np\nfrom fieldnotes.book import glue, record_key_numbers\n"
+        "glue('half', np.float64(n / 2))\nglue('verdict', 'odd' if n % 2 else 'even')\n"
+        "glue('took', 0.25, wall_time=True)\nrecord_key_numbers('10-good', {'n': n})",
+    ),
 ]
 BAD = [("code", "x = 1"), ("code", "raise ValueError('the bad cell ' + str(n))")]
 
@@ -140,13 +145,16 @@ def test_declared_parameters_survive_comments_papermill_cannot_parse(tmp_path):
 def test_execute_all_stops_at_a_failure_or_keeps_going(mini, tmp_path, capsys):
     staging = tmp_path / "staging"
     with pytest.raises(runner.NotebookFailed):
-        runner.execute_all(mini, ["11-bad", "10-good"], staging, {}, results_dir=tmp_path / "r1")
+        runner.execute_all(
+            mini, ["11-bad", "10-good"], staging, {}, size="ci", results_dir=tmp_path / "r1"
+        )
     assert not (staging / "notebooks" / "10-good.ipynb").exists()  # never reached
     outcome = runner.execute_all(
         mini,
         ["11-bad", "10-good"],
         staging,
         {"10-good": {"n": 2}},
+        size="ci",
         results_dir=tmp_path / "r2",
         keep_going=True,
         progress=True,
@@ -154,5 +162,70 @@ def test_execute_all_stops_at_a_failure_or_keeps_going(mini, tmp_path, capsys):
     assert isinstance(outcome["11-bad"], runner.NotebookFailed)
     assert isinstance(outcome["10-good"], runner.Executed)
     assert json.loads((tmp_path / "r2" / "10-good.json").read_text()) == {"n": 2}
-    assert set(json.loads((tmp_path / "r2" / "timings.json").read_text())) == {"10-good"}
+    record = timings.read_record(tmp_path / "r2" / "timings.json")
+    assert set(record.seconds) == {"10-good"} and record.size == "ci"
+    assert "cores" in record.machine and record.recorded.endswith("UTC")
     assert "[2/2] 10-good done in" in capsys.readouterr().out
+
+
+def test_glued_values_reach_the_executed_notebook_plain_and_marked(mini, tmp_path):
+    done = runner.execute(mini, "10-good", tmp_path / "out.ipynb", {"n": 7}, results_dir=tmp_path)
+    values = prose.glued_values(nbformat.read(done.path, as_version=4))
+    assert values == {
+        "half": prose.Glued("3.5", False),
+        "verdict": prose.Glued("'odd'", False),
+        "took": prose.Glued("0.25", True),
+    }
+    assert prose.glue_problems(done.path) == []
+
+
+def test_a_glue_role_the_run_cannot_fill_is_a_problem(mini, tmp_path):
+    done = runner.execute(mini, "10-good", tmp_path / "out.ipynb", {"n": 7}, results_dir=tmp_path)
+    nb = nbformat.read(done.path, as_version=4)
+    prose_cell = next(c for c in nb.cells if c.cell_type == "markdown")
+    prose_cell.source += (
+        " {glue:text}`nope` {glue:text}`half` {glue}`verdict` {glue:text}`verdict:.1f`"
+    )
+    nbformat.write(nb, done.path)
+    problems = prose.glue_problems(done.path)
+    assert len(problems) == 4, problems
+    assert "never glued" in problems[0] and "format spec" in problems[1]
+    assert "{glue:text}" in problems[2] and "does not fit" in problems[3]
+
+
+def test_the_intro_table_is_rendered_from_the_newest_records(mini, tmp_path):
+    staging = tmp_path / "staging"
+    runner.execute_all(
+        mini, ["10-good"], staging, {}, size="ci", results_dir=mini / "_build" / "results" / "ci"
+    )
+    (tmp_path / "vendor").mkdir()
+    runner.stage(mini, staging, tmp_path / "vendor")
+    runner.render_times(mini, staging)
+    intro = (staging / "book" / "intro.md").read_text()
+    assert timings.INTRO_MARKER not in intro
+    assert "| Good | not recorded |" in intro  # no book-size record yet; the CI one below
+    record = timings.read_record(mini / "_build" / "results" / "ci" / "timings.json")
+    assert timings.duration(record.seconds["10-good"]) in intro and record.recorded in intro
+
+
+def test_timings_save_commits_the_records_and_rewrites_the_readme(mini, tmp_path):
+    (mini / "README.md").write_text(
+        f"# Mini\n\n{timings.README_BEGIN}\nold typed table\n{timings.README_END}\n\nThe end.\n"
+    )
+    runner.execute_all(
+        mini,
+        ["10-good"],
+        tmp_path / "s",
+        {},
+        size="book",
+        results_dir=mini / "_build" / "results" / "book",
+    )
+    table = runner.save_times(mini)
+    readme = (mini / "README.md").read_text()
+    assert (
+        "old typed table" not in readme
+        and table.strip() in readme
+        and readme.endswith("The end.\n")
+    )
+    committed = timings.read_record(mini / timings.COMMITTED / "book.json")
+    assert set(committed.seconds) == {"10-good"}

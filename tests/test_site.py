@@ -21,6 +21,7 @@ def built(ci_book):
     failed = [n for n, r in outcome.items() if isinstance(r, runner.NotebookFailed)]
     if failed:
         pytest.fail(f"notebooks failed, so the site is not built: {failed}", pytrace=False)
+    runner.render_times(ROOT, staging)
     return staging, runner.build_site(staging).parent
 
 

@@ -1,7 +1,13 @@
-"""What every notebook shares: one call that seeds everything, one that records key numbers.
+"""What every notebook shares: one call that seeds everything, one that records key numbers,
+one that hands a measured figure to the prose.
 
 The runner sets ``FIELDNOTES_RESULTS_DIR`` so that the tests can read each notebook's key
 numbers (a small JSON file per chapter) and compare two executions of the same notebook.
+
+Prose never types a measured figure: a code cell calls ``glue("closed_acc", 0.922)`` and the
+markdown says ``{glue:text}`closed_acc:.1%```; Jupyter Book pastes the value from the executed
+notebook, so the page and the output beside it cannot disagree. Wall-clock times are glued with
+``wall_time=True``: the rerun check (same parameters, same figures) skips them.
 """
 
 from __future__ import annotations
@@ -14,6 +20,10 @@ from collections.abc import Mapping
 from pathlib import Path
 
 RESULTS_ENV = "FIELDNOTES_RESULTS_DIR"
+#: The MIME prefix myst-nb (and scrapbook before it) uses for glued values in a cell's outputs.
+GLUE_PREFIX = "application/papermill.record/"
+#: Key under an output's metadata where ``glue`` notes what kind of figure it is.
+GLUE_KIND = "fieldnotes"
 
 
 def seed_everything(seed: int) -> None:
@@ -78,3 +88,29 @@ def record_key_numbers(chapter: str, numbers: Mapping[str, object]):
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{chapter}.json").write_text(json.dumps(plain, indent=2, sort_keys=True) + "\n")
     return pd.DataFrame({"key number": list(plain), "value": list(plain.values())})
+
+
+def glue(name: str, value, *, wall_time: bool = False) -> None:
+    """Store a measured figure in the executed notebook for the prose to paste.
+
+    ``value`` is a number (NumPy and torch scalars are converted to plain Python) or a short
+    string, such as a verdict computed from the results. Markdown shows it with
+    ``{glue:text}`name:.1f``` (a format spec) or ``{glue:text}`name``` (strings, integers).
+    Seconds of wall-clock time carry ``wall_time=True``: they are expected to differ between runs.
+    Nothing is displayed in the cell.
+    """
+    from IPython.display import display
+
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ValueError(
+            f"glue name must be a Python identifier such as 'closed_acc', got {name!r}"
+        )
+    plain = _plain(value, name)
+    display(
+        {GLUE_PREFIX + "text/plain": repr(plain)},
+        raw=True,
+        metadata={
+            "scrapbook": {"name": name, "mime_prefix": GLUE_PREFIX},
+            GLUE_KIND: {"wall_time": bool(wall_time)},
+        },
+    )

@@ -9,12 +9,14 @@ carries an error or stderr output fails the build.
 One notebook at other parameters::
 
     python -m fieldnotes.runner execute 03-return-trips out.ipynb -p n_trips 10000000
+
+Each run records how long every notebook took (``fieldnotes.timings``); the intro's table is
+rendered from the newest records, and ``python -m fieldnotes.runner timings --save`` commits them.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import shutil
@@ -28,6 +30,7 @@ from pathlib import Path
 
 import yaml
 
+from fieldnotes import timings as times
 from fieldnotes.book import RESULTS_ENV
 
 NOTEBOOK_DIR = "notebooks"
@@ -314,6 +317,7 @@ def execute_all(
     staging: Path,
     sizes: dict[str, dict],
     *,
+    size: str,
     results_dir: Path,
     keep_going: bool = False,
     progress: bool = False,
@@ -321,9 +325,11 @@ def execute_all(
     """Execute ``names`` in order into ``staging/notebooks`` with their ``sizes`` parameters.
 
     Stops at the first failing notebook (raising NotebookFailed) unless ``keep_going``, which
-    records the failure and goes on. Writes each notebook's wall time (s) to
+    records the failure and goes on. Writes a timing record (``size`` is ``"book"`` or ``"ci"``:
+    wall seconds per notebook that succeeded, the machine, the date, the load) to
     ``results_dir/timings.json`` beside the key numbers.
     """
+    load_at_start = times.load_average()
     outcome: dict[str, Executed | NotebookFailed] = {}
     for i, name in enumerate(names, 1):
         if progress:
@@ -344,10 +350,59 @@ def execute_all(
             continue
         if progress:
             print(f"[{i}/{len(names)}] {name} done in {done.seconds:.1f} s", flush=True)
-    timings = {n: round(r.seconds, 1) for n, r in outcome.items() if isinstance(r, Executed)}
-    Path(results_dir).mkdir(parents=True, exist_ok=True)
-    (Path(results_dir) / "timings.json").write_text(json.dumps(timings, indent=2) + "\n")
+    seconds = {n: r.seconds for n, r in outcome.items() if isinstance(r, Executed)}
+    times.write_record(
+        times.new_record(size, seconds, load_at_start), Path(results_dir) / "timings.json"
+    )
     return outcome
+
+
+def chapter_titles(root: Path) -> dict[str, str]:
+    """Each toc notebook's short title, from its first heading up to a colon: '1 · The memory wall'."""
+    import nbformat
+
+    titles = {}
+    for name in toc_notebooks(root):
+        nb = nbformat.read(notebook_path(root, name), as_version=4)
+        heading = next(
+            (
+                line
+                for c in nb.cells
+                if c.cell_type == "markdown"
+                for line in c.source.splitlines()
+                if line.startswith("# ")
+            ),
+            f"# {name}",
+        )
+        titles[name] = heading[2:].split(":")[0].strip()
+    return titles
+
+
+def times_table(root: Path, *, include_local: bool = True) -> str:
+    """The chapter-times table from the newest records (local runs and the committed ones)."""
+    return times.chapter_times(
+        chapter_titles(root),
+        times.latest(root, "book", include_local=include_local),
+        times.latest(root, "ci", include_local=include_local),
+    )
+
+
+def render_times(root: Path, staging: Path) -> None:
+    """Write the chapter-times table into the staged intro (run after the notebooks executed)."""
+    times.render_intro(Path(staging) / "book" / "intro.md", times_table(root))
+
+
+def save_times(root: Path) -> str:
+    """Commit-ready: copy the newest records into ``book/timings/`` and rewrite the README table."""
+    root = Path(root)
+    for size in times.SIZES:
+        record = times.latest(root, size)
+        if record is not None:
+            times.write_record(record, root / times.COMMITTED / f"{size}.json")
+    table = times_table(root, include_local=False)
+    readme = root / "README.md"
+    readme.write_text(times.replace_readme_block(readme.read_text(), table))
+    return table
 
 
 def book(root: Path, *, ci: bool = False, only: list[str] | None = None) -> Path:
@@ -368,9 +423,11 @@ def book(root: Path, *, ci: bool = False, only: list[str] | None = None) -> Path
         names,
         staging,
         sizes,
+        size="ci" if ci else "book",
         results_dir=root / BUILD / "results" / ("ci" if ci else "book"),
         progress=True,
     )
+    render_times(root, staging)
     print("building the site with Jupyter Book ...", flush=True)
     index = build_site(staging)
     print(f"site: {index}")
@@ -393,11 +450,19 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("output", type=Path, help="where to write the executed notebook")
     e.add_argument("-p", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"))
     e.add_argument("--ci", action="store_true", help="start from the CI sizes, then apply -p")
+    t = sub.add_parser("timings", help="print the chapter-times table from the newest records")
+    t.add_argument(
+        "--save",
+        action="store_true",
+        help="also copy the newest records into book/timings/ and rewrite README.md's table",
+    )
     args = parser.parse_args(argv)
     root = Path.cwd()
     try:
         if args.command == "book":
             book(root, ci=args.ci, only=args.only)
+        elif args.command == "timings":
+            print(save_times(root) if args.save else times_table(root))
         else:
             params = ci_parameters(root).get(Path(args.name).stem, {}) if args.ci else {}
             params.update(_parse_parameters(args.p))

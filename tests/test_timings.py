@@ -1,0 +1,87 @@
+"""fieldnotes.timings: run times recorded by the runs, rendered into the intro and the README."""
+
+import re
+
+import pytest
+from conftest import ROOT
+
+from fieldnotes import runner, timings
+
+#: A duration typed into the README outside its generated table: a number and a time unit,
+#: unless it states a budget ("≤ 3 minutes", "under 45 minutes", "at most 10 min").
+TYPED_DURATION = re.compile(
+    r"(?<!≤ )(?<!< )(?<!under )(?<!at most )(?<!within )(?<![\w.])\d+(?:[.,–-]\d+)*\s?"
+    r"(?:s|ms|sec|seconds?|min|minutes?|h|hours?)\b"
+)
+
+
+def unquoted(text: str) -> str:
+    """Text without code spans, code blocks and quotations (a post's own words are not ours)."""
+    return re.sub(r"```.*?```|`[^`]*`|\"[^\"\n]*\"|“[^”]*”", " ", text, flags=re.S)
+
+
+def record(size="book", **seconds):
+    return timings.TimingRecord(
+        size, "2026-12-01 10:00 UTC", "2 cores (x), 24 GiB, no GPU", (0.5, 1.5), seconds
+    )
+
+
+@pytest.mark.parametrize(
+    ("s", "text"), [(0.4, "0 s"), (42.4, "42 s"), (59.6, "1 min 00 s"), (415, "6 min 55 s")]
+)
+def test_duration_reads_like_a_person_says_it(s, text):
+    assert timings.duration(s) == text
+
+
+def test_records_round_trip_and_bad_files_are_named(tmp_path):
+    path = timings.write_record(record(a=1.0), tmp_path / "t.json")
+    assert timings.read_record(path) == record(a=1.0)
+    (tmp_path / "bad.json").write_text('{"a": 1.0}')
+    with pytest.raises(ValueError, match="bad.json is not a timing record"):
+        timings.read_record(tmp_path / "bad.json")
+    with pytest.raises(ValueError, match="size"):
+        record(size="huge")
+
+
+def test_newest_record_wins(tmp_path):
+    old = timings.write_record(record(a=1.0), tmp_path / "old.json")
+    new = timings.TimingRecord("book", "2026-12-02 09:00 UTC", "m", (0.0, 0.0), {"a": 2.0})
+    timings.write_record(new, tmp_path / "new.json")
+    assert timings.newest([old, tmp_path / "new.json"]).seconds == {"a": 2.0}
+    assert timings.newest([]) is None
+
+
+def test_the_table_says_which_run_each_figure_comes_from():
+    table = timings.chapter_times(
+        {"01-a": "1 · A", "02-b": "2 · B"}, record(**{"01-a": 75.0}), None
+    )
+    assert "| 1 · A | 1 min 15 s | not recorded |" in table
+    assert "| 2 · B | not recorded | not recorded |" in table
+    assert "2026-12-01 10:00 UTC" in table and "load average 0.5 at the start and 1.5" in table
+
+
+def test_a_missing_marker_is_a_clear_error(tmp_path):
+    (tmp_path / "intro.md").write_text("# Intro\n")
+    with pytest.raises(ValueError, match="chapter-times"):
+        timings.render_intro(tmp_path / "intro.md", "| t |")
+    with pytest.raises(ValueError, match="README.md has no generated"):
+        timings.replace_readme_block("# README\n", "| t |")
+
+
+def test_the_readme_table_is_the_committed_records_rendered():
+    readme = (ROOT / "README.md").read_text()
+    assert timings.readme_block(runner.times_table(ROOT, include_local=False)) in readme
+
+
+def test_the_readme_types_no_duration_outside_its_generated_table():
+    readme = (ROOT / "README.md").read_text()
+    start, end = readme.index(timings.README_BEGIN), readme.index(timings.README_END)
+    rest = readme[:start] + readme[end:]
+    typed = [m.group(0) for m in TYPED_DURATION.finditer(unquoted(rest))]
+    assert not typed, f"durations typed into README.md (record them instead): {typed}"
+
+
+def test_the_intro_carries_the_marker_and_no_typed_times():
+    intro = (ROOT / "book" / "intro.md").read_text()
+    assert timings.INTRO_MARKER in intro
+    assert not TYPED_DURATION.search(unquoted(intro))
