@@ -35,15 +35,20 @@ def expectations(staging):
 
 def test_every_page_passes_in_the_browser(built):
     staging, html = built
-    shot = ROOT / runner.BUILD / "screenshot.png"
-    reports = sitecheck.check_site(html, expectations(staging), screenshot=shot)
+    shots = ROOT / runner.BUILD / "screenshots"
+    reports = sitecheck.check_site(html, expectations(staging), screenshots=shots)
     bad = {r.path: r.problems for r in reports if r.problems}
     assert not bad, bad
     for r in reports:
-        print(f"{r.path}: {r.images} images, {r.math_typeset} equations, {r.widgets} widgets")
+        print(
+            f"{r.path}: {r.images} images, {r.captions} captioned, {r.hidden} collapsed cells, "
+            f"{r.math_typeset} equations, {r.widgets} widgets"
+        )
 
 
-def test_chapter_pages_have_figures(built):
+def test_chapter_pages_have_figures_captions_and_collapsed_setup(built):
     staging, _ = built
     for e in expectations(staging)[: len(runner.toc_notebooks(ROOT))]:
         assert e.images >= 1, f"{e.path} has no figure"
+        assert e.captions >= 1, f"{e.path} has no captioned figure"
+        assert e.hidden >= 1, f"{e.path} has no collapsed set-up cell"

@@ -14,11 +14,8 @@ pytestmark = pytest.mark.slow
 
 GOOD = [
     ("markdown", "# Good page\n\nInline $a^2 + b^2 = c^2$ and display\n\n$$\\sum_i x_i$$"),
-    (
-        "code",
-        "import matplotlib.pyplot as plt\nplt.plot([0, 1], [0, 1])\n"
-        "plt.xlabel('x (m)'); plt.ylabel('y (m)'); plt.show()",
-    ),
+    ("code", "import matplotlib.pyplot as plt"),
+    ("code", "plt.plot([0, 1], [0, 1])\nplt.xlabel('x (m)'); plt.ylabel('y (m)'); plt.show()"),
     ("code", "import ipywidgets as w\nw.IntSlider(value=n, description='n')"),
 ]
 
@@ -36,6 +33,14 @@ def site(tmp_path_factory, vendor):
     """A built mini site: one good executed page and four broken ones."""
     names = ["20-good", "21-traceback", "22-stderr", "23-offsite", "24-noimage"]
     root = make_book(tmp_path_factory.mktemp("src"), {n: GOOD for n in names})
+    good_source = root / "notebooks" / "20-good.ipynb"
+    nb = nbformat.read(good_source, as_version=4)
+    nb.cells[2].metadata["tags"] = ["hide-cell"]  # the import: a collapsed set-up cell
+    nb.cells[3].metadata["mystnb"] = {
+        "figure": {"caption": "A straight line.", "name": "fig-line"},
+        "image": {"alt": "a line from (0, 0) to (1, 1)"},
+    }
+    nbformat.write(nb, good_source)
     staging = root / "_build" / "staging"
     runner.stage(root, staging, vendor)
     good = runner.execute(root, "20-good", staging / "notebooks" / "20-good.ipynb", {"n": 4})
@@ -69,9 +74,27 @@ def test_good_page_passes(site):
     html, executed = site
     expect = sitecheck.expectation_for(executed, "notebooks/20-good.html")
     assert expect.images == 1 and expect.math and expect.widgets
+    assert expect.captions == 1 and expect.hidden == 2  # the import and papermill's injected cell
     report = check(site, expect)
     assert report.problems == []
     assert report.images >= 1 and report.math_typeset >= 2 and report.widgets >= 1
+    assert report.captions == 1 and report.hidden == 2
+
+
+def test_uncaptioned_figure_and_unhidden_setup_fail(site):
+    report = check(
+        site, sitecheck.PageExpectation("notebooks/24-noimage.html", captions=1, hidden=1)
+    )
+    assert any("0 captioned figure(s) shown" in p for p in report.problems)
+    assert any("0 collapsed cell(s) shown" in p for p in report.problems)
+
+
+def test_screenshots_of_each_page(site, tmp_path):
+    html, executed = site
+    expect = sitecheck.expectation_for(executed, "notebooks/20-good.html")
+    sitecheck.check_site(html, [expect], screenshots=tmp_path)
+    assert (tmp_path / "20-good.png").stat().st_size > 1000
+    assert (tmp_path / "20-good-figure.png").stat().st_size > 1000
 
 
 def test_page_with_a_traceback_fails(site):

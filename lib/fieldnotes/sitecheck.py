@@ -3,7 +3,8 @@
 Each page is served from ``127.0.0.1`` and opened with Playwright driving Debian's ``chromium``
 (no browser download). A page passes when it loads, shows at least the images its notebook
 produced, carries no traceback, error or stderr output, has every equation typeset by MathJax
-(no raw TeX left), renders its stored widgets, and requests nothing off the machine.
+(no raw TeX left), renders its stored widgets, shows a caption under every captioned figure and
+a collapsed toggle for every hidden set-up cell, and requests nothing off the machine.
 """
 
 from __future__ import annotations
@@ -33,12 +34,15 @@ CHROMIUM_ARGS = [
 
 @dataclass(frozen=True)
 class PageExpectation:
-    """What a page must show: at least ``images`` pictures, math if ``math``, widgets if ``widgets``."""
+    """What a page must show: at least ``images`` pictures, ``captions`` captioned figures and
+    ``hidden`` collapsed cells; math if ``math``, widgets if ``widgets``."""
 
     path: str
     images: int = 0
     math: bool = False
     widgets: bool = False
+    captions: int = 0
+    hidden: int = 0
 
 
 @dataclass
@@ -49,6 +53,8 @@ class PageReport:
     images: int = 0
     math_typeset: int = 0
     widgets: int = 0
+    captions: int = 0
+    hidden: int = 0
     problems: list[str] = field(default_factory=list)
 
 
@@ -84,6 +90,16 @@ _TYPESET = """async () => {
 
 _IMAGES = """() => Array.from(document.querySelectorAll('main .cell_output img'))
   .filter(img => img.complete && img.naturalWidth > 0).length"""
+
+#: Figures with a visible caption, output images whose alt text is a file name, collapsed cells.
+_FIGURES = """() => ({
+  captions: Array.from(document.querySelectorAll('main figure figcaption'))
+    .filter(c => c.innerText.trim().length > 0).length,
+  pathAlt: Array.from(document.querySelectorAll('main .cell_output img'))
+    .filter(img => /\\.(png|svg|jpe?g)$/i.test(img.getAttribute('alt') || '')).length,
+  hidden: document.querySelectorAll(
+    'main .cell.tag_hide-cell details, main .cell.tag_hide-input details').length,
+})"""
 
 
 def check_page(
@@ -122,6 +138,19 @@ def check_page(
     if report.images < expect.images:
         report.problems.append(f"{report.images} image(s) shown, expected at least {expect.images}")
 
+    figures = page.evaluate(_FIGURES)
+    report.captions, report.hidden = figures["captions"], figures["hidden"]
+    if report.captions < expect.captions:
+        report.problems.append(
+            f"{report.captions} captioned figure(s) shown, expected at least {expect.captions}"
+        )
+    if figures["pathAlt"]:
+        report.problems.append(f"{figures['pathAlt']} figure(s) whose alt text is a file name")
+    if report.hidden < expect.hidden:
+        report.problems.append(
+            f"{report.hidden} collapsed cell(s) shown, expected at least {expect.hidden}"
+        )
+
     math = page.evaluate(_TYPESET)
     report.math_typeset = math["typeset"]
     if math["raw"]:
@@ -146,10 +175,13 @@ def check_page(
     return report
 
 
-def check_site(html_dir: Path, expectations: list[PageExpectation], screenshot: Path | None = None):
+def check_site(
+    html_dir: Path, expectations: list[PageExpectation], screenshots: Path | None = None
+):
     """Check every expected page of a built site in headless Chromium; return the reports.
 
-    With ``screenshot``, the first page is also saved as a PNG there (for a human to look at).
+    With ``screenshots`` (a folder), each page's top is saved there as ``<page>.png`` and its
+    first captioned figure as ``<page>-figure.png``, for a human to look at.
     """
     from playwright.sync_api import sync_playwright
 
@@ -157,15 +189,26 @@ def check_site(html_dir: Path, expectations: list[PageExpectation], screenshot: 
     with serve(html_dir) as base, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            for i, expect in enumerate(expectations):
+            for expect in expectations:
                 page = browser.new_page(viewport={"width": 1280, "height": 1600})
                 reports.append(check_page(page, base, expect))
-                if screenshot is not None and i == 0:
-                    page.screenshot(path=str(screenshot), full_page=False)
+                if screenshots is not None:
+                    _screenshot(page, Path(screenshots), expect.path)
                 page.close()
         finally:
             browser.close()
     return reports
+
+
+def _screenshot(page, folder: Path, page_path: str) -> None:
+    """Save the top of ``page`` and its first captioned figure as PNGs named after the page."""
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = Path(page_path).stem
+    page.screenshot(path=str(folder / f"{stem}.png"), full_page=False)
+    figure = page.query_selector("main figure")
+    if figure is not None:
+        figure.scroll_into_view_if_needed()
+        figure.screenshot(path=str(folder / f"{stem}-figure.png"))
 
 
 def expectation_for(executed_notebook: Path, page_path: str) -> PageExpectation:
@@ -173,16 +216,32 @@ def expectation_for(executed_notebook: Path, page_path: str) -> PageExpectation:
     import nbformat
 
     nb = nbformat.read(executed_notebook, as_version=4)
-    images = 0
+    images = captions = collapsed = 0
     math = False
     hidden = {"remove-output", "remove-cell", "hide-output", "hide-cell"}
     for cell in nb.cells:
         if cell.cell_type == "markdown" and ("$" in cell.source or "{math}" in cell.source):
             math = True
-        if cell.cell_type != "code" or hidden & set(cell.get("metadata", {}).get("tags", [])):
+        if cell.cell_type != "code":
             continue
-        for out in cell.get("outputs", []):
-            if "image/png" in out.get("data", {}) or "image/svg+xml" in out.get("data", {}):
-                images += 1
+        tags = set(cell.get("metadata", {}).get("tags", []))
+        collapsed += bool(tags & {"hide-cell", "hide-input"})
+        if hidden & tags:
+            continue
+        shown = [
+            out
+            for out in cell.get("outputs", [])
+            if "image/png" in out.get("data", {}) or "image/svg+xml" in out.get("data", {})
+        ]
+        images += len(shown)
+        if shown and cell.get("metadata", {}).get("mystnb", {}).get("figure", {}).get("caption"):
+            captions += 1
     state = nb.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {})
-    return PageExpectation(page_path, images=images, math=math, widgets=bool(state.get("state")))
+    return PageExpectation(
+        page_path,
+        images=images,
+        math=math,
+        widgets=bool(state.get("state")),
+        captions=captions,
+        hidden=collapsed,
+    )
