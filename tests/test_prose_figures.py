@@ -51,6 +51,19 @@ def test_the_same_figure_glued_or_quoted_passes(tmp_path):
     assert prose.typed_figures(cited, BIB) == []
 
 
+def test_a_figure_typed_into_a_caption_or_alt_text_fails(tmp_path):
+    path = notebook(tmp_path, "No figures here.")
+    nb = nbformat.read(path, as_version=4)
+    cell = nbformat.v4.new_code_cell("plot()")
+    cell.metadata["mystnb"] = {
+        "figure": {"caption": "Accuracy reached 97.4 %."},
+        "image": {"alt": "0.83 m"},
+    }
+    nb.cells.append(cell)
+    nbformat.write(nb, path)
+    assert [f.figure for f in prose.typed_figures(path, BIB)] == ["97.4 %", "0.83"]
+
+
 def test_a_quote_needs_a_known_source(tmp_path):
     path = notebook(tmp_path, "It took 250 s.", [{"figure": "250 s", "source": "a blog somewhere"}])
     with pytest.raises(ValueError, match="neither 'post' nor a key"):
@@ -78,9 +91,10 @@ def test_a_stale_quote_is_reported(tmp_path):
         ),
         ("inside math $\\approx 28.3$ GB", ["28.3 GB", "28.3"]),
         ("```{dropdown} Solution\n80 / 90 ≈ 88.9 %\n```", ["88.9 %"]),
+        ("a figure hidden in code: `0.922`, `92.2 %`", ["0.922", "92.2 %"]),
         # not figures: grid shapes, versions with two dots, years, names, formula constants, code
         ("3×3 cells, torch 2.13.0, in 2016, BLOOMZ-7b1, a 7B model, ZeRO-3", []),
-        ("$(2 + 2 + K)\\Psi$ bytes, `0.922`, {glue:text}`acc:.1%`, {cite}`a2020`", []),
+        ("$(2 + 2 + K)\\Psi$ bytes, `n=0.5`, {glue:text}`acc:.1%`, {cite}`a2020`", []),
         ("see [the table](https://example.org/1.5%), <!-- 12 % -->", []),
     ],
 )

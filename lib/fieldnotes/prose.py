@@ -53,6 +53,8 @@ _STRIP = [
         r"\]\([^)]*\)",  # link targets
     )
 ]
+#: A code span holding only a figure ("`0.922`", "`92.2 %`"): scanned as prose, not as code.
+_FIGURE_SPAN = re.compile(rf"(?<![`}}])`\s*({_NUMBER}(?:{_SPACE}{_UNIT})?)\s*`(?!`)")
 _MATH = re.compile(r"\$\$.*?\$\$|\$[^$\n]*\$", re.S)
 _DIRECTIVE = re.compile(r"```+\s*\{[\w-]+\}[^\n]*\n(.*?)```+", re.S)
 
@@ -77,9 +79,11 @@ def _normal(figure: str) -> str:
 def figures_in_markdown(text: str) -> list[str]:
     """Measured-looking figures in one markdown cell, outside glue roles, code, links and citations.
 
-    Prose inside directive blocks (``{dropdown}``, ``{note}``) counts as prose. Inside math only
-    decimals count, plus math immediately followed by a unit; formula constants do not.
+    Prose inside directive blocks (``{dropdown}``, ``{note}``) counts as prose, and so does a code
+    span that holds nothing but a figure (`` `0.922` ``). Inside math only decimals count, plus
+    math ending in a number and followed by a unit; formula constants do not.
     """
+    text = _FIGURE_SPAN.sub(lambda m: f" {m.group(1)} ", text)
     bodies = [m.group(1) for m in _DIRECTIVE.finditer(text)]
     found: list[str] = []
     for body in [text, *bodies]:
@@ -124,11 +128,23 @@ def typed_figures(path: Path, bib: set[str]) -> list[Finding]:
     allowed = quoted(nb, bib)
     return [
         Finding(Path(path).stem, i, f)
-        for i, cell in enumerate(nb.cells)
-        if cell.cell_type == "markdown"
-        for f in figures_in_markdown(cell.source)
+        for i, text in _prose_of(nb)
+        for f in figures_in_markdown(text)
         if _normal(f) not in allowed
     ]
+
+
+def _prose_of(nb) -> list[tuple[int, str]]:
+    """(cell index, text) of everything a reader reads: markdown cells, figure captions, alt text."""
+    texts = []
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "markdown":
+            texts.append((i, cell.source))
+        meta = cell.get("metadata", {}).get("mystnb", {})
+        for part, key in (("figure", "caption"), ("image", "alt")):
+            if isinstance(meta.get(part), dict) and meta[part].get(key):
+                texts.append((i, str(meta[part][key])))
+    return texts
 
 
 def unused_quotes(path: Path) -> list[str]:
@@ -136,12 +152,7 @@ def unused_quotes(path: Path) -> list[str]:
     import nbformat
 
     nb = nbformat.read(path, as_version=4)
-    shown = {
-        _normal(f)
-        for c in nb.cells
-        if c.cell_type == "markdown"
-        for f in figures_in_markdown(c.source)
-    }
+    shown = {_normal(f) for _, text in _prose_of(nb) for f in figures_in_markdown(text)}
     entries = nb.metadata.get("fieldnotes", {}).get("quoted", [])
     return [str(e["figure"]) for e in entries if _normal(str(e["figure"])) not in shown]
 
