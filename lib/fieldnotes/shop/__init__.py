@@ -1,0 +1,8 @@
+"""Chapter 5: the hackathon chatbot, a Vietnamese shopping assistant that finds, orders and pays.
+
+One module per part: ``catalog`` (the shop and the ESCI loader), ``text`` (folding, teen-code,
+prices), ``utterances`` (labelled messages), ``nlu`` (intent and slots), ``search`` (BM25 over
+accented and folded views), ``dialog`` (the state machine), ``store`` (SQLite or PostgreSQL),
+``payments`` (a mock provider and idempotency keys), ``service`` (FastAPI), ``simulator``,
+``evaluate`` and ``loadtest``. Heavy libraries are imported inside the functions that use them.
+"""
