@@ -1,8 +1,17 @@
 """fieldnotes.preflight: a missing system program is installed with apt, or named in one line."""
 
+import glob
 import shutil
 
+import pytest
+
 from fieldnotes import preflight
+
+
+@pytest.fixture(autouse=True)
+def no_postgres_folder(monkeypatch):
+    """Only the fake PATH decides, unless a test says the server's folder exists."""
+    monkeypatch.setattr(glob, "glob", lambda pattern: [])
 
 
 def fake_which(present):
@@ -10,7 +19,7 @@ def fake_which(present):
 
 
 def test_nothing_missing_means_nothing_to_do(monkeypatch):
-    monkeypatch.setattr(shutil, "which", fake_which({"java", "npm", "chromium"}))
+    monkeypatch.setattr(shutil, "which", fake_which({"java", "npm", "chromium", "initdb"}))
     assert preflight.ensure("test") == 0
 
 
@@ -32,7 +41,7 @@ def test_missing_npm_without_apt_names_the_site(monkeypatch, capsys):
 def test_book_does_not_need_the_browser(monkeypatch):
     monkeypatch.setattr(shutil, "which", fake_which({"java", "npm"}))
     assert preflight.ensure("book") == 0
-    assert [r.program for r in preflight.missing(preflight.TEST)] == ["chromium"]
+    assert [r.program for r in preflight.missing(preflight.TEST)] == ["chromium", "initdb"]
 
 
 def test_missing_program_is_installed_with_apt(monkeypatch):
@@ -52,3 +61,18 @@ def test_missing_program_is_installed_with_apt(monkeypatch):
 def test_unknown_target(capsys):
     assert preflight.ensure("nope") == 2
     assert "unknown target" in capsys.readouterr().out
+
+
+def test_postgres_server_found_in_debians_versioned_folder(monkeypatch):
+    monkeypatch.setattr(shutil, "which", fake_which({"java", "npm", "chromium"}))
+    monkeypatch.setattr(
+        glob, "glob",
+        lambda pattern: ["/usr/lib/postgresql/15/bin/initdb"] if pattern == "/usr/lib/postgresql/*/bin/initdb" else [])
+    assert preflight.ensure("test") == 0
+
+
+def test_missing_postgres_without_apt_names_chapter_5(monkeypatch, capsys):
+    monkeypatch.setattr(shutil, "which", fake_which({"java", "npm", "chromium"}))
+    assert preflight.ensure("test") == 1
+    out = capsys.readouterr().out
+    assert "'initdb' is missing" in out and "'postgresql'" in out and "chapter 5" in out

@@ -12,6 +12,7 @@ with one line that says what is missing and which chapter needs it.
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 import subprocess
@@ -21,11 +22,18 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Requirement:
-    """A program on PATH, the Debian package that provides it, and who needs it."""
+    """A program on PATH (or in one of ``folders``, glob patterns), its Debian package, who needs it."""
 
     program: str
     apt_package: str
     needed_by: str
+    folders: tuple[str, ...] = ()
+
+    def present(self) -> bool:
+        """Whether the program is on PATH or in one of the extra folders."""
+        if shutil.which(self.program) is not None:
+            return True
+        return any(glob.glob(os.path.join(folder, self.program)) for folder in self.folders)
 
 
 BOOK = (
@@ -40,13 +48,16 @@ BOOK = (
 )
 TEST = BOOK + (
     Requirement("chromium", "chromium", "the site test (pages are checked in headless Chromium)"),
+    # Debian keeps the server programs off PATH, in a folder per major version
+    Requirement("initdb", "postgresql", "chapter 5 (Hackathon chatbot: the store tests start a PostgreSQL server)",
+                folders=("/usr/lib/postgresql/*/bin",)),
 )
 TARGETS = {"book": BOOK, "test": TEST}
 
 
 def missing(requirements: tuple[Requirement, ...]) -> list[Requirement]:
-    """The requirements whose program is not on PATH."""
-    return [r for r in requirements if shutil.which(r.program) is None]
+    """The requirements whose program is not installed."""
+    return [r for r in requirements if not r.present()]
 
 
 def apt_install(packages: list[str]) -> None:
