@@ -53,7 +53,8 @@ def test_slots_rerank_towards_the_asked_colour(shop):
 
 def test_no_match_returns_nothing_and_bad_arguments_are_named(shop):
     _, index = shop
-    assert search(index, "zzzz qqqq") == []
+    assert search(index, "zzzz qqqq") == [] and search(index, "") == []
+    assert search(index, "", filters=Filters(ptype="balo"), k=3)  # the type still ranks
     with pytest.raises(ValueError, match="k must"):
         search(index, "áo", k=0)
     with pytest.raises(ValueError, match="views"):

@@ -91,7 +91,10 @@ def bm25_scores(index: SearchIndex, query: str, views: tuple[str, ...]) -> np.nd
     for view in views:
         if view not in index.retrievers:
             raise ValueError(f"view {view!r} is not indexed; the index has {sorted(index.retrievers)}")
-        scores = index.retrievers[view].get_scores(_tokens([query], view)[0])
+        tokens = _tokens([query], view)[0]
+        if not tokens:  # an empty query scores nothing (filters and re-ranking may still rank)
+            continue
+        scores = index.retrievers[view].get_scores(tokens)
         if scores.max() > 0:
             total += scores / scores.max()
     return total

@@ -1,0 +1,85 @@
+"""fieldnotes.shop.dialog: a whole purchase, corrections, bad input, and no order without confirmation."""
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fieldnotes.shop.catalog import make_catalog
+from fieldnotes.shop.dialog import MAX_REASKS, Shop, new_state, step
+from fieldnotes.shop.nlu import Parse, train_nlu
+from fieldnotes.shop.search import build_index, search
+from fieldnotes.shop.utterances import INTENTS, make_utterances
+
+CATALOG = make_catalog(240, seed=1)
+INDEX = build_index(CATALOG)
+SHOP = Shop(CATALOG, lambda text, filters: search(INDEX, text, filters=filters))
+MODEL = []
+
+
+def talk(messages, state=None):
+    if not MODEL:  # trained once, on the first conversation (a few seconds)
+        MODEL.append(train_nlu(make_utterances(1500, seed=1, split="train")))
+    state = state or new_state()
+    effects = []
+    for text in messages:
+        state, reply, fx = step(state, MODEL[0].parse(text), SHOP)
+        effects.extend(fx)
+    return state, reply, effects
+
+
+def test_a_whole_purchase_needs_the_summary_confirmed():
+    state, reply, effects = talk([
+        "chào shop", "tìm áo thun nam màu đen dưới 400k", "lấy mẫu số 1", "size L", "thêm 2 cái vào giỏ",
+        "thanh toán", "tên mình là Trần Văn An", "sđt 0912345678", "địa chỉ 12 Lê Lợi Quận 1 TP HCM"])
+    assert state["stage"] == "confirm" and "xác nhận" in reply and effects == []
+    product = CATALOG.product(state["results"][0])
+    assert product.ptype == "ao_thun" and product.price_vnd <= 400_000
+    (sku, qty), = state["cart"]
+    assert qty == 2 and CATALOG.variants_of(product.product_id)[2].sku == sku  # L is the third size
+    state, reply, effects = talk(["à không size XL"], state)  # a correction changes the line, re-shows the summary
+    assert state["stage"] == "confirm" and state["cart"][0][0].endswith("-3") and effects == []
+    state, reply, effects = talk(["xác nhận"], state)
+    assert [e.kind for e in effects] == ["place_order"] and effects[0].lines == ((state["cart"][0][0], 2),)
+    assert effects[0].details == {"name": "Trần Văn An", "phone": "0912345678", "address": "12 lê lợi quận 1 tp hcm"}
+
+
+def test_confirmation_without_a_cart_writes_nothing():
+    state, reply, effects = talk(["xác nhận"])
+    assert effects == [] and "Chưa có đơn" in reply
+
+
+@pytest.mark.parametrize("qty", ["0", "1000000000"])
+def test_absurd_quantities_are_refused(qty):
+    state, reply, effects = talk(["tìm balo", "chọn số 1", f"thêm {qty} cái"])
+    assert state["cart"] == [] and "Số lượng" in reply
+
+
+def test_a_phone_number_that_is_not_one_is_refused():
+    state, reply, _ = talk(["tìm balo", "chọn số 1", "thêm 1 cái", "thanh toán", "sđt 12345678"])
+    assert "không hợp lệ" in reply and "phone" not in state["details"]
+
+
+def test_a_product_number_that_was_not_listed_is_refused():
+    state, reply, _ = talk(["tìm tai nghe", "chọn số 9"])
+    assert "Không có mẫu số 9" in reply and state["product"] is None
+
+
+def test_bounded_reasks_then_a_human():
+    state, reply, _ = talk(["blah"] * (MAX_REASKS + 1))
+    assert state["stage"] == "handoff" and "nhân viên" in reply
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(INTENTS), st.dictionaries(
+    st.sampled_from(["item", "size", "quantity", "name", "phone", "address", "ptype"]),
+    st.sampled_from([1, 2, "L", "M", "ao_thun", "0912345678", "An", 3]), max_size=3)), max_size=25))
+def test_no_message_sequence_places_an_order_without_confirming_a_shown_summary(turns):
+    state = new_state()
+    for intent, slots in turns:
+        clean = {k: v for k, v in slots.items() if isinstance(v, int) == (k in ("item", "quantity"))}
+        before = state["stage"]
+        state, _, effects = step(state, Parse(intent, (), (), clean), SHOP)
+        for effect in effects:
+            if effect.kind == "place_order":
+                assert intent == "confirm" and before == "confirm"
+                assert effect.lines and all(effect.details.values())
