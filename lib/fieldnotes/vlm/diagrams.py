@@ -64,3 +64,16 @@ def draw_architecture(kind: str, ax=None):
     _arrow(ax, 8.5, 2.0, 8.8, 2.0)
     ax.set_title(title, fontsize=9)
     return ax
+
+
+def draw_architectures(kinds: tuple[str, ...] = ("xattn", "qformer", "linear")):
+    """The block diagrams of ``kinds`` stacked in one figure, one panel each; returns the figure."""
+    import matplotlib.pyplot as plt
+
+    if not kinds:
+        raise ValueError("kinds is empty; expected one or more of 'xattn', 'qformer', 'linear'")
+    fig, axes = plt.subplots(len(kinds), 1, figsize=(7, 2.6 * len(kinds)), squeeze=False)
+    for kind, ax in zip(kinds, axes[:, 0], strict=True):
+        draw_architecture(kind, ax)
+    fig.tight_layout()
+    return fig

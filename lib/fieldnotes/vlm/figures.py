@@ -42,7 +42,12 @@ def plot_gallery(scans, captions, items, dicom_image=None, per_modality: int = 3
     return fig
 
 
-def plot_curves(curves: dict[str, list[float]], title: str, smooth: int = 10):
+def plot_curves(
+    curves: dict[str, list[float]],
+    title: str,
+    smooth: int = 10,
+    ylabel: str = "cross-entropy loss (nats per token)",
+):
     """Training loss per step (moving average over ``smooth`` steps) for several runs."""
     import matplotlib.pyplot as plt
 
@@ -52,7 +57,7 @@ def plot_curves(curves: dict[str, list[float]], title: str, smooth: int = 10):
         k = max(1, min(smooth, len(y) // 5))
         ax.plot(np.convolve(y, np.ones(k) / k, mode="valid"), label=name)
     ax.set_xlabel("optimizer step")
-    ax.set_ylabel("cross-entropy loss (nats per token)")
+    ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.legend(fontsize=8)
     fig.tight_layout()

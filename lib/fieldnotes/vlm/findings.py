@@ -1,0 +1,194 @@
+"""What the run's tables say, in words the prose can paste: verdicts computed from this run.
+
+The chapter's prose never states a comparison it did not compute. These functions turn the
+ablation table (one row per run) and the final model's metrics into numbers (accuracies as
+fractions, effects in percentage points) and short sentences that stay true at any size, seed
+or grid — including the reduced CI grid, where some choices are not varied at all.
+"""
+
+from __future__ import annotations
+
+import math
+
+#: The three choices of the ablation, as columns of ``pipeline.run_ablation``'s table.
+FACTORS = ("encoder", "language model", "fusion")
+#: Question types that ask *what* is shown, and those that ask *where* it is.
+WHAT_TYPES = ("modality", "finding", "organ")
+WHERE_TYPES = ("side", "location")
+
+
+def _check_table(df) -> None:
+    missing = [c for c in (*FACTORS, "seed", "overall accuracy") if c not in df.columns]
+    if missing:
+        raise ValueError(f"ablation table lacks columns {missing}; expected run_ablation's table")
+    if len(df) == 0:
+        raise ValueError("ablation table is empty; expected at least one run")
+
+
+def factor_effects(df):
+    """Per choice: its levels' mean overall accuracy (over everything else) and their spread (fraction)."""
+    import pandas as pd
+
+    _check_table(df)
+    rows = []
+    for factor in FACTORS:
+        means = df.groupby(factor)["overall accuracy"].mean()
+        rows.append({"factor": factor, "levels": ", ".join(f"{k}: {v:.1%}" for k, v in means.items()),
+                     "spread (max − min)": float(means.max() - means.min())})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def swap_effects(df, factor: str, low: str = "general", high: str = "medical") -> list[float]:
+    """Overall accuracy of ``high`` minus ``low`` (points) for each combination of the other choices
+    in which both were trained (means over seeds); empty if ``factor`` was not varied so."""
+    _check_table(df)
+    if factor not in FACTORS:
+        raise ValueError(f"factor must be one of {FACTORS}, got {factor!r}")
+    means = df.groupby(list(FACTORS))["overall accuracy"].mean().unstack(factor)
+    if low not in means.columns or high not in means.columns:
+        return []
+    return [float(d) * 100 for d in (means[high] - means[low]).dropna()]
+
+
+def _points(values: list[float]) -> str:
+    lo, hi = min(values), max(values)
+    return (
+        f"{lo:+.1f} points"
+        if math.isclose(lo, hi, abs_tol=0.05)
+        else f"{lo:+.1f} to {hi:+.1f} points"
+    )
+
+
+def _swap_sentence(df, factor: str, others: str) -> str:
+    effects = swap_effects(df, factor)
+    if not effects:
+        levels = sorted(df[factor].unique())
+        return (f"The {factor} was not varied between general and medical at this size "
+                f"(only the {' and '.join(levels)} {factor} was trained).")  # fmt: skip
+    where = (f"across the {len(effects)} {others} combinations" if len(effects) > 1
+             else f"in the one {others} combination trained")  # fmt: skip
+    return (f"Swapping the general {factor} for the medical one changed overall accuracy by "
+            f"{_points(effects)} {where}.")  # fmt: skip
+
+
+def ablation_verdict(df, size_name: str, seed: int) -> dict[str, object]:
+    """The ablation's verdict for the prose: grid description, largest lever and its spread (points),
+    a sentence per choice and whether the post's lesson (domain parts beat fusion) holds here."""
+    _check_table(df)
+    effects = factor_effects(df).set_index("factor")["spread (max − min)"] * 100
+    levels = {f: sorted(df[f].unique()) for f in FACTORS}
+    varied = [f for f in FACTORS if len(levels[f]) > 1]
+    seeds = int(df.groupby(list(FACTORS))["seed"].nunique().min())
+    complete = (
+        all(set(levels[f]) >= want for f, want in zip(FACTORS, ({"general", "medical"},) * 2 + ({"xattn", "qformer", "linear"},), strict=True))
+        and seeds >= 2
+    )  # fmt: skip
+    grid = (f"{size_name} size, seed {seed}, {len(df)} runs: "
+            + (f"the complete grid with {seeds} seeds per cell" if complete
+               else f"a reduced grid with {seeds} seed{'s' if seeds > 1 else ''} per cell, not the full ablation"))  # fmt: skip
+
+    top_spread = max((float(effects[f]) for f in varied), default=0.0)
+    tops = [f for f in varied if math.isclose(float(effects[f]), top_spread, abs_tol=1e-9)]
+    if not varied:
+        top = "none, only one configuration was trained"
+    elif top_spread == 0:
+        top = (
+            "none, every level of "
+            + " and ".join(f"the {f}" for f in varied)
+            + " gave the same mean"
+        )
+    elif len(tops) > 1:
+        top = "a tie between " + " and ".join(f"the {f}" for f in tops)
+    else:
+        top = f"the {tops[0]}" + (
+            ", the only choice varied at this size" if len(varied) == 1 else ""
+        )
+
+    if "fusion" in varied:
+        cells = df.groupby(list(FACTORS))["overall accuracy"]
+        spread = (
+            cells.mean().groupby(["encoder", "language model"]).agg(lambda s: s.max() - s.min())
+            * 100
+        )
+        sd = float(cells.std(ddof=1).mean()) * 100 if seeds > 1 else float("nan")
+        if seeds > 1:
+            inside = int((spread <= 2 * sd).sum())
+            fusion = (f"Within each encoder/LM pair the fusions landed at most {spread.max():.1f} points apart; "
+                      f"in {inside} of the {len(spread)} pairs that is within twice the mean seed-to-seed "
+                      f"standard deviation of a cell ({2 * sd:.1f} points).")  # fmt: skip
+        else:
+            fusion = (f"Within each encoder/LM pair the fusions landed at most {spread.max():.1f} points apart; "
+                      "with one seed per cell there is no seed spread to compare that with.")  # fmt: skip
+    else:
+        fusion = f"Only one fusion ({levels['fusion'][0]}) was trained at this size, so the fusions are not compared."
+
+    levers = [f for f in ("encoder", "language model") if {"general", "medical"} <= set(levels[f])]
+    if "fusion" not in varied or not levers:
+        lesson = ("cannot be tested at this size: the reduced grid does not vary both a domain part "
+                  "and the fusion")  # fmt: skip
+    else:
+        gain = {f: sum(swap_effects(df, f)) / len(swap_effects(df, f)) for f in levers}
+        holds = [f for f in levers if gain[f] > float(effects["fusion"])]
+        fails = [f for f in levers if f not in holds]
+        if not fails:
+            lesson = ("holds: the medical " + " and the medical ".join(levers)
+                      + " each raised the mean more than the choice of fusion moved it")  # fmt: skip
+        elif holds:
+            lesson = (f"holds for the {' and '.join(holds)} but not for the {' and '.join(fails)}: "
+                      f"the medical {' and '.join(fails)} did not raise the mean by more than the choice of "
+                      "fusion moved it")  # fmt: skip
+        else:
+            lesson = "does not hold: the choice of fusion moved the mean more than any medical part raised it"
+    return {
+        "grid": grid,
+        "top_factor": top,
+        "top_spread": top_spread,
+        "lm": _swap_sentence(df, "language model", "encoder/fusion"),
+        "encoder": _swap_sentence(df, "encoder", "LM/fusion"),
+        "fusion": fusion,
+        "lesson": lesson,
+    }
+
+
+def _pooled(by_type: dict, types: tuple[str, ...]) -> float:
+    """Accuracy over all questions of ``types`` (closed and open), weighted by their counts."""
+    parts = [v for k, v in by_type.items() if k.split("/")[0] in types]
+    n = sum(v["n"] for v in parts)
+    if n == 0:
+        raise ValueError(f"no questions of types {types} in the metrics")
+    return sum(v["accuracy"] * v["n"] for v in parts) / n
+
+
+def compare(a: float, b: float, *, tol: float = 1e-9) -> str:
+    """'better than', 'worse than' or 'exactly as well as': how accuracy ``a`` compares with ``b``."""
+    if math.isclose(a, b, abs_tol=tol):
+        return "exactly as well as"
+    return "better than" if a > b else "worse than"
+
+
+def weak_spots(metrics: dict) -> dict[str, object]:
+    """Per-type figures of a model's ``vqa_metrics``: laterality, X-ray, modality, the weakest type,
+    and how *what* questions compare with *where* questions (fractions and a phrase)."""
+    by_type, by_mod = metrics["by_question_type"], metrics["by_modality"]
+    need = ["side/open", "location/open", "modality/closed", "modality/open"]
+    missing = [k for k in need if k not in by_type] + [
+        k for k in ("x-ray/closed", "x-ray/open") if k not in by_mod
+    ]
+    if missing:
+        raise ValueError(f"metrics lack question groups {missing}; the test set is too small")
+    weakest = min(by_type, key=lambda k: (by_type[k]["accuracy"], k))
+    kind, answer = weakest.split("/")
+    what, where = _pooled(by_type, WHAT_TYPES), _pooled(by_type, WHERE_TYPES)
+    return {
+        "side_acc": by_type["side/open"]["accuracy"],
+        "location_acc": by_type["location/open"]["accuracy"],
+        "modality_closed_acc": by_type["modality/closed"]["accuracy"],
+        "modality_open_acc": by_type["modality/open"]["accuracy"],
+        "xray_closed_acc": by_mod["x-ray/closed"]["accuracy"],
+        "xray_open_acc": by_mod["x-ray/open"]["accuracy"],
+        "weakest_type": f"{kind} ({answer})",
+        "weakest_acc": by_type[weakest]["accuracy"],
+        "what_acc": what,
+        "where_acc": where,
+        "what_vs_where": compare(what, where),
+    }

@@ -1,0 +1,39 @@
+"""The chapter's figures draw what they say: one panel per architecture, labelled ablation bars."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+from fieldnotes.vlm.diagrams import draw_architectures  # noqa: E402
+from fieldnotes.vlm.figures import plot_ablation, plot_curves  # noqa: E402
+
+
+def test_architectures_one_panel_each_with_its_title():
+    fig = draw_architectures()
+    titles = [ax.get_title() for ax in fig.axes]
+    assert len(titles) == 3
+    assert titles[0].startswith("Flamingo") and titles[1].startswith("Q-Former")
+    assert titles[2].startswith("LLaVA")
+    assert len(draw_architectures(("linear",)).axes) == 1
+    with pytest.raises(ValueError, match="kind"):
+        draw_architectures(("perceiver",))
+    with pytest.raises(ValueError, match="empty"):
+        draw_architectures(())
+    plt.close("all")
+
+
+def test_ablation_bars_and_curves_have_labelled_axes():
+    summary = pd.DataFrame({"encoder": ["general", "medical"], "language model": ["medical"] * 2,
+                            "fusion": ["qformer"] * 2, "closed accuracy mean": [0.5, 0.7],
+                            "closed accuracy sd": [float("nan")] * 2, "seeds": [1, 1]})  # fmt: skip
+    fig = plot_ablation(summary, {"closed_accuracy": 0.4})
+    ax = fig.axes[0]
+    assert [p.get_height() for p in ax.patches] == pytest.approx([50.0, 70.0])
+    assert ax.get_ylabel() == "closed accuracy (%)"
+    ax = plot_curves({"a": [3.0, 2.0, 1.0] * 10}, "t", 5).axes[0]
+    assert ax.get_xlabel() == "optimizer step" and "nats" in ax.get_ylabel()
+    plt.close("all")

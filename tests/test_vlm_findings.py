@@ -1,0 +1,114 @@
+"""The chapter's computed verdicts: they say what the table says, at the full grid and the reduced one."""
+
+import itertools
+
+import pandas as pd
+import pytest
+
+from fieldnotes.vlm import findings
+
+
+def table(acc, encoders=("general", "medical"), lms=("general", "medical"),
+          fusions=("xattn", "qformer", "linear"), seeds=2):  # fmt: skip
+    """A run_ablation-shaped table whose overall accuracy is ``acc(encoder, lm, fusion, seed)``."""
+    rows = [{"encoder": e, "language model": m, "fusion": f, "seed": s, "overall accuracy": acc(e, m, f, s)}
+            for e, m, f, s in itertools.product(encoders, lms, fusions, range(seeds))]  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def lm_wins(e, m, f, s):
+    # the medical LM adds 15 points, the medical encoder 4, fusions 0, 1, 2; seeds +-1
+    return 0.5 + 0.15 * (m == "medical") + 0.04 * (e == "medical") + 0.01 * ("xattn", "qformer", "linear").index(f) \
+        + (0.01 if s else -0.01)  # fmt: skip
+
+
+def test_full_grid_names_the_language_model_and_the_lesson_holds():
+    v = findings.ablation_verdict(table(lm_wins), "book", 0)
+    assert v["grid"] == "book size, seed 0, 24 runs: the complete grid with 2 seeds per cell"
+    assert v["top_factor"] == "the language model"
+    assert v["top_spread"] == pytest.approx(15.0)
+    assert v["lm"] == ("Swapping the general language model for the medical one changed overall "
+                       "accuracy by +15.0 points across the 6 encoder/fusion combinations.")  # fmt: skip
+    assert "+4.0 points across the 6 LM/fusion" in v["encoder"]
+    # the fusions differ by at most 2 points; the seed sd of a cell is sqrt(2) points
+    assert "at most 2.0 points apart; in 4 of the 4 pairs" in v["fusion"]
+    assert v["fusion"].endswith("(2.8 points).")
+    assert v["lesson"].startswith("holds: the medical encoder and the medical language model")
+
+
+def test_a_fusion_lever_larger_than_the_encoder_is_reported():
+    def fusion_big(e, m, f, s):
+        return lm_wins(e, m, f, s) + 0.08 * (f == "linear")
+
+    v = findings.ablation_verdict(table(fusion_big), "book", 0)
+    assert v["lesson"].startswith("holds for the language model but not for the encoder")
+    swapped = findings.ablation_verdict(
+        table(lambda e, m, f, s: 0.5 + 0.3 * (f == "xattn")), "book", 0
+    )
+    assert swapped["top_factor"] == "the fusion"
+    assert swapped["lesson"].startswith("does not hold")
+
+
+def test_the_reduced_ci_grid_says_what_it_cannot_test():
+    df = table(lambda e, m, f, s: 0.425, lms=("medical",), fusions=("qformer",), seeds=1)
+    v = findings.ablation_verdict(df, "ci", 0)
+    assert (
+        v["grid"]
+        == "ci size, seed 0, 2 runs: a reduced grid with 1 seed per cell, not the full ablation"
+    )
+    assert v["top_factor"] == "none, every level of the encoder gave the same mean"
+    assert v["top_spread"] == 0.0
+    assert (
+        v["lm"].startswith("The language model was not varied")
+        and "(only the medical language model was trained)" in v["lm"]
+    )
+    assert v["encoder"].endswith("by +0.0 points in the one LM/fusion combination trained.")
+    assert (
+        v["fusion"]
+        == "Only one fusion (qformer) was trained at this size, so the fusions are not compared."
+    )
+    assert v["lesson"].startswith("cannot be tested at this size")
+    one = findings.ablation_verdict(table(lambda e, m, f, s: 0.4 + 0.1 * (e == "medical"), lms=("medical",),
+                                          fusions=("qformer",), seeds=1), "ci", 0)  # fmt: skip
+    assert one["top_factor"] == "the encoder, the only choice varied at this size"
+    assert one["top_spread"] == pytest.approx(10.0)
+
+
+def test_swap_effects_and_bad_tables():
+    assert findings.swap_effects(table(lm_wins), "encoder") == pytest.approx([4.0] * 6)
+    assert findings.swap_effects(table(lm_wins, lms=("medical",)), "language model") == []
+    with pytest.raises(ValueError, match="factor"):
+        findings.swap_effects(table(lm_wins), "optimizer")
+    with pytest.raises(ValueError, match="lacks columns"):
+        findings.factor_effects(pd.DataFrame({"encoder": ["general"]}))
+    with pytest.raises(ValueError, match="empty"):
+        findings.ablation_verdict(table(lm_wins).iloc[:0], "ci", 0)
+
+
+def metrics(side=0.5):
+    def g(acc, n=10):
+        return {"accuracy": acc, "n": n}
+
+    return {"by_question_type": {"side/open": g(side), "location/open": g(0.6), "modality/closed": g(1.0),
+                                 "modality/open": g(0.9), "finding/open": g(0.8), "organ/open": g(0.7, 20)},
+            "by_modality": {"x-ray/closed": g(0.78), "x-ray/open": g(0.68)}}  # fmt: skip
+
+
+def test_weak_spots_pool_what_and_where():
+    w = findings.weak_spots(metrics())
+    assert w["weakest_type"] == "side (open)" and w["weakest_acc"] == 0.5
+    assert w["what_acc"] == pytest.approx((10 + 9 + 8 + 14) / 50)
+    assert w["where_acc"] == pytest.approx(0.55)
+    assert w["what_vs_where"] == "better than"
+    assert (w["xray_closed_acc"], w["xray_open_acc"]) == (0.78, 0.68)
+    assert findings.weak_spots(metrics(side=1.0))["weakest_type"] == "location (open)"
+    bad = metrics()
+    del bad["by_question_type"]["side/open"]
+    with pytest.raises(ValueError, match="side/open"):
+        findings.weak_spots(bad)
+
+
+def test_compare():
+    assert findings.compare(0.4, 0.5) == "worse than"
+    assert findings.compare(0.6, 0.5) == "better than"
+    assert findings.compare(0.5, 0.5) == "exactly as well as"
