@@ -44,3 +44,31 @@ def test_bad_input():
         activation_bytes_per_layer(0, 1, 8, 1)
     with pytest.raises(ValueError, match="heads"):
         activation_bytes_per_layer(8, 1, 8, 2.5)
+
+
+@given(
+    budget=st.integers(0, 10**12),
+    b=st.integers(1, 8),
+    h=st.integers(1, 8192),
+    a=st.integers(1, 64),
+    layers=st.integers(1, 48),
+    mode=st.sampled_from(["none", "selective", "full"]),
+)
+def test_crossover_is_the_first_length_over_budget(budget, b, h, a, layers, mode):
+    from fieldnotes.memory import crossover_seq_len
+
+    s = crossover_seq_len(budget, b, h, a, layers, mode)
+    assert activation_bytes(s, b, h, a, layers, mode) > budget
+    assert s == 1 or activation_bytes(s - 1, b, h, a, layers, mode) <= budget
+
+
+def test_crossover_for_bloomz_against_zero3_on_8_gpus():
+    from fieldnotes.memory import crossover_seq_len
+
+    # 30 layers of 34·s·4096 + 160·s² bytes pass 16Ψ/8 = 14.14 GB between 1,335 and 1,336 tokens
+    states = 16 * 7_069_016_064 // 8
+    s = crossover_seq_len(states, 1, 4096, 32, 30)
+    assert s == 1336
+    assert 30 * (34 * 1335 * 4096 + 160 * 1335**2) <= states < 30 * (34 * s * 4096 + 160 * s**2)
+    with pytest.raises(ValueError, match="layers"):
+        crossover_seq_len(states, 1, 4096, 32, 0)

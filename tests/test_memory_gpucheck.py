@@ -35,3 +35,25 @@ def test_tables_from_a_synthetic_check(tmp_path):
 def test_missing_path_is_an_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="path"):
         find_gpu_check(tmp_path / "nope.json")
+
+
+def test_facts_of_a_check():
+    from fieldnotes.memory.gpucheck import gpu_check_facts
+
+    psi, s, b, h, a = 1000, 16, 1, 8, 2
+    data = {
+        "config": {"hidden_size": h, "n_head": a},
+        "seq": s,
+        "batch": b,
+        "parameters": psi,
+        "grads_bytes": 2 * psi + 10,
+        "model_states_bytes": 16 * psi + 10,
+        "saved_bytes_per_block": [48 * s * b * h + 5 * a * s * s * b, 0],
+    }
+    f = gpu_check_facts(data)
+    assert f["gpu"] == "GPU" and (f["seq"], f["batch"]) == (s, b)
+    assert f["states_bytes_per_param"] == pytest.approx(16.01)
+    assert f["grads_extra_bytes"] == 10
+    assert f["measured_sbh"] == pytest.approx(48) and f["formula_sbh"] == pytest.approx(34)
+    formula = 34 * s * b * h + 5 * a * s * s * b
+    assert f["measured_over_formula"] == pytest.approx((48 * s * b * h + 5 * a * s * s * b) / formula)

@@ -32,3 +32,39 @@ def test_attempts_follow_the_formulas():
     # DDP replicates: per GPU the same as one GPU
     ddp = t.loc["full fine-tune, DDP on 4 GPUs"]
     assert ddp["total GB"] == ckpt["total GB"]
+
+
+def test_largest_micro_batch_for_lora_without_checkpointing():
+    from fieldnotes.memory.story import largest_micro_batch
+
+    shape = dict(layers=30, hidden=4096, heads=32, seq_len=512, lora_params=11_796_480)
+    attempt = "+ LoRA, no checkpointing"
+    b = largest_micro_batch(PSI, attempt, gpu_gb=40.0, **shape)
+    # 2Ψ + 16·lora = 14.3 GB of states; 30 layers at 512 tokens keep 3.40 GB per sample
+    assert b == 7
+    for batch, fits in [(b, True), (b + 1, False)]:
+        row = attempts_table(PSI, micro_batch=batch, gpu_gb=40.0, **shape).set_index("attempt")
+        assert bool(row.loc[attempt, "fits 40 GB"]) is fits
+    assert largest_micro_batch(PSI, "fp32 Adam, one GPU", gpu_gb=40.0, **shape) == 0
+    with pytest.raises(ValueError, match="attempt"):
+        largest_micro_batch(PSI, "no such attempt", **shape)
+    with pytest.raises(TypeError, match="micro_batch"):
+        largest_micro_batch(PSI, attempt, micro_batch=2, **shape)
+
+
+def test_plans_table_adds_up_the_budgets():
+    from fieldnotes.memory import Part, training_budget
+    from fieldnotes.memory.story import plans_table
+
+    plans = {"all": [Part("llm", PSI)], "frozen": [Part("llm", PSI, "frozen")]}
+    act = dict(activation_layers=30, seq_len=512, micro_batch=8, hidden=4096, heads=32,
+               recompute="full")
+    t = plans_table(plans, gpu_gb=40.0, **act)
+    assert list(t.columns) == ["trainable", "1 GPU GB", "1 GPU fits", "ZeRO-3 x4 GB",
+                               "ZeRO-3 x4 fits", "ZeRO-3 x8 GB", "ZeRO-3 x8 fits"]
+    assert t.loc["all", "trainable"] == PSI and t.loc["frozen", "trainable"] == 0
+    expected = training_budget(plans["all"], stage=3, n_gpus=4, **act).total / GB
+    assert t.loc["all", "ZeRO-3 x4 GB"] == pytest.approx(expected)
+    # 16Ψ = 113 GB does not fit one 40 GB GPU; 16Ψ/4 + activations does
+    assert not t.loc["all", "1 GPU fits"] and t.loc["all", "ZeRO-3 x4 fits"]
+    assert t.loc["frozen", "1 GPU fits"]

@@ -102,3 +102,21 @@ def test_communication_volume_section_7():
         communication_elements(PSI, stage=5)
     ms = model_states(10, stage=0, n_gpus=1)
     assert ms.parameters == 20
+
+
+def test_fewest_gpus_under_a_budget():
+    from fieldnotes.memory import min_gpus
+
+    psi = 7_069_016_064  # BLOOMZ-7b1
+    budget = 40 * GB
+    # 16Ψ/3 = 37.7 GB; 2Ψ + 14Ψ/4 = 38.9 GB; 4Ψ + 12Ψ/8 = 38.9 GB; 16Ψ never fits
+    assert [min_gpus(psi, stage=s, budget_bytes=budget) for s in range(4)] == [None, 8, 4, 3]
+    for stage in (1, 2, 3):
+        n = min_gpus(psi, stage=stage, budget_bytes=budget)
+        assert model_states(psi, stage=stage, n_gpus=n).total <= budget
+        assert model_states(psi, stage=stage, n_gpus=n - 1).total > budget
+    # ZeRO-2 keeps 2Ψ whole: a budget below it is never met
+    assert min_gpus(psi, stage=2, budget_bytes=2 * psi - 1) is None
+    assert min_gpus(10, stage=3, budget_bytes=0) is None
+    with pytest.raises(ValueError, match="budget_bytes"):
+        min_gpus(psi, stage=3, budget_bytes=-1)

@@ -6,7 +6,7 @@ import sys
 import pytest
 
 HEAVY = ["torch", "pyspark", "deepspeed", "pybullet", "transformers", "onnxruntime", "duckdb"]
-SUBPACKAGES = ["memory", "vlm", "trips", "robot"]
+SUBPACKAGES = ["memory", "vlm", "trips", "robot", "shop"]
 
 
 def imported_after(statement: str) -> tuple[set[str], float]:

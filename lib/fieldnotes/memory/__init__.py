@@ -6,7 +6,11 @@ device), :func:`reconcile_deepspeed` (calls DeepSpeed) and :func:`measure_zero` 
 those import their heavy engines when called.
 """
 
-from fieldnotes.memory.activations import activation_bytes, activation_bytes_per_layer
+from fieldnotes.memory.activations import (
+    activation_bytes,
+    activation_bytes_per_layer,
+    crossover_seq_len,
+)
 from fieldnotes.memory.budget import (
     PRECISIONS,
     Budget,
@@ -30,6 +34,7 @@ from fieldnotes.memory.zero import (
     GiB,
     ModelStates,
     communication_elements,
+    min_gpus,
     model_states,
     zero_table,
 )
@@ -50,11 +55,13 @@ __all__ = [
     "blip2_qformer_config",
     "bloomz_7b1_config",
     "count_parameters",
+    "crossover_seq_len",
     "deepspeed_estimates",
     "largest_layer_parameters",
     "linear_shapes",
     "lora_parameters",
     "measure_zero",
+    "min_gpus",
     "model_states",
     "reconcile_deepspeed",
     "summary_table",

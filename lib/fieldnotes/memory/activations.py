@@ -34,3 +34,25 @@ def activation_bytes(seq_len, micro_batch, hidden, heads, layers, recompute: str
     """Bytes of activations of ``layers`` identical transformer layers (16-bit activations)."""
     layers = check_count("layers", layers, minimum=0)
     return layers * activation_bytes_per_layer(seq_len, micro_batch, hidden, heads, recompute)
+
+
+def crossover_seq_len(budget_bytes, micro_batch, hidden, heads, layers, recompute: str = "none"):
+    """The shortest sequence length (tokens) at which ``layers`` layers' activations exceed
+    ``budget_bytes`` (activations grow strictly with the sequence length)."""
+    budget = check_count("budget_bytes", budget_bytes, minimum=0)
+    layers = check_count("layers", layers, minimum=1)
+
+    def over(s: int) -> bool:
+        return activation_bytes(s, micro_batch, hidden, heads, layers, recompute) > budget
+
+    hi = 1
+    while not over(hi):
+        hi *= 2
+    lo = hi // 2 + 1 if hi > 1 else 1
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if over(mid):
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo

@@ -66,3 +66,26 @@ def gpu_check_tables(path: str | Path):
         index=["measured (largest layer)", "Korthikanti et al. sbh(34 + 5as/h)"],
     )
     return states, acts, data
+
+
+def gpu_check_facts(data: dict) -> dict:
+    """What a GPU-check JSON says, as plain numbers: model-state bytes per parameter, the gradients'
+    bytes beyond 2 per parameter, the largest layer's saved bytes in units of sbh (after the
+    attention scores' 5as²b) beside Korthikanti et al.'s 34, and the measured/formula ratio."""
+    psi = int(data["parameters"])
+    cfg = data["config"]
+    s, b = int(data["seq"]), int(data["batch"])
+    h, a = int(cfg["hidden_size"]), int(cfg["n_head"])
+    measured = max(int(x) for x in data["saved_bytes_per_block"])
+    formula = activation_bytes_per_layer(s, b, h, a)
+    scores = 5 * a * s * s * b
+    return {
+        "gpu": str(data.get("gpu", "GPU")),
+        "seq": s,
+        "batch": b,
+        "states_bytes_per_param": int(data["model_states_bytes"]) / psi,
+        "grads_extra_bytes": int(data["grads_bytes"]) - 2 * psi,
+        "measured_sbh": (measured - scores) / (s * b * h),
+        "formula_sbh": (formula - scores) / (s * b * h),
+        "measured_over_formula": measured / formula,
+    }

@@ -75,3 +75,49 @@ def attempts_table(
             }
         )
     return pd.DataFrame(rows)
+
+
+def largest_micro_batch(params: int, attempt: str, *, gpu_gb: float = 40.0, limit: int = 4096,
+                        **shape) -> int:
+    """The largest micro-batch at which :func:`attempts_table`'s row ``attempt`` fits ``gpu_gb``
+    (0 if not even one sample fits); ``shape`` holds its other keywords except ``micro_batch``."""
+    if "micro_batch" in shape:
+        raise TypeError("largest_micro_batch searches the micro_batch; do not pass it")
+    limit = check_count("limit", limit, minimum=1)
+
+    def fits(b: int) -> bool:
+        table = attempts_table(params, micro_batch=b, gpu_gb=gpu_gb, **shape).set_index("attempt")
+        if attempt not in table.index:
+            raise ValueError(f"attempt must be one of {list(table.index)}, got {attempt!r}")
+        return bool(table.loc[attempt, f"fits {gpu_gb:g} GB"])
+
+    if not fits(1):
+        return 0
+    lo, hi = 1, limit  # fits(lo); memory grows with the micro-batch
+    if fits(hi):
+        return hi
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if fits(mid):
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+def plans_table(plans, *, settings=((0, 1), (3, 4), (3, 8)), gpu_gb: float = 40.0, **activations):
+    """GB per GPU of each training plan (name -> list of :class:`Part`) at each (ZeRO stage, GPUs)
+    in ``settings``, with a ``fits`` column per setting; ``activations`` go to
+    :func:`fieldnotes.memory.training_budget` (layers as ``activation_layers``, shape, recompute)."""
+    import pandas as pd
+
+    rows = []
+    for plan, parts in plans.items():
+        row = {"plan": plan, "trainable": sum(p.trainable for p in parts)}
+        for stage, n in settings:
+            b = training_budget(parts, stage=stage, n_gpus=n, **activations)
+            label = "1 GPU" if n == 1 and stage == 0 else f"ZeRO-{stage} x{n}"
+            row[f"{label} GB"] = b.total / GB
+            row[f"{label} fits"] = b.total <= gpu_gb * GB
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("plan")

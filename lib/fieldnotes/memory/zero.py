@@ -154,3 +154,27 @@ def communication_elements(params, *, stage) -> int:
     ):
         raise ValueError(f"stage must be 0, 1, 2 or 3, got {stage!r}")
     return (3 if stage == 3 else 2) * params
+
+
+def min_gpus(params, *, stage, budget_bytes, k=12, weight_bytes=2, grad_bytes=2) -> int | None:
+    """The fewest GPUs on which ZeRO ``stage`` keeps ``params``' model states within
+    ``budget_bytes`` per GPU, or None if no number of GPUs does (the unsharded part alone is larger).
+    """
+    budget = check_count("budget_bytes", budget_bytes, minimum=0)
+
+    def total(n: int) -> int:
+        return model_states(
+            params, stage=stage, n_gpus=n, k=k, weight_bytes=weight_bytes, grad_bytes=grad_bytes
+        ).total
+
+    params = check_count("params", params, minimum=1)
+    if total(params) > budget:  # with one element per GPU only the replicated part is left
+        return None
+    lo, hi = 1, params  # total(hi) <= budget; totals never grow with n
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if total(mid) <= budget:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo

@@ -1,0 +1,90 @@
+"""The chapter's pictures: model states per GPU by ZeRO stage, what each rank of the measured run
+holds, and activation memory against sequence length. Each function draws one figure and returns it."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fieldnotes.memory.activations import activation_bytes
+from fieldnotes.memory.zero import GB
+
+PART_COLOURS = {"parameters": "C0", "gradients": "C1", "master": "C2", "moments": "C3"}
+
+
+def plot_zero_stages(table, gpu_gb: float, *, params: int, model: str = "model"):
+    """Bars of model states per GPU (GB, log scale) for each ZeRO stage and GPU count in ``table``
+    (a :func:`fieldnotes.memory.zero_table`), with the GPU's ``gpu_gb`` as a dashed line."""
+    import matplotlib.pyplot as plt
+
+    gpus = list(dict.fromkeys(table["gpus"]))
+    stages = sorted(set(table["stage"]))
+    fig, ax = plt.subplots(figsize=(7.5, 4))
+    x = np.arange(len(gpus))
+    width = 0.8 / len(stages)
+    for i, stage in enumerate(stages):
+        rows = table[table["stage"] == stage].set_index("gpus").loc[gpus]
+        label = f"ZeRO-{stage}" if stage else "DDP (stage 0)"
+        ax.bar(x + (i - (len(stages) - 1) / 2) * width, rows["total_GB"], width=width, label=label)
+    ax.axhline(gpu_gb, color="black", linestyle="--", linewidth=1, label=f"{gpu_gb:g} GB GPU")
+    ax.set_xticks(x, [str(n) for n in gpus])
+    ax.set_yscale("log")
+    ax.set_xlabel("data-parallel GPUs $N_d$")
+    ax.set_ylabel("model states per GPU (GB, log scale)")
+    ax.set_title(f"{model}, mixed-precision Adam ($\\Psi$ = {params / 1e9:.2f} B)")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.tight_layout()
+    return fig
+
+
+def plot_rank_states(measured, rank: int = 0):
+    """Stacked bars of the model-state bytes (MB) one ``rank`` held under each engine, by part, with
+    the formula's total as a black tick (``measured`` is :func:`fieldnotes.memory.measure_zero`'s
+    table)."""
+    import matplotlib.pyplot as plt
+
+    mine = measured[measured["rank"] == rank]
+    if mine.empty:
+        raise ValueError(f"rank {rank!r} is not in the measured table (ranks {sorted(set(measured['rank']))})")
+    names = list(dict.fromkeys(mine["engine"]))
+    fig, ax = plt.subplots(figsize=(8, 4))
+    bottom = np.zeros(len(names))
+    for part, colour in PART_COLOURS.items():
+        vals = np.array(
+            [mine[(mine.engine == e) & (mine.part == part)].measured_bytes.sum() for e in names]
+        ) / 1e6
+        ax.bar(names, vals, bottom=bottom, color=colour, label=f"{part} (measured)")
+        bottom += vals
+    formula = [mine[mine.engine == e].formula_bytes.sum() / 1e6 for e in names]
+    ax.scatter(names, formula, color="black", marker="_", s=600, zorder=3, label="formula total")
+    params = int(mine["params"].iloc[0])
+    ranks = measured["rank"].nunique()
+    ax.set_ylabel(f"model states on rank {rank} (MB)")
+    ax.set_xlabel("engine (ZeRO stage)")
+    ax.set_title(f"{params / 1e6:.1f} M-parameter model on {ranks} CPU ranks")
+    ax.legend(fontsize=8)
+    ax.tick_params(axis="x", labelrotation=20)
+    fig.tight_layout()
+    return fig
+
+
+def plot_activations(seq_lens, *, hidden: int, heads: int, layers: int, states_gb: float,
+                     gpu_gb: float, states_label: str = "model states, ZeRO-3"):
+    """Activation memory (GB per GPU, micro-batch 1) of ``layers`` transformer layers against
+    sequence length, for each recomputation mode, with ZeRO-3's ``states_gb`` and the GPU's
+    ``gpu_gb`` as horizontal lines (log-log axes)."""
+    import matplotlib.pyplot as plt
+
+    seqs = [int(s) for s in seq_lens]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for mode in ["none", "selective", "full"]:
+        gb = [activation_bytes(s, 1, hidden, heads, layers, mode) / GB for s in seqs]
+        ax.plot(seqs, gb, marker="o", label=f"activations, recompute={mode}")
+    ax.axhline(states_gb, color="black", linestyle=":", label=states_label)
+    ax.axhline(gpu_gb, color="black", linestyle="--", linewidth=1, label=f"{gpu_gb:g} GB GPU")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("sequence length (tokens)")
+    ax.set_ylabel("GB per GPU (micro-batch 1)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

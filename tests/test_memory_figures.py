@@ -1,0 +1,72 @@
+"""fieldnotes.memory.figures: each figure draws what it says (checked on the artists)."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+from fieldnotes.memory import GB, activation_bytes, zero_table  # noqa: E402
+from fieldnotes.memory.figures import (  # noqa: E402
+    plot_activations,
+    plot_rank_states,
+    plot_zero_stages,
+)
+
+PSI = 7_069_016_064
+
+
+def test_zero_stages_has_one_bar_per_stage_and_gpu_count():
+    table = zero_table(PSI, gpus=(1, 4, 8))
+    fig = plot_zero_stages(table, 40.0, params=PSI, model="BLOOMZ-7b1")
+    ax = fig.axes[0]
+    heights = sorted(p.get_height() for p in ax.patches)
+    assert heights == pytest.approx(sorted(table["total_GB"]))
+    assert ax.get_yscale() == "log" and "GB" in ax.get_ylabel() and "GPUs" in ax.get_xlabel()
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["1", "4", "8"]
+    assert any(line.get_ydata()[0] == 40.0 for line in ax.lines)  # the GPU's capacity
+    plt.close(fig)
+
+
+def _measured():
+    rows = []
+    for engine, held in [("deepspeed-0", 16), ("deepspeed-3", 8)]:
+        for rank in (0, 1):
+            for part in ("parameters", "gradients", "master", "moments"):
+                rows.append({"engine": engine, "rank": rank, "part": part, "params": 10**6,
+                             "measured_bytes": held * 10**6 // 4 + rank,
+                             "formula_bytes": held * 10**6 // 4})
+    return pd.DataFrame(rows)
+
+
+def test_rank_states_stack_the_measured_parts_and_mark_the_formula():
+    fig = plot_rank_states(_measured(), rank=1)
+    ax = fig.axes[0]
+    assert len(ax.patches) == 4 * 2  # four parts, two engines
+    tops = {}
+    for p in ax.patches:
+        x = round(p.get_x(), 6)
+        tops[x] = max(tops.get(x, 0), p.get_y() + p.get_height())
+    assert sorted(tops.values()) == pytest.approx([8 + 4e-6, 16 + 4e-6])  # MB, rank 1's extra bytes
+    assert sorted(ax.collections[0].get_offsets()[:, 1]) == pytest.approx([8.0, 16.0])
+    assert "MB" in ax.get_ylabel() and "rank 1" in ax.get_ylabel()
+    plt.close(fig)
+    with pytest.raises(ValueError, match="rank"):
+        plot_rank_states(_measured(), rank=5)
+
+
+def test_activations_plot_three_modes_and_two_lines():
+    seqs = [256, 1024, 4096]
+    fig = plot_activations(seqs, hidden=4096, heads=32, layers=30, states_gb=14.1, gpu_gb=40.0)
+    ax = fig.axes[0]
+    curves = [line for line in ax.lines if len(line.get_xdata()) == len(seqs)]
+    assert len(curves) == 3
+    none = [activation_bytes(s, 1, 4096, 32, 30) / GB for s in seqs]
+    assert list(curves[0].get_ydata()) == pytest.approx(none)
+    flat = sorted(line.get_ydata()[0] for line in ax.lines if line not in curves)
+    assert flat == pytest.approx([14.1, 40.0])
+    assert "tokens" in ax.get_xlabel() and "GB" in ax.get_ylabel()
+    plt.close(fig)
