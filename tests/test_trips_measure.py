@@ -67,3 +67,37 @@ def test_spark_jobs_started_counts_actions_only():
             break
         time.sleep(0.05)
     assert spark_jobs_started(spark) > before
+
+
+def test_laziness_builds_without_jobs_and_counts_with_them():
+    from fieldnotes.trips.measure import laziness
+    from fieldnotes.trips.planted import planted_trips
+    from fieldnotes.trips.session import to_spark
+
+    spark = spark_session()
+    trips, _ = planted_trips(40, 90.0, seed=3)
+    full = to_spark(spark, trips).cache()
+    sample = to_spark(spark, trips.head(10)).cache()
+    full.count(), sample.count()
+    lz = laziness(sample, full, 90.0, repeats=1, settle_s=0.5)
+    assert (lz.n_sample, lz.n_full) == (10, 80)
+    assert lz.build_jobs == 0 and lz.count_jobs >= 1
+    assert lz.pairs >= 1 and lz.count_s > 0
+    t = lz.table()
+    assert t["Spark jobs run"].tolist()[:2] == [0, 0] and len(t) == 4
+
+
+def test_join_plan_names_the_operator_and_where_the_exact_test_sits():
+    from fieldnotes.trips.join import return_trips
+    from fieldnotes.trips.measure import join_plan
+    from fieldnotes.trips.planted import planted_trips
+    from fieldnotes.trips.session import to_spark
+
+    spark = spark_session()
+    df = to_spark(spark, planted_trips(20, 90.0, seed=4)[0])
+    op, in_join = join_plan(return_trips(df, 90.0, method="grid", max_abs_lat=41.0))
+    assert op in {"BroadcastHashJoin", "SortMergeJoin", "ShuffledHashJoin"} and in_join
+    op, in_join = join_plan(df.alias("a").crossJoin(df.alias("b")))
+    assert op in {"BroadcastNestedLoopJoin", "CartesianProduct"} and not in_join
+    with pytest.raises(ValueError, match="no join operator"):
+        join_plan(df)

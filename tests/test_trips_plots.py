@@ -24,3 +24,20 @@ def test_figures():
     ax = plot_benchmark(table)
     assert len(ax.get_lines()) == 2 and ax.get_xscale() == "log"
     plt.close("all")
+
+
+def test_calibration_figure():
+    from fieldnotes.trips.plots import plot_calibration
+
+    calib = pd.DataFrame(
+        {
+            "r (m)": [20.0, 90.0],
+            "ours, scaled to 29 days": [1e5, 4e6],
+            "real Feb 2016 (published)": [2e5, 3.9e6],
+        }
+    )
+    ax = plot_calibration(calib)
+    assert len(ax.patches) == 4 and ax.get_yscale() == "log"
+    assert "(m)" in ax.get_xlabel() and "count" in ax.get_ylabel()
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["20", "90"]
+    plt.close("all")

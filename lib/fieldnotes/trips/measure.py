@@ -69,7 +69,7 @@ SPARK_METHODS = ("naive", "grid", "quad", "ends")
 
 
 def benchmark_targets(table, *, n_mid: int = 1_000_000, n_big: int = 10_000_000):
-    """The issue's targets checked on a benchmark table (pandas): one row per target, measured."""
+    """The book's targets checked on a benchmark table (pandas): one row per target, measured."""
     import numpy as np
     import pandas as pd
 
@@ -101,7 +101,7 @@ def benchmark_targets(table, *, n_mid: int = 1_000_000, n_big: int = 10_000_000)
             "(the post's figure)",
         ),
     ]
-    return pd.DataFrame(rows, columns=["target", "measured", "issue's target"])
+    return pd.DataFrame(rows, columns=["target", "measured", "book's target"])
 
 
 def spark_jobs_started(spark) -> int:
@@ -113,3 +113,121 @@ def spark_jobs_started(spark) -> int:
     url = f"{sc.uiWebUrl}/api/v1/applications/{sc.applicationId}/jobs"
     with urllib.request.urlopen(url, timeout=30) as resp:  # the driver's own UI, on this machine
         return len(json.load(resp))
+
+
+@dataclass(frozen=True)
+class Laziness:
+    """Seconds to build a lazy join over a sample and over the full table, to take its first
+    rows, and to count it, with the Spark jobs each step started (``table`` shows them)."""
+
+    n_sample: int
+    n_full: int
+    build_sample_s: float
+    build_full_s: float
+    first_rows_s: float
+    count_s: float
+    build_jobs: int
+    first_rows_jobs: int
+    count_jobs: int
+    pairs: int
+
+    def table(self):
+        """The four timed steps as a pandas DataFrame (what was timed, seconds, Spark jobs run)."""
+        import pandas as pd
+
+        return pd.DataFrame(
+            {
+                "what was timed": [
+                    f"build the DataFrame over {self.n_sample:,} trips (no action)",
+                    f"build the DataFrame over {self.n_full:,} trips (no action)",
+                    "first 20 rows (limit + collect)",
+                    "all pairs (count)",
+                ],
+                "seconds": [
+                    self.build_sample_s,
+                    self.build_full_s,
+                    self.first_rows_s,
+                    self.count_s,
+                ],
+                "Spark jobs run": [
+                    self.build_jobs,
+                    self.build_jobs,
+                    self.first_rows_jobs,
+                    self.count_jobs,
+                ],
+            }
+        )
+
+
+def _jobs_after(spark, before: int, settle_s: float) -> int:
+    """Jobs started since ``before``, once Spark's asynchronous listener has recorded them."""
+    time.sleep(settle_s)
+    return spark_jobs_started(spark) - before
+
+
+def laziness(sample, full, r: float, *, method: str = "ends", repeats: int = 3, settle_s=1.0):
+    """Time building ``return_trips`` (no action) over two Spark DataFrames, then two actions.
+
+    Building is the median of ``repeats`` (s); ``first rows`` is ``limit(20).collect()`` and
+    ``count`` counts all pairs of ``full``. Spark jobs are counted from the driver's REST API.
+    """
+    from fieldnotes.trips.join import max_abs_latitude, return_trips
+
+    spark = full.sparkSession
+    lat_max = max_abs_latitude(full)
+    jobs0 = spark_jobs_started(spark)
+    build_small, _ = median_seconds(
+        lambda: return_trips(sample, r, method=method, max_abs_lat=lat_max), repeats
+    )
+    build_full, lazy = median_seconds(
+        lambda: return_trips(full, r, method=method, max_abs_lat=lat_max), repeats
+    )
+    build_jobs = _jobs_after(spark, jobs0, 0.0)
+    jobs1 = spark_jobs_started(spark)
+    t0 = time.perf_counter()
+    lazy.limit(20).collect()
+    first = time.perf_counter() - t0
+    first_jobs = _jobs_after(spark, jobs1, settle_s)
+    jobs2 = spark_jobs_started(spark)
+    t0 = time.perf_counter()
+    pairs = lazy.count()
+    count = time.perf_counter() - t0
+    count_jobs = _jobs_after(spark, jobs2, settle_s)
+    return Laziness(
+        n_sample=int(sample.count()),  # after the job counts above, so not among them
+        n_full=int(full.count()),
+        build_sample_s=build_small,
+        build_full_s=build_full,
+        first_rows_s=first,
+        count_s=count,
+        build_jobs=build_jobs,
+        first_rows_jobs=first_jobs,
+        count_jobs=count_jobs,
+        pairs=int(pairs),
+    )
+
+
+def join_plan(df) -> tuple[str, bool]:
+    """(join operator, whether the exact test is its join condition) in ``df``'s physical plan.
+
+    The operator is the first of ``BroadcastHashJoin``, ``SortMergeJoin``,
+    ``ShuffledHashJoin``, ``BroadcastNestedLoopJoin`` or ``CartesianProduct`` in
+    ``df.explain(mode="formatted")``; the condition counts if that node lists a
+    ``Join condition`` other than ``None``.
+    """
+    import contextlib
+    import io
+    import re
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        df.explain(mode="formatted")
+    plan = buf.getvalue()
+    ops = (
+        "BroadcastHashJoin|SortMergeJoin|ShuffledHashJoin|BroadcastNestedLoopJoin|CartesianProduct"
+    )
+    node = re.search(rf"^\(\d+\) ({ops})\b(.*?)(?=^\(\d+\) |\Z)", plan, re.M | re.S)
+    if node is None:
+        raise ValueError(f"no join operator ({ops}) in the physical plan:\n{plan[:2000]}")
+    cond = re.search(r"^Join condition: (.*)$", node.group(2), re.M)
+    return node.group(1), bool(cond and cond.group(1).strip() != "None")

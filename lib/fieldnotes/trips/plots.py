@@ -93,8 +93,33 @@ def plot_benchmark(table: pd.DataFrame, ax=None):
     for name, g in table.groupby("engine", sort=False):
         g = g.sort_values("N")
         ax.loglog(g["N"], g["seconds"], "o-", label=name)
-    ax.set_xlabel("trips N")
+    ax.set_xlabel("trips N (count)")
     ax.set_ylabel("wall time including an action (s)")
     ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    return ax
+
+
+def plot_calibration(calib: pd.DataFrame, ax=None):
+    """Bars of return-trip pairs per month at each radius (m): generated (scaled) vs real, log y.
+
+    ``calib`` has the columns ``r (m)``, ``ours, scaled to 29 days`` and
+    ``real Feb 2016 (published)`` (the chapter's calibration table).
+    """
+    import matplotlib.pyplot as plt
+
+    need = ["r (m)", "ours, scaled to 29 days", "real Feb 2016 (published)"]
+    missing = [c for c in need if c not in calib.columns]
+    if missing:
+        raise ValueError(f"calib lacks columns {missing}; expected {need}")
+    ax = ax or plt.subplots(figsize=(6.5, 4))[1]
+    x = np.arange(len(calib))
+    ax.bar(x - 0.2, calib[need[1]], 0.4, label="generated, scaled to 29 days")
+    ax.bar(x + 0.2, calib[need[2]], 0.4, label="real February 2016 (published)")
+    ax.set_yscale("log")
+    ax.set_xticks(x, [f"{r:g}" for r in calib[need[0]]])
+    ax.set_xlabel("matching radius r (m)")
+    ax.set_ylabel("return-trip pairs in a month (count)")
+    ax.set_title("Return trips: calibrated generator vs the real file")
     ax.legend()
     return ax
