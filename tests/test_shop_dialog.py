@@ -6,23 +6,21 @@ from hypothesis import strategies as st
 
 from fieldnotes.shop.catalog import make_catalog
 from fieldnotes.shop.dialog import MAX_REASKS, Shop, new_state, step
-from fieldnotes.shop.nlu import Parse, train_nlu
+from fieldnotes.shop.nlu import Parse, trained_nlu
 from fieldnotes.shop.search import build_index, search
-from fieldnotes.shop.utterances import INTENTS, make_utterances
+from fieldnotes.shop.utterances import INTENTS
 
 CATALOG = make_catalog(240, seed=1)
 INDEX = build_index(CATALOG)
 SHOP = Shop(CATALOG, lambda text, filters: search(INDEX, text, filters=filters))
-MODEL = []
 
 
 def talk(messages, state=None):
-    if not MODEL:  # trained once, on the first conversation (a few seconds)
-        MODEL.append(train_nlu(make_utterances(1500, seed=1, split="train")))
+    model = trained_nlu(1500, 1)  # trained once per test process, on the first conversation (seconds)
     state = state or new_state()
     effects = []
     for text in messages:
-        state, reply, fx = step(state, MODEL[0].parse(text), SHOP)
+        state, reply, fx = step(state, model.parse(text), SHOP)
         effects.extend(fx)
     return state, reply, effects
 

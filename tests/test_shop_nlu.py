@@ -5,7 +5,7 @@ import pytest
 from seqeval.metrics import f1_score
 
 from fieldnotes.shop.catalog import PRODUCT_TYPES
-from fieldnotes.shop.nlu import phone_number, rule_parse, slots_from_tags, train_nlu
+from fieldnotes.shop.nlu import phone_number, rule_parse, slots_from_tags, trained_nlu
 from fieldnotes.shop.text import PriceRange, fold
 from fieldnotes.shop.utterances import (
     CHANNELS,
@@ -22,7 +22,7 @@ from fieldnotes.shop.utterances import (
 def data():
     train = make_utterances(1500, seed=1, split="train")
     test = make_utterances(480, seed=2, split="test")
-    return train, test, train_nlu(train)
+    return train, test, trained_nlu(1500, 1)  # the same messages, trained once per test process
 
 
 def scores(parse, utterances, channel=None):

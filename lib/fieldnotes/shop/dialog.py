@@ -101,7 +101,8 @@ def _search(state: dict, parse: Parse, shop: Shop) -> str:
         query.clear()
     for slot in ("ptype", "colour", "brand", "gender", "size", "price"):
         if slot in parse.slots:
-            query[slot] = parse.slots[slot]
+            value = parse.slots[slot]
+            query[slot] = [value.min_vnd, value.max_vnd] if slot == "price" else value  # JSON-able
     text = " ".join(parse.tokens)
     ids = shop.search(text, Filters.from_slots(query))[:SHOWN]
     state.update(results=ids, stage="browse", product=None, size=None)

@@ -10,12 +10,15 @@ a linear classifier over character n-grams of the folded text for the intent, an
 
 from __future__ import annotations
 
+import functools
+import pickle
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from fieldnotes.shop.catalog import PRODUCT_TYPES, lexicon
 from fieldnotes.shop.text import PriceRange, expand, find_price, fold, has_diacritics, tokenize
-from fieldnotes.shop.utterances import NUMBER_WORDS, Utterance
+from fieldnotes.shop.utterances import NUMBER_WORDS, Utterance, make_utterances
 
 PHONE = re.compile(r"^(?:\+?84|0)[35789]\d{8}$")
 """A Vietnamese mobile number: 0 (or +84) then 9 digits starting 3, 5, 7, 8 or 9."""
@@ -249,4 +252,29 @@ def train_nlu(utterances: list[Utterance], *, seed: int = 0) -> NluModel:
     return NluModel(intent_model, crf)
 
 
-__all__ = ["NluModel", "Parse", "PriceRange", "phone_number", "rule_parse", "slots_from_tags", "train_nlu"]
+@functools.lru_cache(maxsize=4)
+def trained_nlu(messages: int, seed: int) -> NluModel:
+    """The parser trained on ``messages`` generated training messages of ``seed``, trained once per process."""
+    return train_nlu(make_utterances(messages, seed=seed, split="train"), seed=seed)
+
+
+def save_nlu(model: NluModel, path: str | Path) -> Path:
+    """Write a trained model to ``path`` (pickle), so that server workers need not retrain it."""
+    path = Path(path)
+    path.write_bytes(pickle.dumps(model))
+    return path
+
+
+def load_nlu(path: str | Path) -> NluModel:
+    """Read a model that :func:`save_nlu` wrote. Pickle runs code: load only files this program wrote."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"path {path} is not a file; expected a model written by save_nlu")
+    model = pickle.loads(path.read_bytes())
+    if not isinstance(model, NluModel):
+        raise ValueError(f"path {path} holds a {type(model).__name__}, not an NluModel")
+    return model
+
+
+__all__ = ["NluModel", "Parse", "PriceRange", "load_nlu", "phone_number", "rule_parse", "save_nlu", "slots_from_tags",
+           "train_nlu", "trained_nlu"]

@@ -13,7 +13,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 
-from fieldnotes.shop.store import Store, request_hash
+from fieldnotes.shop.store import Store, Tx, request_hash
 
 
 class ProviderTimeout(Exception):
@@ -111,12 +111,19 @@ def pay_order(store: Store, provider: MockProvider, order_id: str, *, attempts: 
     return "placed"
 
 
+def cancel_in(tx: Tx, order_id: str) -> str:
+    """Cancel an order inside an open transaction: its units go back and its payment is marked
+    refunded; returns the status it had. The provider's refund follows the commit."""
+    before = Store.cancel_order(tx, order_id)
+    # a pending payment may have been charged by a call that timed out: refund it too
+    tx.execute("UPDATE payments SET status = 'refunded' WHERE idempotency_key = ?", (payment_key(order_id),))
+    return before
+
+
 def cancel_and_refund(store: Store, provider: MockProvider, order_id: str) -> str:
     """Cancel an order, put its units back and refund its payment if it was paid; returns the old status."""
     with store.transaction() as tx:
-        before = store.cancel_order(tx, order_id)
-        # a pending payment may have been charged by a call that timed out: refund it too
-        tx.execute("UPDATE payments SET status = 'refunded' WHERE idempotency_key = ?", (payment_key(order_id),))
+        before = cancel_in(tx, order_id)
     if before != "cancelled":
         provider.refund(payment_key(order_id))
     return before

@@ -34,9 +34,13 @@ class Filters:
 
     @classmethod
     def from_slots(cls, slots: dict) -> Filters:
-        """The filters a parse's slots ask for."""
+        """The filters a parse's slots ask for; a price may be a PriceRange or [min_vnd, max_vnd]
+        (its JSON form in a stored conversation)."""
         keys = ("ptype", "colour", "brand", "gender", "size", "price")
-        return cls(**{k: slots[k] for k in keys if k in slots})
+        values = {k: slots[k] for k in keys if k in slots}
+        if isinstance(values.get("price"), list | tuple):
+            values["price"] = PriceRange(*values["price"])
+        return cls(**values)
 
 
 @dataclass

@@ -111,11 +111,12 @@ class Store:
         return conn
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[Tx]:
-        """A write transaction: committed when the block ends, rolled back if it raises.
+    def transaction(self, *, write: bool = True) -> Iterator[Tx]:
+        """A transaction: committed when the block ends, rolled back if it raises.
 
-        SQLite takes the write lock at the start (BEGIN IMMEDIATE), so two workers never
-        interleave; PostgreSQL runs READ COMMITTED and locks the rows it updates.
+        For a write, SQLite takes the write lock at the start (BEGIN IMMEDIATE), so two workers
+        never interleave; PostgreSQL runs READ COMMITTED and locks the rows it updates. A read
+        (``write=False``) takes no write lock (SQLite BEGIN DEFERRED, PostgreSQL READ ONLY).
         """
         try:
             conn = self._pool.get_nowait()
@@ -123,7 +124,10 @@ class Store:
             conn = self._connect()
         ok = False
         try:
-            conn.execute("BEGIN IMMEDIATE" if not self.postgres else "BEGIN")
+            if self.postgres:
+                conn.execute("BEGIN" if write else "BEGIN READ ONLY")
+            else:
+                conn.execute("BEGIN IMMEDIATE" if write else "BEGIN DEFERRED")
             yield Tx(conn, self.postgres)
             conn.execute("COMMIT")
             ok = True
@@ -174,10 +178,11 @@ class Store:
         return sid
 
     @staticmethod
-    def load_session(tx: Tx, session_id: str) -> tuple[int, int, dict] | None:
-        """(version, last message id, state) of a session, locked for this transaction; None if unknown."""
-        lock = " FOR UPDATE" if tx._pg else ""
-        row = tx.one(f"SELECT version, last_message_id, state FROM sessions WHERE session_id = ?{lock}",
+    def load_session(tx: Tx, session_id: str, *, lock: bool = True) -> tuple[int, int, dict] | None:
+        """(version, last message id, state) of a session, row-locked on PostgreSQL unless
+        ``lock`` is False; None if unknown."""
+        suffix = " FOR UPDATE" if tx._pg and lock else ""
+        row = tx.one(f"SELECT version, last_message_id, state FROM sessions WHERE session_id = ?{suffix}",
                      (session_id,))
         return None if row is None else (row[0], row[1], json.loads(row[2]))
 
@@ -189,6 +194,11 @@ class Store:
             "WHERE session_id = ? AND version = ?", (message_id, json.dumps(state), session_id, version))
         if cur.rowcount != 1:
             raise StaleState(f"session {session_id} moved past version {version}")
+
+    @staticmethod
+    def save_state(tx: Tx, session_id: str, state: dict) -> None:
+        """Replace a session's state within the transaction that already advanced its version."""
+        tx.execute("UPDATE sessions SET state = ? WHERE session_id = ?", (json.dumps(state), session_id))
 
     @staticmethod
     def recorded_reply(tx: Tx, session_id: str, message_id: int) -> tuple[str, dict] | None:

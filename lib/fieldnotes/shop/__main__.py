@@ -1,0 +1,35 @@
+"""Command line: ``python -m fieldnotes.shop serve`` (see ``--help`` of each)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse the command line and run one command."""
+    parser = argparse.ArgumentParser(prog="python -m fieldnotes.shop")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="serve the chat API and page with uvicorn")
+    serve.add_argument("--db", required=True, help="sqlite:///path or postgresql://user@host:port/db")
+    serve.add_argument("--port", type=int, required=True)
+    serve.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    serve.add_argument("--products", type=int, default=500, help="products in the generated shop")
+    serve.add_argument("--seed", type=int, default=0)
+    serve.add_argument("--nlu", default=None, help="parser file: loaded if it exists, else trained and written")
+    serve.add_argument("--train-messages", type=int, default=3000, help="training messages when training")
+    serve.add_argument("--timeout-rate", type=float, default=0.0,
+                       help="share of payments whose first call times out after charging")
+    serve.add_argument("--host", default="127.0.0.1")
+
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        from fieldnotes.shop.server import serve as run_serve
+
+        run_serve(args.db, args.port, workers=args.workers, products=args.products, seed=args.seed,
+                  nlu_path=args.nlu, train_messages=args.train_messages, timeout_rate=args.timeout_rate,
+                  host=args.host)
+
+
+if __name__ == "__main__":
+    main()
