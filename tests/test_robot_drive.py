@@ -163,3 +163,26 @@ def test_every_plant_of_a_long_row_is_rendered():
     with PyBulletBackend(f, start=(0.6, f.row_length_m - 4.0, math.pi / 2)) as sim:
         green = (excess_green(sim.camera_image()) > 0.2).sum()
     assert green > 300  # both rows, all the way to the horizon of 4 m
+
+
+def test_square_closes_on_the_ideal_robot_and_reports_its_turns():
+    from fieldnotes.robot.drive import square
+
+    run = square(Program(KinematicBackend(), speed=0.5, turn_rate=0.5), side_s=2.0, steps=10)
+    assert run.path.shape == (1 + 4 * 2 * 10, 3)
+    assert run.gap_m == pytest.approx(0.0, abs=1e-9)
+    assert run.turns_rad == pytest.approx([math.pi / 2] * 4)
+    assert run.turn_slides_m == pytest.approx([0.0] * 4, abs=1e-9)  # an ideal robot spins in place
+    # the first side: 0.5 m/s for 2 s along +x
+    assert run.path[10] == pytest.approx((1.0, 0.0, 0.0), abs=1e-9)
+    with pytest.raises(ValueError, match="side_s"):
+        square(Program(KinematicBackend()), side_s=0)
+
+
+def test_square_on_the_pybullet_husky_does_not_close(husky):
+    from fieldnotes.robot.drive import square
+
+    run = square(Program(husky, speed=0.5, turn_rate=0.5), side_s=2.0)
+    assert run.gap_m > 0.2  # open-loop timed moves drift
+    assert all(0 < t < math.pi / 2 for t in run.turns_rad)  # a timed left turns less than 90°
+    assert max(run.turn_slides_m) > 0.05  # and the centre slides while it spins

@@ -52,3 +52,55 @@ def test_animation_html_requests_nothing_off_the_machine():
     assert not re.search(r"https?://", html), "the player still links to the network"
     assert "fa fa-" not in html, "an icon was left to Font Awesome"
     assert "\u25b6" in html and "data:image/jpeg;base64" in html
+
+
+def test_square_paths_are_drawn_with_their_starts():
+    from fieldnotes.robot.figures import plot_paths
+
+    square = np.array([[0, 0, 0], [1, 0, 0], [1, 1, 0], [0, 1, 0], [0, 0, 0]], float)
+    fig = plot_paths({"ideal": square, "drifted": square + 0.1}, title="t")
+    ax = fig.axes[0]
+    assert len(ax.lines) == 4  # a path and a start marker each
+    assert ax.lines[0].get_xydata().tolist() == square[:, :2].tolist()
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["ideal", "drifted"]
+    assert "(m)" in ax.get_xlabel() and "(m)" in ax.get_ylabel()
+    plt.close(fig)
+
+
+def test_training_curve_shows_loss_and_error_per_epoch():
+    from fieldnotes.robot.figures import plot_training
+    from fieldnotes.robot.vision import TrainLog
+
+    fig = plot_training(TrainLog(loss=[0.7, 0.3, 0.1], train_accuracy=[0.6, 0.9, 0.95]))
+    ax = fig.axes[0]
+    loss, error = ax.lines
+    assert list(loss.get_xdata()) == [1, 2, 3] and list(loss.get_ydata()) == [0.7, 0.3, 0.1]
+    assert np.allclose(error.get_ydata(), [0.4, 0.1, 0.05])
+    assert ax.get_yscale() == "log"
+    plt.close(fig)
+
+
+def test_confusion_matrix_writes_each_count():
+    import pytest
+
+    from fieldnotes.robot.figures import plot_confusion
+
+    fig = plot_confusion(np.array([[40, 2], [5, 53]]))
+    assert sorted(t.get_text() for t in fig.axes[0].texts) == ["2", "40", "5", "53"]
+    plt.close(fig)
+    with pytest.raises(ValueError, match="cm"):
+        plot_confusion(np.zeros((3, 3), int))
+
+
+def test_reliability_diagram_skips_empty_bins():
+    from fieldnotes.robot.figures import plot_calibration
+    from fieldnotes.robot.vision import expected_calibration_error
+
+    prob = np.array([0.95, 0.9, 0.1, 0.8, 0.3, 0.97])
+    truth = np.array([1, 1, 0, 0, 0, 1])
+    ece, table = expected_calibration_error(prob, truth)
+    fig = plot_calibration(table, ece)
+    _, cnn = fig.axes[0].lines
+    assert len(cnn.get_xdata()) == int((table[:, 3] > 0).sum())
+    assert f"{ece:.3f}" in fig.axes[0].get_title()
+    plt.close(fig)

@@ -16,7 +16,7 @@ from typing import Protocol
 import numpy as np
 
 from fieldnotes.native import quiet_native_output
-from fieldnotes.robot.field import PLANT_RADIUS_M, Field
+from fieldnotes.robot.field import PLANT_RADIUS_M, ROBOT_WIDTH_M, Field
 from fieldnotes.robot.vision import Camera
 
 
@@ -28,7 +28,7 @@ class SkidSteer:
     wheel_radius_m: float = 0.1651
     max_speed_mps: float = 1.0  # top wheel speed
     length_m: float = 0.99
-    width_m: float = 0.69
+    width_m: float = ROBOT_WIDTH_M  # outer width across the wheels
     track_factor: float = 1.0  # effective track / geometric track: skid-steer slip when turning
 
 
@@ -351,3 +351,51 @@ class Program:
         self.backend.set_wheels(0.0, 0.0)
         if seconds is not None:
             self.backend.advance(seconds)
+
+
+@dataclass(frozen=True)
+class SquareRun:
+    """A timed square: the poses (N, 3: x m, y m, yaw rad), how far the end is from the start (m),
+    and for each timed left how much the heading changed (rad) and the centre moved (m)."""
+
+    path: np.ndarray
+    gap_m: float
+    turns_rad: tuple[float, ...]
+    turn_slides_m: tuple[float, ...]
+
+
+def square(
+    program: Program, side_s: float = 2.0, quarter_turn_s: float | None = None, steps: int = 10
+) -> SquareRun:
+    """Forward for ``side_s`` seconds, left for a timed quarter turn, four times — the cardboard
+    robot's first dance, open loop. ``quarter_turn_s`` defaults to (π/2) / the program's turn rate;
+    each move is sampled ``steps`` times."""
+    if side_s <= 0 or steps < 1:
+        raise ValueError(f"side_s must be > 0 seconds and steps >= 1, got {side_s}, {steps}")
+    quarter_turn_s = quarter_turn_s or (math.pi / 2) / program.turn_rate
+    if quarter_turn_s <= 0:
+        raise ValueError(f"quarter_turn_s must be > 0 seconds, got {quarter_turn_s}")
+    path = [program.backend.pose()]
+    turns, slides = [], []
+    for _ in range(4):
+        for is_turn, move, seconds in (
+            (False, program.forward, side_s),
+            (True, program.left, quarter_turn_s),
+        ):
+            before = program.backend.pose()
+            move()
+            for _ in range(steps):
+                program.backend.advance(seconds / steps)
+                path.append(program.backend.pose())
+            if is_turn:
+                after = path[-1]
+                turns.append(wrap_angle(after[2] - before[2]))
+                slides.append(math.dist(after[:2], before[:2]))
+    program.stop()
+    poses = np.array(path)
+    return SquareRun(
+        path=poses,
+        gap_m=float(math.dist(poses[-1, :2], poses[0, :2])),
+        turns_rad=tuple(turns),
+        turn_slides_m=tuple(slides),
+    )

@@ -15,6 +15,14 @@ ROBOT_WIDTH_M = 0.69
 """Outer width of the Husky across its wheels (metres)."""
 PLANT_RADIUS_M = 0.07
 """Half-width of a plant's stem as the simulation builds it (metres)."""
+PLANT_JITTER_M = 0.03
+"""Standard deviation of a plant's position about its planting point (metres)."""
+
+
+def min_row_spacing(robot_width: float = ROBOT_WIDTH_M) -> float:
+    """Narrowest row spacing (m) a robot ``robot_width`` m wide passes: its width plus a stem
+    on each side."""
+    return robot_width + 2 * PLANT_RADIUS_M
 
 
 def parse_pattern(pattern: str) -> tuple[int, int]:
@@ -89,7 +97,7 @@ def make_field(
     pattern: str = "2:1",
     seed: int = 0,
     row_length: float | None = None,
-    jitter: float = 0.03,
+    jitter: float = PLANT_JITTER_M,
     gap_fraction: float = 0.05,
     weeds_per_row: float = 3.0,
     robot_width: float = ROBOT_WIDTH_M,
@@ -103,7 +111,7 @@ def make_field(
         raise TypeError(f"plants_per_row must be an int, got {type(plants_per_row).__name__}")
     if plants_per_row < 2:
         raise ValueError(f"plants_per_row must be >= 2, got {plants_per_row}")
-    narrowest = robot_width + 2 * PLANT_RADIUS_M
+    narrowest = min_row_spacing(robot_width)
     if not np.isfinite(row_spacing) or row_spacing <= narrowest:
         raise ValueError(
             f"row_spacing must be wider than the robot ({robot_width} m) plus a plant stem on each "

@@ -278,3 +278,81 @@ def animation_html(anim, fps: int = 8, frame_format: str = "jpeg") -> str:
     for cls, glyph in _ICONS.items():
         html = html.replace(f'<i class="{cls}"></i>', glyph)
     return html
+
+
+def plot_paths(paths: dict, title: str = ""):
+    """Top-down paths (m) of the same program on several robots: ``{label: (N, 3) poses}``, with
+    each path's start marked, on equal axes."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 5))
+    for label, poses in paths.items():
+        poses = np.asarray(poses)
+        (line,) = ax.plot(poses[:, 0], poses[:, 1], label=label)
+        ax.plot(poses[0, 0], poses[0, 1], "o", color=line.get_color(), ms=5)
+    ax.set_xlabel("x (m)")
+    ax.set_ylabel("y (m)")
+    ax.set_aspect("equal")
+    if title:
+        ax.set_title(title)
+    ax.legend()
+    return fig
+
+
+def plot_training(log):
+    """Training loss (nats) and training error rate per epoch on one log-scaled axis."""
+    import matplotlib.pyplot as plt
+
+    epochs = range(1, len(log.loss) + 1)
+    fig, ax = plt.subplots(figsize=(5, 3))
+    ax.plot(epochs, log.loss, "o-", label="training loss")
+    ax.plot(epochs, [1 - a for a in log.train_accuracy], "s--", label="training error")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("cross-entropy (nats) / error rate")
+    ax.set_yscale("log")
+    ax.legend()
+    return fig
+
+
+def plot_confusion(cm: np.ndarray, title: str = "confusion matrix (test images)"):
+    """A 2 × 2 confusion matrix (counts of images) with the count written in each cell."""
+    import matplotlib.pyplot as plt
+
+    cm = np.asarray(cm)
+    if cm.shape != (2, 2):
+        raise ValueError(f"cm must be a 2 × 2 matrix of counts, got shape {cm.shape}")
+    fig, ax = plt.subplots(figsize=(4.5, 4))
+    ax.imshow(cm, cmap="Blues")
+    for i in range(2):
+        for j in range(2):
+            dark = cm[i, j] > cm.max() / 2
+            ax.text(
+                j,
+                i,
+                str(cm[i, j]),
+                ha="center",
+                va="center",
+                fontsize=14,
+                color="white" if dark else "black",
+            )
+    ax.set_xticks([0, 1], [f"predicted {n}" for n in LABELS])
+    ax.set_yticks([0, 1], [f"true {n}" for n in LABELS])
+    ax.set_title(title)
+    return fig
+
+
+def plot_calibration(reliability: np.ndarray, ece: float):
+    """Reliability diagram: accuracy against mean confidence per filled bin (the table from
+    ``vision.expected_calibration_error``), beside the diagonal of perfect calibration."""
+    import matplotlib.pyplot as plt
+
+    reliability = np.asarray(reliability)
+    filled = reliability[:, 3] > 0
+    fig, ax = plt.subplots(figsize=(4.5, 4))
+    ax.plot([0.5, 1], [0.5, 1], "k:", label="perfect calibration")
+    ax.plot(reliability[filled, 1], reliability[filled, 2], "o-", label="CNN")
+    ax.set_xlabel("confidence of the predicted class")
+    ax.set_ylabel("accuracy in the bin")
+    ax.set_title(f"calibration: ECE = {ece:.3f}")
+    ax.legend()
+    return fig

@@ -1,6 +1,6 @@
 """The robot's eyes: a small CNN that tells male from female flowers, and crop-row detection.
 
-Classifier: a four-block CNN (about 60 k parameters) trained on generated close-ups; evaluated with
+Classifier: a four-block CNN (under 50 k parameters) trained on generated close-ups; evaluated with
 accuracy, a confusion matrix and calibration (ECE); timed on one CPU core (a Raspberry Pi's budget);
 exported to ONNX and checked against onnxruntime. A colour-histogram baseline shows how much of the
 task colour alone solves.
