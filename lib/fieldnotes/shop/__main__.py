@@ -1,4 +1,4 @@
-"""Command line: ``python -m fieldnotes.shop serve`` (see ``--help`` of each)."""
+"""Command line: ``python -m fieldnotes.shop serve | evaluate`` (see ``--help`` of each)."""
 
 from __future__ import annotations
 
@@ -22,6 +22,11 @@ def main(argv: list[str] | None = None) -> None:
                        help="share of payments whose first call times out after charging")
     serve.add_argument("--host", default="127.0.0.1")
 
+    evaluate = commands.add_parser("evaluate", help="score understanding, search and task success")
+    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--out", required=True, help="folder for metrics.json")
+    evaluate.add_argument("--size", choices=("ci", "book"), default="book")
+
     args = parser.parse_args(argv)
     if args.command == "serve":
         from fieldnotes.shop.server import serve as run_serve
@@ -29,6 +34,10 @@ def main(argv: list[str] | None = None) -> None:
         run_serve(args.db, args.port, workers=args.workers, products=args.products, seed=args.seed,
                   nlu_path=args.nlu, train_messages=args.train_messages, timeout_rate=args.timeout_rate,
                   host=args.host)
+    elif args.command == "evaluate":
+        from fieldnotes.shop.evaluate import run_evaluation
+
+        print(run_evaluation(seed=args.seed, out=args.out, size=args.size))
 
 
 if __name__ == "__main__":

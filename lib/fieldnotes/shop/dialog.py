@@ -47,10 +47,19 @@ class Effect:
 
 @dataclass(frozen=True)
 class Shop:
-    """What the dialogue may read: the catalog (with stock as last loaded) and a search function."""
+    """What the dialogue may read: the catalog, a search function, and the units left of each
+    variant of a product (``stock``; by default the catalog's stock as loaded, a server reads
+    its database)."""
 
     catalog: Catalog
     search: Callable[[str, Filters], list[str]]
+    stock: Callable[[str], dict[str, int]] | None = None
+
+    def units(self, product_id: str) -> dict[str, int]:
+        """Units left of each of a product's variants, by SKU."""
+        if self.stock is not None:
+            return self.stock(product_id)
+        return {v.sku: v.stock for v in self.catalog.variants_of(product_id)}
 
 
 def _summary(state: dict, shop: Shop) -> str:
@@ -84,12 +93,19 @@ def _variants(shop: Shop, product_id: str):
     return shop.catalog.variants_of(product_id)
 
 
+def _sizes_left(shop: Shop, product_id: str) -> str:
+    """The sizes of a product that are in stock, as a reply lists them."""
+    units = shop.units(product_id)
+    return ", ".join(v.size for v in _variants(shop, product_id) if units.get(v.sku, 0) > 0) or "(hết hàng)"
+
+
 def _choose_size(state: dict, shop: Shop, size: str) -> str | None:
-    """Set the size of the chosen product; returns a reply if it cannot be chosen."""
+    """Set the size of the chosen product; returns a reply if it cannot be chosen (none, sold out)."""
     variant = next((v for v in _variants(shop, state["product"]) if v.size.lower() == size.lower()), None)
     if variant is None:
-        sizes = ", ".join(v.size for v in _variants(shop, state["product"]))
-        return f"Mẫu này không có size {size}; có: {sizes}."
+        return f"Mẫu này không có size {size}; còn: {_sizes_left(shop, state['product'])}."
+    if shop.units(state["product"]).get(variant.sku, 0) <= 0:
+        return f"Size {variant.size} của mẫu này hết hàng; còn: {_sizes_left(shop, state['product'])}."
     state["size"] = variant.size
     return None
 
@@ -198,7 +214,7 @@ def _pick(state: dict, slots: dict, shop: Shop) -> str | None:
     sizes = [v.size for v in _variants(shop, state["product"])]
     if sizes != [""] and state["size"] is None:
         state["stage"] = "variant"
-        return f"Bạn lấy size nào? Có: {', '.join(sizes)}."
+        return f"Bạn lấy size nào? Còn: {_sizes_left(shop, state['product'])}."
     state["stage"] = "variant"
     return "OK, bạn muốn lấy mấy cái?"
 
@@ -213,7 +229,10 @@ def _add(state: dict, slots: dict, shop: Shop) -> str | None:
     sizes = list(_variants(shop, state["product"]))
     variant = next((v for v in sizes if v.size == (state["size"] or "")), None)
     if variant is None:
-        return f"Bạn lấy size nào? Có: {', '.join(v.size for v in sizes)}."
+        return f"Bạn lấy size nào? Còn: {_sizes_left(shop, state['product'])}."
+    left = shop.units(state["product"]).get(variant.sku, 0)
+    if left < qty:
+        return f"Mẫu này chỉ còn {left} cái." if left else "Mẫu này hết hàng rồi; bạn chọn mẫu khác nhé."
     cart = [line for line in state["cart"] if line[0] != variant.sku] + [[variant.sku, qty]]
     state.update(cart=cart, stage="cart")
     return f"Đã thêm {qty} x {shop.catalog.product(state['product']).title} vào giỏ. Thanh toán luôn không?"

@@ -125,7 +125,7 @@ def rule_tags(tokens: tuple[str, ...]) -> tuple[str, ...]:
     tags = ["O"] * len(tokens)
     joined = " ".join(folded)
     price = find_price(joined)
-    if price is not None:
+    if price is not None and not any(phone_number(t) for t in joined[price.start:price.end].split()):
         start = joined[: price.start].count(" ") if price.start else 0
         end = joined[: price.end].count(" ") + 1
         for i in range(start, min(end, len(tokens))):
@@ -154,6 +154,49 @@ def rule_tags(tokens: tuple[str, ...]) -> tuple[str, ...]:
                                            (i + 1 < len(tokens) and folded[i + 1] in ("cai", "chiec", "doi"))):
                 tags[i] = "B-quantity"
         i += 1
+    return _detail_tags(folded, tags)
+
+
+_FILLERS = {"la", "is", "sang", "thanh", "to", "cua", "minh", "my"}
+"""Words between a cue and the value it announces ("tên mình là ...", "đổi địa chỉ sang ...")."""
+_CLOSERS = {"nhe", "nha", "a", "voi", "please"}
+_CUE_STARTS = {"dia", "nguoi", "so", "dien", "giao", "ship"}
+
+
+def _detail_cue(folded: list[str], i: int) -> str | None:
+    """Which detail token ``i`` announces: "name" (tên, name, người nhận), "address" (địa chỉ,
+    giao đến/tới/về, ship to, address), "phone" (số điện thoại, phone), or None."""
+    f, prev = folded[i], folded[i - 1] if i else ""
+    if f in ("ten", "name") or (f == "nhan" and prev == "nguoi"):
+        return "name"
+    if (f == "chi" and prev == "dia") or (f in ("den", "toi", "ve") and prev == "giao") or f == "address" or (
+            f == "to" and prev == "ship"):
+        return "address"
+    if (f == "thoai" and prev == "dien") or f == "phone":
+        return "phone"
+    return None
+
+
+def _detail_tags(folded: list[str], tags: list[str]) -> tuple[str, ...]:
+    """Tag the words after a name or address cue as that detail, up to the next cue (rules)."""
+    spans: list[tuple[str, list[int]]] = []
+    for i in range(len(folded)):
+        cue = _detail_cue(folded, i)
+        if cue is not None:
+            tags[i] = "O"  # "đến" in "giao đến" is not the colour "đen"
+            while spans and spans[-1][1] and folded[spans[-1][1][-1]] in _CUE_STARTS:
+                tags[spans[-1][1].pop()] = "O"  # "số điện" of "số điện thoại" ends no name
+            if i and folded[i - 1] in _CUE_STARTS:
+                tags[i - 1] = "O"
+            spans.append((cue, []))
+        elif spans and tags[i] != "B-phone" and (spans[-1][1] or folded[i] not in _FILLERS):
+            spans[-1][1].append(i)
+    for slot, idx in spans:
+        while idx and folded[idx[-1]] in _CLOSERS:
+            idx.pop()
+        if slot in ("name", "address") and idx:
+            for n, j in enumerate(idx):
+                tags[j] = ("B-" if n == 0 else "I-") + slot
     return tuple(tags)
 
 

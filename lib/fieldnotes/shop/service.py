@@ -238,13 +238,19 @@ def with_stock(catalog: Catalog, store: Store) -> Catalog:
     return Catalog(catalog.products, tuple(replace(v, stock=stock[v.sku]) for v in catalog.variants))
 
 
+def units_left(store: Store, product_id: str) -> dict[str, int]:
+    """Units left of each variant of a product, read from the database now."""
+    with store.transaction(write=False) as tx:
+        return dict(tx.all("SELECT sku, stock FROM variants WHERE product_id = ?", (product_id,)))
+
+
 def build_assistant(db_url: str, catalog: Catalog, parse: Callable[[str], Parse], *, timeout_rate: float = 0.0,
                     seed: int = 0) -> Assistant:
     """An assistant over the store at ``db_url`` (which already holds ``catalog``)."""
     store = Store(db_url)
     catalog = with_stock(catalog, store)
     index = build_index(catalog)
-    shop = Shop(catalog, lambda text, filters: search(index, text, filters=filters))
+    shop = Shop(catalog, lambda text, filters: search(index, text, filters=filters), lambda pid: units_left(store, pid))
     return Assistant(store, shop, parse, MockProvider(store, timeout_rate=timeout_rate, seed=seed))
 
 

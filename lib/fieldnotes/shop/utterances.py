@@ -277,10 +277,15 @@ def make_utterances(n: int, *, seed: int, split: str, channels: tuple[str, ...] 
 
 def say(intent: str, rng: np.random.Generator, *, channel: str, goal: dict, split: str = "test") -> str:
     """A message with ``intent`` expressing ``goal``'s values, using only templates whose holes it fills."""
+    return utter(intent, rng, channel=channel, goal=goal, split=split).text
+
+
+def utter(intent: str, rng: np.random.Generator, *, channel: str, goal: dict, split: str = "test") -> Utterance:
+    """:func:`say`, with the labels: what the message was meant to carry (a simulated shopper's own record)."""
     pool = TEMPLATES[intent][split]["en" if channel == "english" else "vi"]
     usable = [t for t in pool if all(s in goal for s in re.findall(r"\{(\w+)\}", t))] or [
         t for t in pool if "{" not in t]
     if not usable:
         raise ValueError(f"goal {sorted(goal)} fills no {intent!r} template; add the slots it needs")
     template = usable[int(rng.integers(len(usable)))]
-    return realise(template, intent, channel, rng, split=split, goal=goal).text
+    return realise(template, intent, channel, rng, split=split, goal=goal)
