@@ -1,4 +1,4 @@
-"""Command line: ``python -m fieldnotes.shop serve | evaluate`` (see ``--help`` of each)."""
+"""Command line: ``python -m fieldnotes.shop serve | evaluate | load`` (see ``--help`` of each)."""
 
 from __future__ import annotations
 
@@ -27,6 +27,15 @@ def main(argv: list[str] | None = None) -> None:
     evaluate.add_argument("--out", required=True, help="folder for metrics.json")
     evaluate.add_argument("--size", choices=("ci", "book"), default="book")
 
+    load = commands.add_parser("load", help="open-loop load test against a running server")
+    load.add_argument("--url", required=True, help="base URL of the server, e.g. http://127.0.0.1:8000")
+    load.add_argument("--rate", type=float, required=True, help="dialogues started per second")
+    load.add_argument("--seconds", type=float, required=True, help="how long new dialogues start")
+    load.add_argument("--out", required=True, help="folder for load.json")
+    load.add_argument("--kill-worker-after", type=float, default=None,
+                      help="SIGKILL one uvicorn worker this many seconds into the run")
+    load.add_argument("--seed", type=int, default=0)
+
     args = parser.parse_args(argv)
     if args.command == "serve":
         from fieldnotes.shop.server import serve as run_serve
@@ -38,6 +47,11 @@ def main(argv: list[str] | None = None) -> None:
         from fieldnotes.shop.evaluate import run_evaluation
 
         print(run_evaluation(seed=args.seed, out=args.out, size=args.size))
+    else:
+        from fieldnotes.shop.loadtest import run_load
+
+        print(run_load(args.url, rate=args.rate, seconds=args.seconds, out=args.out,
+                       kill_worker_after=args.kill_worker_after, seed=args.seed))
 
 
 if __name__ == "__main__":

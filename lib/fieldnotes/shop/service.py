@@ -275,6 +275,10 @@ def create_app(make_assistant: Callable[[], Assistant]):
         except TurnError as e:
             raise HTTPException(e.status, e.message) from None
 
+    @app.get("/sessions/{session_id}/orders", response_model=list[OrderOut])
+    def orders(session_id: str, assistant: AssistantDep) -> list[dict]:
+        return assistant.store.orders_of(session_id)
+
     @app.get("/health")
     def health() -> dict:
         return {"status": "ok", "pid": os.getpid()}

@@ -169,10 +169,10 @@ class _Shopper:
         if stage == "handoff":
             self.log.outcome = "handoff"
             return None
-        if self.cancelled or (stage == "placed" and g.kind != "cancel"):
+        if (self.cancelled and stage != "placed") or (stage == "placed" and g.kind != "cancel"):
             self.log.outcome = "done"
             return None
-        if stage == "placed":
+        if stage == "placed":  # again if the assistant did not take the first "cancel"
             self.cancelled = True
             return self.message("cancel", {})
         if reply is None:

@@ -1,0 +1,121 @@
+"""Find the knee of chapter 5's shop: open-loop load at rising rates, on SQLite and PostgreSQL.
+
+Not part of the test suite (timing never decides pass/fail). For each database it starts
+``python -m fieldnotes.shop serve`` with ``--workers`` uvicorn workers on 127.0.0.1, runs the
+load generator (``fieldnotes.shop.loadtest``) at each rate for ``--seconds`` (dialogues started
+per second; each dialogue is about eight turns), then one run at the knee with a worker
+SIGKILLed half-way. The knee is the highest rate whose p99 turn latency (from the scheduled send
+time) stays within the target and whose turns/s keep up with the offered load (>= 90 %).
+
+    python benchmarks/shop_load.py                       # both databases, default sweep
+    python benchmarks/shop_load.py --db sqlite --rates 1 2 4 --seconds 5
+
+Writes ``shop_load.json`` and ``shop_load.md`` to ``--out`` (benchmarks/results). The test
+PostgreSQL runs with fsync=off and SQLite with synchronous=NORMAL: say so beside any comparison.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import tempfile
+import uuid
+from pathlib import Path
+
+P99_TARGET_MS = 100.0
+KEEP_UP = 0.9
+
+
+def knee(rows: list[dict]) -> dict | None:
+    """The highest-rate run that met the p99 target and kept up with the offered turns."""
+    ok = [r for r in rows if r["latency_ms"]["p99"] <= P99_TARGET_MS
+          and r["turns_per_s"] >= KEEP_UP * r["offered_turns_per_s"] and r["errors"] == 0]
+    return max(ok, key=lambda r: r["rate"]) if ok else None
+
+
+def sweep(db_url: str, rates: list[float], seconds: float, workers: int, products: int, nlu: Path) -> dict:
+    """Every rate against one server, then a kill run at the knee (or the lowest rate)."""
+    from fieldnotes.shop.loadtest import load
+    from fieldnotes.shop.server import running_server
+
+    rows = []
+    with running_server(db_url, workers=workers, products=products, seed=0, nlu_path=nlu,
+                        timeout_rate=0.1) as server:
+        for rate in rates:
+            r = load(server.url, rate=rate, seconds=seconds, seed=int(rate * 1000))
+            r["offered_turns_per_s"] = r["turns"] / max(r["shoppers"], 1) * rate
+            rows.append(r)
+            print(f"{db_url.split(':')[0]:>10} rate {rate:5.1f}/s  turns/s {r['turns_per_s']:6.1f}  "
+                  f"p50 {r['latency_ms']['p50']:7.1f} ms  p99 {r['latency_ms']['p99']:7.1f} ms  "
+                  f"errors {r['errors']}  violations {sum(r['invariants'].values())}", flush=True)
+        best = knee(rows)
+        kill_rate = best["rate"] if best else rates[0]
+        kill = load(server.url, rate=kill_rate, seconds=seconds, seed=99, kill_worker_after=seconds / 2)
+    return {"runs": rows, "knee": best and {k: best[k] for k in ("rate", "turns_per_s", "orders_per_s",
+                                                                   "latency_ms")}, "kill": kill}
+
+
+def table(db: str, result: dict) -> str:
+    """A markdown table of one database's sweep."""
+    lines = [f"### {db}", "", "| dialogues/s | turns/s | orders/s | p50 ms | p95 ms | p99 ms | errors | "
+             "client CPU | server CPU | violations |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in result["runs"] + [result["kill"] | {"rate": f"{result['kill']['rate']} (kill)"}]:
+        lat = r["latency_ms"]
+        lines.append(f"| {r['rate']} | {r['turns_per_s']:.1f} | {r['orders_per_s']:.2f} | {lat['p50']:.1f} | "
+                     f"{lat['p95']:.1f} | {lat['p99']:.1f} | {r['errors']} | {r['client_cpu_cores']:.2f} | "
+                     f"{r['server_cpu_cores']:.2f} | {sum(r['invariants'].values())} |")
+    k = result["knee"]
+    lines += ["", f"Knee: {k['rate']} dialogues/s ({k['turns_per_s']:.1f} turns/s, p99 "
+                  f"{k['latency_ms']['p99']:.1f} ms)." if k else "Knee: no rate met the p99 target.", ""]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    """Parse arguments, sweep each database, write the tables."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--db", choices=("sqlite", "postgresql", "both"), default="both")
+    parser.add_argument("--rates", type=float, nargs="+", default=[1, 2, 4, 6, 8, 12])
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--products", type=int, default=2000)
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    args = parser.parse_args()
+
+    from fieldnotes.shop.nlu import save_nlu, trained_nlu
+    from fieldnotes.shop.store import temporary_postgres
+
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        nlu = save_nlu(trained_nlu(3000, 0), Path(tmp) / "nlu.pkl")
+        if args.db in ("sqlite", "both"):
+            results["sqlite"] = sweep(f"sqlite:///{tmp}/shop.db", args.rates, args.seconds, args.workers,
+                                      args.products, nlu)
+        if args.db in ("postgresql", "both"):
+            import psycopg
+
+            with temporary_postgres() as server:
+                name = "bench" + uuid.uuid4().hex[:8]
+                with psycopg.connect(server, autocommit=True) as admin:
+                    admin.execute(f"CREATE DATABASE {name}")
+                results["postgresql"] = sweep(server.rsplit("/", 1)[0] + "/" + name, args.rates, args.seconds,
+                                              args.workers, args.products, nlu)
+    machine = {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count(),
+               "load_average_after": os.getloadavg(), "date": datetime.datetime.now(datetime.UTC).isoformat(),
+               "workers": args.workers, "seconds_per_rate": args.seconds, "products": args.products,
+               "notes": "PostgreSQL fsync=off (test server), SQLite WAL synchronous=NORMAL; client and server "
+                        "share the machine's cores"}
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "shop_load.json").write_text(json.dumps({"machine": machine, **results}, indent=2) + "\n")
+    md = ["# Chapter 5 shop: latency against offered load", "", f"Machine: {machine['platform']}, "
+          f"{machine['cpus']} CPUs, load average after {machine['load_average_after']}, {machine['date']}; "
+          f"{args.workers} uvicorn workers, {args.seconds} s per rate. {machine['notes']}.", ""]
+    md += [table(db, r) for db, r in results.items()]
+    (args.out / "shop_load.md").write_text("\n".join(md) + "\n")
+    print((args.out / "shop_load.md").read_text())
+
+
+if __name__ == "__main__":
+    main()
