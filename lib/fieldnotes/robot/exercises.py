@@ -141,8 +141,9 @@ def gain_verdict(rms_large_m: float, rms_default_m: float, max_turn_radps: float
     """What a much larger proportional gain did to the cross-track RMS (m), in words."""
     if rms_large_m > 2 * rms_default_m:
         return (
-            f"makes things worse: with the turn rate capped at {max_turn_radps:.1f} rad/s, a large "
-            "gain swings the robot from one limit to the other"
+            f"makes things worse: the turn rate is capped at {max_turn_radps:.1f} rad/s, so a large "
+            "gain turns every small error into a full-rate turn and the robot overshoots the lane "
+            "centre"
         )
     return (
         f"buys little: the turn rate is capped at {max_turn_radps:.1f} rad/s, and a larger gain "
