@@ -61,7 +61,7 @@ def test_a_figure_typed_into_a_caption_or_alt_text_fails(tmp_path):
     }
     nb.cells.append(cell)
     nbformat.write(nb, path)
-    assert [f.figure for f in prose.typed_figures(path, BIB)] == ["97.4 %", "0.83"]
+    assert [f.figure for f in prose.typed_figures(path, BIB)] == ["97.4 %", "0.83 m"]
 
 
 def test_a_quote_needs_a_known_source(tmp_path):
@@ -92,8 +92,16 @@ def test_a_stale_quote_is_reported(tmp_path):
         ("inside math $\\approx 28.3$ GB", ["28.3 GB", "28.3"]),
         ("```{dropdown} Solution\n80 / 90 ≈ 88.9 %\n```", ["88.9 %"]),
         ("a figure hidden in code: `0.922`, `92.2 %`", ["0.922", "92.2 %"]),
+        (
+            "55 milliseconds, a 250-second run, 8 cm, 0.6 m/s, 90°, 10 Hz",
+            ["55 milliseconds", "250-second", "8 cm", "0.6 m/s", "90°", "10 Hz"],
+        ),
+        (
+            "a 17 M-parameter model, 10 k trips, 7 B weights, a 7B model",
+            ["17 M", "10 k", "7 B", "7B"],
+        ),
         # not figures: grid shapes, versions with two dots, years, names, formula constants, code
-        ("3×3 cells, torch 2.13.0, in 2016, BLOOMZ-7b1, a 7B model, ZeRO-3", []),
+        ("3×3 cells, torch 2.13.0, in 2016, BLOOMZ-7b1, ZeRO-3, 2-core", []),
         ("$(2 + 2 + K)\\Psi$ bytes, `n=0.5`, {glue:text}`acc:.1%`, {cite}`a2020`", []),
         ("see [the table](https://example.org/1.5%), <!-- 12 % -->", []),
     ],

@@ -25,15 +25,19 @@ POST = "post"
 
 _NUMBER = r"(?:\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)"
 _UNIT = (
-    r"(?:%|‰|×(?!\s?\d)|x(?![\w\d])|"
-    r"(?:ms|µs|us|ns|s|sec|secs|seconds?|min|mins|minutes?|h|hrs?|hours?|"
-    r"[kKMGTP]i?B|bytes|pts?|points?|million|billion|trillion)(?![\w]))"
+    r"(?:%|‰|°|×(?!\s?\d)|x(?![\w\d])|"
+    r"(?:ms|µs|us|ns|s|sec|secs|seconds?|milli(?:second)?s?|microseconds?|nanoseconds?|"
+    r"min|mins|minutes?|h|hrs?|hours?|"
+    r"m/s|km/h|rad/s|mm|cm|km|m|k?Hz|"
+    r"[kKMGTP]i?B|bytes|pts?|points?|million|billion|trillion|[kMB])(?![\w]))"
 )
+#: A number joined to a time unit by a hyphen: "a 250-second run".
+_HYPHENATED = r"-(?:milli)?(?:second|minute|hour)s?\b"
 _DASH = r"\s?[–\-−]\s?"
 _SPACE = r"[ \u00a0\u202f]?"
 #: A number (optionally a range) followed by a unit, or a bare decimal / thousands-separated number.
 FIGURE = re.compile(
-    rf"(?<![\w.,]){_NUMBER}(?:{_DASH}{_NUMBER})?{_SPACE}{_UNIT}"
+    rf"(?<![\w.,]){_NUMBER}(?:{_DASH}{_NUMBER})?(?:{_SPACE}{_UNIT}|{_HYPHENATED})"
     rf"|(?<![\w.,])(?:\d{{1,3}}(?:,\d{{3}})+(?:\.\d+)?|\d+\.\d+)(?![\w.]*\d)"
 )
 #: A decimal inside math, or math ending in a number and followed by a unit ("$= 120$ GB").
