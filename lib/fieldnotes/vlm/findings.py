@@ -114,8 +114,8 @@ def ablation_verdict(df, size_name: str, seed: int) -> dict[str, object]:
         if seeds > 1:
             inside = int((spread <= 2 * sd).sum())
             fusion = (f"Within each encoder/LM pair the fusions landed at most {spread.max():.1f} points apart; "
-                      f"in {inside} of the {len(spread)} pairs that is within twice the mean seed-to-seed "
-                      f"standard deviation of a cell ({2 * sd:.1f} points).")  # fmt: skip
+                      f"in {inside} of the {len(spread)} pairs that spread is within twice the mean "
+                      f"seed-to-seed standard deviation of a cell ({2 * sd:.1f} points).")  # fmt: skip
         else:
             fusion = (f"Within each encoder/LM pair the fusions landed at most {spread.max():.1f} points apart; "
                       "with one seed per cell there is no seed spread to compare that with.")  # fmt: skip
@@ -128,17 +128,18 @@ def ablation_verdict(df, size_name: str, seed: int) -> dict[str, object]:
                   "and the fusion")  # fmt: skip
     else:
         gain = {f: sum(swap_effects(df, f)) / len(swap_effects(df, f)) for f in levers}
-        holds = [f for f in levers if gain[f] > float(effects["fusion"])]
+        moved = float(effects["fusion"])
+        holds = [f for f in levers if gain[f] > moved]
         fails = [f for f in levers if f not in holds]
+        by = " and ".join(f"{gain[f]:+.1f} points with the medical {f}" for f in levers)
+        numbers = f"averaged over the rest, accuracy moved by {by}, against {moved:.1f} points between the fusions"
         if not fails:
-            lesson = ("holds: the medical " + " and the medical ".join(levers)
-                      + " each raised the mean more than the choice of fusion moved it")  # fmt: skip
+            verdict = "holds"
         elif holds:
-            lesson = (f"holds for the {' and '.join(holds)} but not for the {' and '.join(fails)}: "
-                      f"the medical {' and '.join(fails)} did not raise the mean by more than the choice of "
-                      "fusion moved it")  # fmt: skip
+            verdict = f"holds for the {' and '.join(holds)} but not for the {' and '.join(fails)}"
         else:
-            lesson = "does not hold: the choice of fusion moved the mean more than any medical part raised it"
+            verdict = "does not hold"
+        lesson = f"{verdict}: {numbers}"
     return {
         "grid": grid,
         "top_factor": top,
