@@ -25,35 +25,22 @@ import tempfile
 import uuid
 from pathlib import Path
 
-P99_TARGET_MS = 100.0
-KEEP_UP = 0.9
 
-
-def knee(rows: list[dict]) -> dict | None:
-    """The highest-rate run that met the p99 target and kept up with the offered turns."""
-    ok = [r for r in rows if r["latency_ms"]["p99"] <= P99_TARGET_MS
-          and r["turns_per_s"] >= KEEP_UP * r["offered_turns_per_s"] and r["errors"] == 0]
-    return max(ok, key=lambda r: r["rate"]) if ok else None
-
-
-def sweep(db_url: str, rates: list[float], seconds: float, workers: int, products: int, nlu: Path) -> dict:
+def sweep_one(db_url: str, rates: list[float], seconds: float, workers: int, products: int, nlu: Path) -> dict:
     """Every rate against one server, then a kill run at the knee (or the lowest rate)."""
-    from fieldnotes.shop.loadtest import load
+    from fieldnotes.shop.loadtest import knee, load, sweep
     from fieldnotes.shop.server import running_server
 
-    rows = []
     with running_server(db_url, workers=workers, products=products, seed=0, nlu_path=nlu,
                         timeout_rate=0.1) as server:
-        for rate in rates:
-            r = load(server.url, rate=rate, seconds=seconds, seed=int(rate * 1000))
-            r["offered_turns_per_s"] = r["turns"] / max(r["shoppers"], 1) * rate
-            rows.append(r)
-            print(f"{db_url.split(':')[0]:>10} rate {rate:5.1f}/s  turns/s {r['turns_per_s']:6.1f}  "
+        rows = sweep(server.url, rates, seconds=seconds, seed=1)
+        for r in rows:
+            print(f"{db_url.split(':')[0]:>10} rate {r['rate']:5.1f}/s  turns/s {r['turns_per_s']:6.1f}  "
                   f"p50 {r['latency_ms']['p50']:7.1f} ms  p99 {r['latency_ms']['p99']:7.1f} ms  "
                   f"errors {r['errors']}  violations {sum(r['invariants'].values())}", flush=True)
         best = knee(rows)
-        kill_rate = best["rate"] if best else rates[0]
-        kill = load(server.url, rate=kill_rate, seconds=seconds, seed=99, kill_worker_after=seconds / 2)
+        kill = load(server.url, rate=best["rate"] if best else rates[0], seconds=seconds, seed=99,
+                    kill_worker_after=seconds / 2)
     return {"runs": rows, "knee": best and {k: best[k] for k in ("rate", "turns_per_s", "orders_per_s",
                                                                    "latency_ms")}, "kill": kill}
 
@@ -91,7 +78,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         nlu = save_nlu(trained_nlu(3000, 0), Path(tmp) / "nlu.pkl")
         if args.db in ("sqlite", "both"):
-            results["sqlite"] = sweep(f"sqlite:///{tmp}/shop.db", args.rates, args.seconds, args.workers,
+            results["sqlite"] = sweep_one(f"sqlite:///{tmp}/shop.db", args.rates, args.seconds, args.workers,
                                       args.products, nlu)
         if args.db in ("postgresql", "both"):
             import psycopg
@@ -100,7 +87,7 @@ def main() -> None:
                 name = "bench" + uuid.uuid4().hex[:8]
                 with psycopg.connect(server, autocommit=True) as admin:
                     admin.execute(f"CREATE DATABASE {name}")
-                results["postgresql"] = sweep(server.rsplit("/", 1)[0] + "/" + name, args.rates, args.seconds,
+                results["postgresql"] = sweep_one(server.rsplit("/", 1)[0] + "/" + name, args.rates, args.seconds,
                                               args.workers, args.products, nlu)
     machine = {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count(),
                "load_average_after": os.getloadavg(), "date": datetime.datetime.now(datetime.UTC).isoformat(),

@@ -53,3 +53,11 @@ def test_killing_a_worker_mid_run_breaks_no_invariant(db_url, nlu_file, tmp_path
     assert result["killed_worker"] and result["invariants"] == dict.fromkeys(result["invariants"], 0)
     assert len(result["invariants"]) == 8 and result["errors"] == 0 and result["orders"] >= 1
     assert result["turns"] >= 5 * result["shoppers"] and result["latency_ms"]["p99"] >= result["latency_ms"]["p50"]
+
+
+def test_the_knee_is_the_last_rate_within_the_target_without_errors():
+    rows = [{"rate": r, "latency_ms": {"p99": p}, "errors": e} for r, p, e in [(1, 40, 0), (2, 90, 0), (4, 80, 2),
+                                                                            (8, 400, 0)]]
+    from fieldnotes.shop.loadtest import knee
+
+    assert knee(rows)["rate"] == 2 and knee(rows, target_ms=30) is None

@@ -149,3 +149,16 @@ def test_http_layer_maps_every_bad_request_to_a_4xx(tmp_path):
         assert client.get("/audit").json() == dict.fromkeys(client.get("/audit").json(), 0)
         page = client.get("/").text
         assert "<form" in page and "http" not in page.replace("http-equiv", "")  # nothing off the machine
+
+
+def test_the_chapter_transcript_ends_with_a_paid_order(tmp_path):
+    from fieldnotes.shop import story
+    from fieldnotes.shop.dialog import new_state
+
+    url = f"sqlite:///{tmp_path / 'shop.db'}"
+    prepare_database(url, CATALOG)
+    a = build_assistant(url, CATALOG, trained_nlu(1500, 1).parse)
+    table = story.transcript(a, a.store.create_session(new_state()))
+    assert len(table) == len(story.PURCHASE) and table["stage"].iloc[-1] == "placed"
+    assert table["order"].iloc[-1].endswith("paid") and set(table["stage"]) <= set(story.STAGE_GLOSS)
+    a.store.close()

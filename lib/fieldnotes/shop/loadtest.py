@@ -1,4 +1,4 @@
-"""An open-loop load test: virtual shoppers arrive on a seeded Poisson schedule and each runs a whole
+"""An open-loop load test: virtual shoppers arrive on a seeded random schedule and each runs a whole
 purchase; latency counts from the *scheduled* send time, so a slow server (or a starved client)
 cannot hide its queueing. After the run the invariants are checked against the server's database.
 
@@ -33,6 +33,9 @@ RETRY_S = 0.2
 """Pause before resending a request that failed (s)."""
 RETRY_FOR_S = 30.0
 """How long a shopper keeps resending one message before counting it an error (s)."""
+P99_TARGET_MS = 100.0
+"""The p99 turn latency a rate must stay within to count as sustained (ms). Latency counts from the
+scheduled send time, so a server that falls behind its arrivals shows it here."""
 
 
 @dataclass
@@ -218,8 +221,8 @@ def load(url: str, *, rate: float, seconds: float, kill_worker_after: float | No
     if rate <= 0 or seconds <= 0:
         raise ValueError(f"rate and seconds must be > 0, got rate={rate}, seconds={seconds}")
     rng = np.random.default_rng([seed, 5008])
-    arrivals = np.cumsum(rng.exponential(1.0 / rate, size=int(rate * seconds * 3) + 10))
-    arrivals = arrivals[arrivals < seconds][:max_shoppers]
+    # a Poisson process given its count: round(rate x seconds) arrival times, uniform and sorted
+    arrivals = np.sort(rng.uniform(0.0, seconds, size=min(max_shoppers, max(1, round(rate * seconds)))))
     shoppers = [Shopper(i) for i in range(len(arrivals))]
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
     with httpx.Client(base_url=url, timeout=httpx.Timeout(30.0), limits=limits) as client:
@@ -256,6 +259,24 @@ def load(url: str, *, rate: float, seconds: float, kill_worker_after: float | No
                     "last 0.25 s sample; client and server share this machine's cores",
         "invariants": invariants,
     }
+
+
+def sweep(url: str, rates: list[float], *, seconds: float, seed: int = 0) -> list[dict]:
+    """One load run per rate (dialogues started per second), in order; each row also carries the
+    offered turns per second (rate x turns per dialogue)."""
+    rows = []
+    for n, rate in enumerate(rates):
+        r = load(url, rate=rate, seconds=seconds, seed=seed * 1000 + n)
+        r["offered_turns_per_s"] = r["turns"] / max(r["shoppers"], 1) * rate
+        rows.append(r)
+    return rows
+
+
+def knee(rows: list[dict], target_ms: float = P99_TARGET_MS) -> dict | None:
+    """The highest-rate run that kept its p99 turn latency within ``target_ms`` with no errors;
+    None if none did."""
+    ok = [r for r in rows if r["latency_ms"]["p99"] <= target_ms and r["errors"] == 0]
+    return max(ok, key=lambda r: r["rate"]) if ok else None
 
 
 def run_load(url: str, *, rate: float, seconds: float, out: str | Path, kill_worker_after: float | None = None,

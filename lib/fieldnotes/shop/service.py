@@ -26,7 +26,7 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
 from fieldnotes.shop.catalog import Catalog, make_catalog
-from fieldnotes.shop.dialog import Shop, new_state, step
+from fieldnotes.shop.dialog import SHOWN, Shop, new_state, step
 from fieldnotes.shop.nlu import Parse, load_nlu
 from fieldnotes.shop.payments import MockProvider, cancel_in, pay_order, payment_key
 from fieldnotes.shop.search import build_index, search
@@ -244,13 +244,28 @@ def units_left(store: Store, product_id: str) -> dict[str, int]:
         return dict(tx.all("SELECT sku, stock FROM variants WHERE product_id = ?", (product_id,)))
 
 
+def in_stock_now(store: Store, product_ids: list[str], size: str | None) -> list[str]:
+    """The products (in the given order) that have a variant in stock now, of ``size`` if given."""
+    if not product_ids:
+        return []
+    marks = ", ".join("?" * len(product_ids))
+    with store.transaction(write=False) as tx:
+        rows = tx.all(f"SELECT product_id, size FROM variants WHERE stock > 0 AND product_id IN ({marks})",
+                      tuple(product_ids))
+    ok = {pid for pid, s in rows if size is None or s.lower() == size.lower()}
+    return [pid for pid in product_ids if pid in ok]
+
+
 def build_assistant(db_url: str, catalog: Catalog, parse: Callable[[str], Parse], *, timeout_rate: float = 0.0,
                     seed: int = 0) -> Assistant:
     """An assistant over the store at ``db_url`` (which already holds ``catalog``)."""
     store = Store(db_url)
     catalog = with_stock(catalog, store)
     index = build_index(catalog)
-    shop = Shop(catalog, lambda text, filters: search(index, text, filters=filters), lambda pid: units_left(store, pid))
+    def live_search(text: str, filters) -> list[str]:  # the index's stock is as of start-up: recheck it
+        return in_stock_now(store, search(index, text, filters=filters, k=4 * SHOWN), filters.size)[:SHOWN]
+
+    shop = Shop(catalog, live_search, lambda pid: units_left(store, pid))
     return Assistant(store, shop, parse, MockProvider(store, timeout_rate=timeout_rate, seed=seed))
 
 

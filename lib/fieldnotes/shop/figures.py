@@ -1,0 +1,50 @@
+"""Chapter 5's figures: one idea each, labelled axes with units (matplotlib, imported lazily)."""
+
+from __future__ import annotations
+
+from fieldnotes.shop.utterances import CHANNELS
+
+CHANNEL_LABELS = {"accented": "accented", "no_diacritics": "no diacritics", "typos": "typos", "english": "English"}
+
+
+def plot_by_channel(series: dict[str, dict[str, float]], *, ylabel: str, title: str, target: float | None = None):
+    """Grouped bars: one group per noise channel, one bar per series ({name: {channel: value}})."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, ax = plt.subplots(figsize=(7.5, 3.6))
+    x = np.arange(len(CHANNELS))
+    width = 0.8 / len(series)
+    for n, (name, values) in enumerate(series.items()):
+        ax.bar(x + (n - (len(series) - 1) / 2) * width, [values[c] for c in CHANNELS], width, label=name)
+    if target is not None:
+        ax.axhline(target, color="black", lw=1, ls="--", label=f"target {target:g}")
+    ax.set_xticks(x, [CHANNEL_LABELS[c] for c in CHANNELS])
+    ax.set_xlabel("how the shopper typed (noise channel)")
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(0, 1.05)
+    ax.set_title(title)
+    ax.legend(loc="lower left", fontsize=8)
+    fig.tight_layout()
+    return ax
+
+
+def plot_latency_vs_rate(rows: list[dict], knee_rate: float | None, *, target_ms: float):
+    """p50 and p99 turn latency (ms, from the scheduled send time) against offered turns per second."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.5, 3.8))
+    offered = [r["offered_turns_per_s"] for r in rows]
+    for q, style in (("p50", "o-"), ("p99", "s-")):
+        ax.plot(offered, [r["latency_ms"][q] for r in rows], style, label=f"{q} turn latency")
+    ax.axhline(target_ms, color="black", lw=1, ls="--", label=f"p99 target {target_ms:g} ms")
+    if knee_rate is not None:
+        k = next(r for r in rows if r["rate"] == knee_rate)
+        ax.axvline(k["offered_turns_per_s"], color="tab:green", lw=1, label="knee (last sustained rate)")
+    ax.set_yscale("log")
+    ax.set_xlabel("offered load (turns per second)")
+    ax.set_ylabel("latency (ms, log scale)")
+    ax.set_title("open-loop load: latency from the scheduled send time")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return ax

@@ -1,0 +1,72 @@
+"""The chapter's worked pieces: a whole purchase as a transcript with English glosses, and the
+table of what the post claimed beside what the run measured."""
+
+from __future__ import annotations
+
+import operator
+
+from fieldnotes.shop.service import Assistant, handle_turn
+
+PURCHASE = (
+    ("chào shop", "hello, shop"),
+    ("tìm áo thun nam màu đen dưới 400k", "looking for a men's T-shirt, black, under 400k đồng"),
+    ("lấy mẫu số 1", "I'll take number one"),
+    ("size L", "size L"),
+    ("thêm 2 cái vào giỏ", "put two in the cart"),
+    ("thanh toán", "check out"),
+    ("tên mình là Trần Văn An sđt 0912345678", "my name is Trần Văn An, phone number ..."),
+    ("giao đến 12 Lê Lợi Quận 1 TP HCM", "deliver to 12 Lê Lợi street, District 1, Ho Chi Minh City"),
+    ("à không, size XL", "oh no, size XL (a correction)"),
+    ("xác nhận", "confirm"),
+    ("đơn hàng của mình sao rồi", "how is my order doing?"),
+)
+"""A scripted purchase: (message, English gloss)."""
+
+STAGE_GLOSS = {
+    "browse": "lists matching products, or answers without moving on",
+    "variant": "asks for the size, then how many",
+    "cart": "has put it in the cart; offers to check out",
+    "details": "asks for what is missing of name, phone and address",
+    "confirm": "shows the order summary and waits for an explicit confirmation",
+    "placed": "has placed the order (payment follows the commit)",
+    "handoff": "hands the shopper over to a person",
+}
+"""What the assistant is doing in each dialogue stage, in English."""
+
+
+def transcript(assistant: Assistant, session_id: str, messages=PURCHASE):
+    """Send each (message, gloss) through the turn handler; one row per turn (pandas DataFrame)."""
+    import pandas as pd
+
+    rows = []
+    for n, (text, gloss) in enumerate(messages, 1):
+        r = handle_turn(assistant, session_id, n, text)
+        rows.append({"shopper": text, "meaning": gloss, "assistant": r["reply"], "stage": r["state"],
+                     "the assistant": STAGE_GLOSS[r["state"]],
+                     "order": f"{r['order']['order_id']} {r['order']['status']}" if r["order"] else ""})
+    return pd.DataFrame(rows)
+
+
+def verdicts(metrics: dict, knee_row: dict | None, kill: dict, target_ms: float):
+    """The post's three claims beside what this run measured, each target met or not (DataFrame)."""
+    import pandas as pd
+
+    m = metrics
+    gain = m["search_ablation"]["both_views"]["no_diacritics"] - m["search_ablation"]["accented_only"]["no_diacritics"]
+    ge, le, eq = operator.ge, operator.le, operator.eq
+    rows = [
+        ("find products", "intent accuracy, held-out messages", m["intent_accuracy"]["model"]["all"], ge, 0.95),
+        ("find products", "slot F1, held-out messages", m["slot_f1"]["model"]["all"], ge, 0.90),
+        ("find products", "intent accuracy, typed without diacritics", m["intent_accuracy"]["model"]["no_diacritics"],
+         ge, 0.90),
+        ("find products", "slot F1, typed without diacritics", m["slot_f1"]["model"]["no_diacritics"], ge, 0.85),
+        ("find products", "nDCG@10 gain of both views over accented-only BM25, no diacritics", gain, ge, 0.05),
+        ("place orders, purchase", "task success of simulated shoppers", m["task_success"]["model"]["all"], ge, 0.90),
+        ("scalable", "invariant violations, every load run and the kill",
+         sum(kill["invariants"].values()) + sum(sum(v.values()) for v in m["invariants"].values()), eq, 0),
+        ("scalable", "p99 turn latency at the knee (ms)",
+         knee_row["latency_ms"]["p99"] if knee_row else float("nan"), le, target_ms),
+    ]
+    signs = {ge: ">=", le: "<=", eq: "=="}
+    return pd.DataFrame([{"claim": c, "measured": what, "value": v, "target": f"{signs[op]} {t:g}", "met": bool(op(v, t))}
+                         for c, what, v, op, t in rows])
