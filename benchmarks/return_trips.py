@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from fieldnotes.timings import cpu_model
 from fieldnotes.trips import (
     FEB2016_TRIPS,
     candidate_pairs,
@@ -43,17 +44,9 @@ GROWTH = {"naive": 2.0, "grid": 1.5, "quad": 1.3, "ends": 1.2, "duckdb": 1.2, "o
 
 def machine() -> dict:
     """What the numbers were measured on."""
-    cpu = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     return {
         "cores": os.cpu_count(),
-        "cpu": cpu,
+        "cpu": cpu_model(),
         "load_average_at_start": os.getloadavg()[0],
         "python": platform.python_version(),
         "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),

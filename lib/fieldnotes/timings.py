@@ -48,16 +48,20 @@ class TimingRecord:
             raise ValueError(f"size must be one of {SIZES}, got {self.size!r}")
 
 
-def machine_description() -> str:
-    """This machine in a few words: CPU model, core count, memory (GiB), and 'no GPU' or the GPU."""
-    model = platform.processor() or platform.machine()
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo, or what ``platform`` knows elsewhere."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
+                return line.split(":", 1)[1].strip()
     except OSError:
         pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def machine_description() -> str:
+    """This machine in a few words: CPU model, core count, memory (GiB), and 'no GPU' or the GPU."""
+    model = cpu_model()
     import psutil
 
     memory = psutil.virtual_memory().total / 2**30
