@@ -70,7 +70,10 @@ def test_a_missing_marker_is_a_clear_error(tmp_path):
 
 def test_the_readme_table_is_the_committed_records_rendered():
     readme = (ROOT / "README.md").read_text()
-    assert timings.readme_block(runner.times_table(ROOT, include_local=False)) in readme
+    assert timings.readme_block(runner.times_table(ROOT, include_local=False)) in readme, (
+        "README.md's chapter-times table is not the committed records rendered (a chapter was "
+        "added or a record changed): run `python -m fieldnotes.runner timings --save`"
+    )
 
 
 def test_the_readme_types_no_duration_outside_its_generated_table():
