@@ -81,3 +81,18 @@ def test_no_message_sequence_places_an_order_without_confirming_a_shown_summary(
             if effect.kind == "place_order":
                 assert intent == "confirm" and before == "confirm"
                 assert effect.lines and all(effect.details.values())
+
+
+def test_a_correction_to_a_size_with_too_few_units_keeps_the_line():
+    model = trained_nlu(1500, 1)
+    state = new_state()
+    for text in ["tìm áo thun", "lấy mẫu số 1"]:
+        state, _, _ = step(state, model.parse(text), SHOP)
+    first, short = CATALOG.variants_of(state["product"])[:2]
+    units = {v.sku: 1 if v is short else 5 for v in CATALOG.variants_of(state["product"])}
+    shop = Shop(CATALOG, SHOP.search, lambda pid: units)  # one unit left of the second size
+    for text in [f"size {first.size}", "thêm 2 cái", "thanh toán", "tên Trần Văn An sđt 0912345678",
+                 "địa chỉ 12 Lê Lợi Quận 1 TP HCM", f"à không size {short.size}"]:
+        state, reply, _ = step(state, model.parse(text), shop)
+    assert "chỉ còn 1" in reply and state["cart"] == [[first.sku, 2]] and state["stage"] == "confirm"
+    assert state["size"] == first.size

@@ -204,12 +204,18 @@ def _pick(state: dict, slots: dict, shop: Shop) -> str | None:
     if state["product"] is None:
         return None
     if "size" in slots:
+        before = state["size"]
         problem = _choose_size(state, shop, slots["size"])
         if problem:
             return problem
         if state["stage"] in ("details", "confirm") and state["cart"]:  # a correction: change the cart's line
             sku = next(v.sku for v in _variants(shop, state["product"]) if v.size == state["size"])
-            state["cart"] = [[sku, q] for _, q in state["cart"][:1]]
+            qty = state["cart"][0][1]
+            left = shop.units(state["product"]).get(sku, 0)
+            if left < qty:  # keep the line as it was
+                state["size"] = before
+                return f"Size {slots['size']} chỉ còn {left} cái; đơn vẫn giữ như cũ. " + _ask_details(state, shop)
+            state["cart"] = [[sku, qty]]
             return _ask_details(state, shop)
     sizes = [v.size for v in _variants(shop, state["product"])]
     if sizes != [""] and state["size"] is None:

@@ -4,6 +4,7 @@ table of what the post claimed beside what the run measured."""
 from __future__ import annotations
 
 import operator
+import re
 
 from fieldnotes.shop.service import Assistant, handle_turn
 
@@ -11,16 +12,17 @@ PURCHASE = (
     ("chào shop", "hello, shop"),
     ("tìm áo thun nam màu đen dưới 400k", "looking for a men's T-shirt, black, under 400k đồng"),
     ("lấy mẫu số 1", "I'll take number one"),
-    ("size L", "size L"),
+    ("size {first}", "size {first}"),
     ("thêm 2 cái vào giỏ", "put two in the cart"),
     ("thanh toán", "check out"),
     ("tên mình là Trần Văn An sđt 0912345678", "my name is Trần Văn An, phone number ..."),
     ("giao đến 12 Lê Lợi Quận 1 TP HCM", "deliver to 12 Lê Lợi street, District 1, Ho Chi Minh City"),
-    ("à không, size XL", "oh no, size XL (a correction)"),
+    ("à không, size {second}", "oh no, size {second} (a correction)"),
     ("xác nhận", "confirm"),
     ("đơn hàng của mình sao rồi", "how is my order doing?"),
 )
-"""A scripted purchase: (message, English gloss)."""
+"""A scripted purchase: (message, English gloss). ``{first}`` and ``{second}`` are the first two sizes
+the assistant lists as in stock, as a shopper would read them off the reply."""
 
 STAGE_GLOSS = {
     "browse": "lists matching products, or answers without moving on",
@@ -38,9 +40,14 @@ def transcript(assistant: Assistant, session_id: str, messages=PURCHASE):
     """Send each (message, gloss) through the turn handler; one row per turn (pandas DataFrame)."""
     import pandas as pd
 
-    rows = []
-    for n, (text, gloss) in enumerate(messages, 1):
+    rows, sizes = [], {}
+    for n, (template, gloss) in enumerate(messages, 1):
+        text, gloss = template.format(**sizes), gloss.format(**sizes)
         r = handle_turn(assistant, session_id, n, text)
+        listed = re.search(r"Còn: ([^.]+)\.", r["reply"])
+        if listed and not sizes:
+            names = listed.group(1).split(", ")
+            sizes = {"first": names[0], "second": names[1 % len(names)]}
         rows.append({"shopper": text, "meaning": gloss, "assistant": r["reply"], "stage": r["state"],
                      "the assistant": STAGE_GLOSS[r["state"]],
                      "order": f"{r['order']['order_id']} {r['order']['status']}" if r["order"] else ""})
