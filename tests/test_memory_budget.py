@@ -56,10 +56,16 @@ def test_trained_plus_frozen_is_model_states_plus_weights(trained, frozen, stage
     ms = model_states(trained, stage=stage, n_gpus=n)
     frozen_w = 2 * (-(-frozen // n) if stage == 3 else frozen)
     assert b.model_states == ms.total + frozen_w
-    # offload moves exactly the optimizer-state bytes to CPU memory
-    off = training_budget(parts, stage=stage, n_gpus=n, offload_optimizer=True)
-    assert off.cpu_optimizer_states == ms.optimizer_states == b.optimizer_states
-    assert off.total == b.total - ms.optimizer_states
+    if stage == 0:
+        return
+    # ZeRO-Offload moves the gradient and optimizer-state partitions to CPU memory, not the weights
+    off = training_budget(parts, stage=stage, n_gpus=n, offload="optimizer")
+    cpu = model_states(trained, stage=stage, n_gpus=n, offload="optimizer").cpu_total
+    assert off.cpu_model_states == cpu
+    assert off.total == b.total - ms.gradients - ms.optimizer_states
+    if stage == 3:  # ZeRO-Infinity-style: frozen weight shards leave the GPU too
+        inf = training_budget(parts, stage=3, n_gpus=n, offload="parameters")
+        assert inf.total == 0 and inf.cpu_model_states == cpu + ms.parameters + frozen_w
 
 
 def test_lora_part_and_activations():
@@ -94,3 +100,15 @@ def test_bad_parts():
         training_budget([Part("x", 10)], stage=0, n_gpus=1, precision="int8")
     with pytest.raises(ValueError, match="parts"):
         training_budget([], stage=0, n_gpus=1)
+
+
+def test_bloomz_zero2_offload_is_deepspeeds_2_psi():
+    # BLOOMZ-7b1, ZeRO-2 on 4 GPUs, optimizer offload: 2Ψ on the GPU (DeepSpeed: 13.17 GiB),
+    # not the first edition's 2Ψ + 2Ψ/4 (17.7 GB) that kept the gradients on the GPU
+    psi = 7_069_016_064
+    b = training_budget([Part("llm", psi)], stage=2, n_gpus=4, offload="optimizer")
+    assert b.total == 2 * psi
+    assert f"{b.total / 2**30:.2f}" == "13.17"
+    assert b.cpu_model_states == 14 * psi // 4
+    with pytest.raises(ValueError, match="offload"):
+        training_budget([Part("llm", psi)], stage=0, n_gpus=4, offload="optimizer")

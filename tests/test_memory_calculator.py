@@ -13,7 +13,7 @@ SETTING = dict(
     n_gpus=64,
     stage=3,
     precision="bf16 mixed (Adam)",
-    offload=False,
+    offload=None,
     seq_len=1024,
     micro_batch=1,
     recompute="full",
@@ -30,11 +30,11 @@ def test_budget_rows_reproduce_the_paper():
     assert states == pytest.approx(model_states(7_500_000_000, stage=3, n_gpus=64).total / GB)
     assert t.loc["activations", "GB per GPU"] == pytest.approx(32 * 2 * 1024 * 4096 / GB)
     assert t.loc["fits 40 GB?", "GB per GPU"] == "yes"
-    off = budget_rows(**{**SETTING, "offload": True, "n_gpus": 1, "stage": 0})
-    assert off.loc["optimizer states", "GB per GPU"] == 0
-    assert off.loc["optimizer states on CPU", "GB per GPU"] == pytest.approx(12 * 7.5)
-    # ZeRO-Offload on one GPU: 15 GB of weights + 15 GB of gradients + activations fit in 40 GB
-    assert off.loc["total on GPU", "GB per GPU"] == pytest.approx(30 + 32 * 2 * 1024 * 4096 / GB)
+    off = budget_rows(**{**SETTING, "offload": "optimizer", "n_gpus": 1, "stage": 2})
+    assert off.loc["optimizer states", "GB per GPU"] == off.loc["gradients", "GB per GPU"] == 0
+    assert off.loc["model states on CPU", "GB per GPU"] == pytest.approx(14 * 7.5)
+    # ZeRO-Offload on one GPU: 15 GB of 16-bit weights + activations fit in 40 GB
+    assert off.loc["total on GPU", "GB per GPU"] == pytest.approx(15 + 32 * 2 * 1024 * 4096 / GB)
     assert off.loc["fits 40 GB?", "GB per GPU"] == "yes"
     assert budget_rows(**{**SETTING, "n_gpus": 1, "stage": 0}).loc["fits 40 GB?"].item() == "no"
 

@@ -67,3 +67,21 @@ def test_the_posts_zero3_on_4_gpus_for_bloomz():
 def test_bad_input():
     with pytest.raises(ValueError, match="n_gpus"):
         deepspeed_estimates(PSI, 0, 10)
+
+
+def test_offload_rows_are_zero_offload_plus_named_terms():
+    # BLOOMZ-7b1, ZeRO-2, 4 GPUs, optimizer offload: DeepSpeed's 13.17 GiB is exactly 2Ψ
+    psi, largest = 7_069_016_064, largest_layer_parameters(bloomz_7b1_config())
+    t = reconcile_deepspeed(psi, 4, largest)
+    z2 = _row(t, 2, True)
+    assert z2.gpu_printed == "13.17" and z2.paper_gpu_bytes == 2 * psi and z2.terms == {}
+    # ZeRO-3 + optimizer offload: the 16-bit weight shard + the gathered largest layer
+    z3 = _row(t, 3, True)
+    assert z3.paper_gpu_bytes == 2 * -(-psi // 4)
+    assert set(z3.terms) == {"largest layer gathered (4 B per param of it)", "rounding of the shard"}
+    # ZeRO-3 + parameter offload: nothing resident, only the gathered largest layer
+    inf = _row(t, 3, True, param=True)
+    assert inf.paper_gpu_bytes == 0 and inf.gpu_printed == f"{4 * largest / GiB:.2f}"
+    # on the CPU the paper's 14 or 16 B per parameter per node; DeepSpeed keeps fp32 gradients
+    assert z2.paper_cpu_bytes_per_node == 4 * 14 * -(-psi // 4)
+    assert inf.paper_cpu_bytes_per_node == 4 * 16 * -(-psi // 4)

@@ -120,3 +120,36 @@ def test_fewest_gpus_under_a_budget():
     assert min_gpus(10, stage=3, budget_bytes=0) is None
     with pytest.raises(ValueError, match="budget_bytes"):
         min_gpus(psi, stage=3, budget_bytes=-1)
+
+
+def test_zero_offload_keeps_only_16bit_weights_on_the_gpu():
+    # the pinned figure: Ψ = 7.5 B, ZeRO-2, 4 GPUs, optimizer offload -> 2Ψ on the GPU
+    ms = model_states(PSI, stage=2, n_gpus=4, offload="optimizer")
+    assert ms.total == 2 * PSI == 15 * GB
+    assert (ms.parameters, ms.gradients, ms.optimizer_states) == (2 * PSI, 0, 0)
+    # Ren et al. 2021: gradients, fp32 master weights and Adam moments on the CPU, 14 B per param
+    assert ms.cpu_total == 14 * PSI // 4
+    assert (ms.cpu_gradients, ms.cpu_optimizer_states) == (2 * PSI // 4, 12 * PSI // 4)
+    # at stage 3 the GPU keeps its weight shard; with parameter offload nothing resident
+    assert model_states(PSI, stage=3, n_gpus=4, offload="optimizer").total == 2 * PSI // 4
+    infinity = model_states(PSI, stage=3, n_gpus=4, offload="parameters")
+    assert infinity.total == 0 and infinity.cpu_total == 16 * PSI // 4
+
+
+@given(psi=st.integers(1, 10**12), stage=st.integers(1, 3), n=st.integers(1, 1024))
+def test_offload_moves_bytes_without_losing_any(psi, stage, n):
+    on_gpu = model_states(psi, stage=stage, n_gpus=n)
+    off = model_states(psi, stage=stage, n_gpus=n, offload="optimizer")
+    assert off.parameters == on_gpu.parameters
+    assert off.cpu_optimizer_states == on_gpu.optimizer_states
+    assert off.cpu_gradients == 2 * -(-psi // n)  # this rank's gradient partition
+    assert (off + off).cpu_total == 2 * off.cpu_total
+
+
+@pytest.mark.parametrize(
+    "stage, offload",
+    [(0, "optimizer"), (0, "parameters"), (1, "parameters"), (2, "parameters"), (2, "nvme"), (2, True)],
+)
+def test_offload_deepspeed_does_not_support_is_an_error(stage, offload):
+    with pytest.raises(ValueError, match="offload"):
+        model_states(PSI, stage=stage, n_gpus=4, offload=offload)

@@ -4,8 +4,9 @@
   weights too, stages 0-2 replicate them.
 - LoRA of rank r on a d_in -> d_out matrix adds r·(d_in + d_out) trainable parameters (the A and
   B factors, Hu et al. 2021) and freezes the matrix itself.
-- Optimizer-state offload (ZeRO-Offload, Ren et al. 2021) moves the optimizer-state bytes to CPU
-  memory; the GPU keeps weights and gradients.
+- Offload follows :func:`fieldnotes.memory.model_states`: ``"optimizer"`` (ZeRO-Offload, Ren et
+  al. 2021) moves the gradient and optimizer-state partitions to CPU memory, the GPU keeps the
+  16-bit weights; ``"parameters"`` (stage 3) moves the weight shards too, frozen ones included.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from fieldnotes.memory.activations import activation_bytes
-from fieldnotes.memory.zero import GB, check_count, model_states, shard
+from fieldnotes.memory.zero import GB, ModelStates, check_count, model_states, shard
 
 MODES = ("trained", "frozen", "lora")
 
@@ -83,7 +84,7 @@ class Budget:
     gradients: int
     optimizer_states: int
     activations: int
-    cpu_optimizer_states: int
+    cpu_model_states: int
     trainable_params: int
     frozen_params: int
 
@@ -109,7 +110,7 @@ class Budget:
             "optimizer states": self.optimizer_states / GB,
             "activations": self.activations / GB,
             "total on GPU": self.total / GB,
-            "optimizer states on CPU": self.cpu_optimizer_states / GB,
+            "model states on CPU": self.cpu_model_states / GB,
         }
 
 
@@ -119,7 +120,7 @@ def training_budget(
     stage: int,
     n_gpus: int,
     precision: str = "bf16 mixed (Adam)",
-    offload_optimizer: bool = False,
+    offload: str | None = None,
     activation_layers: int = 0,
     seq_len: int = 1,
     micro_batch: int = 1,
@@ -142,23 +143,23 @@ def training_budget(
     trainable = sum(p.trainable for p in parts)
     frozen = sum(p.frozen for p in parts)
     n_gpus = check_count("n_gpus", n_gpus, minimum=1)
-    if trainable:
-        ms = model_states(
-            trainable, stage=stage, n_gpus=n_gpus, k=k, weight_bytes=weight_b, grad_bytes=grad_b
-        )
-    else:
-        model_states(1, stage=stage, n_gpus=n_gpus)  # validates stage
-        ms = None
+    # validates stage and offload even when nothing is trained
+    ms = model_states(
+        max(trainable, 1), stage=stage, n_gpus=n_gpus, k=k, weight_bytes=weight_b,
+        grad_bytes=grad_b, offload=offload,
+    )
+    if not trainable:
+        ms = ModelStates(0, 0, 0)
     frozen_weights = weight_b * (shard(frozen, n_gpus) if stage >= 3 else frozen)
-    optimizer = ms.optimizer_states if ms else 0
+    frozen_on_cpu = offload == "parameters"
     return Budget(
-        weights=(ms.parameters if ms else 0) + frozen_weights,
-        gradients=ms.gradients if ms else 0,
-        optimizer_states=0 if offload_optimizer else optimizer,
+        weights=ms.parameters + (0 if frozen_on_cpu else frozen_weights),
+        gradients=ms.gradients,
+        optimizer_states=ms.optimizer_states,
         activations=activation_bytes(
             seq_len, micro_batch, hidden, heads, activation_layers, recompute
         ),
-        cpu_optimizer_states=optimizer if offload_optimizer else 0,
+        cpu_model_states=ms.cpu_total + (frozen_weights if frozen_on_cpu else 0),
         trainable_params=trainable,
         frozen_params=frozen,
     )

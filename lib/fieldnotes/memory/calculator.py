@@ -13,7 +13,7 @@ def budget_rows(
     n_gpus: int,
     stage: int,
     precision: str,
-    offload: bool,
+    offload: str | None,
     seq_len: int,
     micro_batch: int,
     recompute: str,
@@ -33,7 +33,7 @@ def budget_rows(
         stage=stage,
         n_gpus=n_gpus,
         precision=precision,
-        offload_optimizer=offload,
+        offload=offload,
         activation_layers=layers,
         seq_len=seq_len,
         micro_batch=micro_batch,
@@ -58,7 +58,7 @@ def memory_calculator(**defaults):
         "n_gpus": 8,
         "stage": 3,
         "precision": "bf16 mixed (Adam)",
-        "offload": False,
+        "offload": None,
         "seq_len": 512,
         "micro_batch": 4,
         "recompute": "full",
@@ -82,7 +82,12 @@ def memory_calculator(**defaults):
         "precision": w.Dropdown(
             options=list(PRECISIONS), value=start["precision"], description="precision"
         ),
-        "offload": w.Checkbox(value=start["offload"], description="offload optimizer to CPU"),
+        "offload": w.Dropdown(
+            options=[("none", None), ("optimizer (ZeRO-Offload)", "optimizer"),
+                     ("parameters (stage 3)", "parameters")],
+            value=start["offload"],
+            description="offload to CPU",
+        ),
         "seq_len": w.IntSlider(
             value=start["seq_len"], min=64, max=8192, step=64, description="sequence length"
         ),

@@ -4,16 +4,26 @@ Rajbhandari et al. (2020), section 3 and Table 1: mixed-precision Adam keeps 2 b
 weights, 2 bytes of 16-bit gradients and K = 12 bytes of optimizer state (fp32 master weights,
 momentum and variance) per parameter, (2 + 2 + K)·Ψ bytes in all. ZeRO stage 1 shards the optimizer
 states over the N_d data-parallel GPUs, stage 2 also the gradients, stage 3 also the weights.
+
+Offload (Ren et al. 2021, ZeRO-Offload, section 4): ``offload="optimizer"`` moves each GPU's
+partition of the gradients *and* of the optimizer states (fp32 master weights, momentum, variance)
+to CPU memory, where the CPU runs the Adam step; the GPU keeps only the 16-bit weights (all of them
+at stages 1-2, its shard at stage 3). ``offload="parameters"`` (ZeRO-Infinity-style, Rajbhandari et
+al. 2021; stage 3 only) moves the 16-bit weight shard to the CPU as well: nothing stays resident on
+the GPU but the layer being gathered, which belongs to a budget, not to the model states.
+DeepSpeed accepts optimizer offload at stages 1-3 and parameter offload only at stage 3.
 """
 
 from __future__ import annotations
 
 import math
 import numbers
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 GB = 10**9  # the ZeRO paper's gigabyte
 GiB = 2**30  # what DeepSpeed's estimators print as "GB"
+
+OFFLOADS = (None, "optimizer", "parameters")
 
 STAGE_NAMES = {
     0: "data parallel (no ZeRO)",
@@ -45,16 +55,24 @@ def shard(count: int, n_gpus: int) -> int:
 
 @dataclass(frozen=True)
 class ModelStates:
-    """Bytes of model states held on one GPU, split by kind (integers, bytes)."""
+    """Bytes of model states held on one GPU and, offloaded, in its share of CPU memory (bytes)."""
 
     parameters: int
     gradients: int
     optimizer_states: int
+    cpu_parameters: int = 0
+    cpu_gradients: int = 0
+    cpu_optimizer_states: int = 0
 
     @property
     def total(self) -> int:
         """All model-state bytes on one GPU."""
         return self.parameters + self.gradients + self.optimizer_states
+
+    @property
+    def cpu_total(self) -> int:
+        """All model-state bytes this GPU's process keeps in CPU memory (offload)."""
+        return self.cpu_parameters + self.cpu_gradients + self.cpu_optimizer_states
 
     def gb(self) -> float:
         """The total in 10^9-byte gigabytes (the ZeRO paper's unit)."""
@@ -68,9 +86,7 @@ class ModelStates:
         if not isinstance(other, ModelStates):
             return NotImplemented
         return ModelStates(
-            self.parameters + other.parameters,
-            self.gradients + other.gradients,
-            self.optimizer_states + other.optimizer_states,
+            *(getattr(self, f.name) + getattr(other, f.name) for f in fields(ModelStates))
         )
 
 
@@ -82,13 +98,16 @@ def model_states(
     k=12,
     weight_bytes=2,
     grad_bytes=2,
+    offload=None,
 ) -> ModelStates:
     """Bytes per GPU in parameters, gradients and optimizer states at ZeRO ``stage`` on ``n_gpus``.
 
     ``params`` is Ψ, ``k`` the optimizer-state bytes per parameter (12 for mixed-precision Adam:
     fp32 master weights, momentum and variance), ``weight_bytes``/``grad_bytes`` the bytes per
     weight and gradient element (2 in 16-bit training). A sharded quantity holds ceil(Ψ / n_gpus)
-    elements on each GPU (the largest shard), so results are whole bytes.
+    elements on each GPU (the largest shard), so results are whole bytes. ``offload`` is None,
+    ``"optimizer"`` (stages 1-3) or ``"parameters"`` (stage 3), see the module doc; offloaded
+    bytes are the ``cpu_*`` fields, each GPU's partition of them.
     """
     params = check_count("params", params, minimum=1)
     n_gpus = check_count("n_gpus", n_gpus, minimum=1)
@@ -104,12 +123,36 @@ def model_states(
             f"stage must be 0, 1, 2 or 3 (ZeRO stage; 0 = plain data parallel), got {stage!r}"
         )
     stage = int(stage)
+    check_offload(offload, stage)
     part = shard(params, n_gpus)
+    weights = weight_bytes * (part if stage >= 3 else params)
+    if offload is None:
+        return ModelStates(
+            parameters=weights,
+            gradients=grad_bytes * (part if stage >= 2 else params),
+            optimizer_states=k * (part if stage >= 1 else params),
+        )
+    # the CPU optimizer updates only this rank's partition, so only that partition's gradients
+    # travel to the CPU, at stage 1 as well (DeepSpeed runs stages 1 and 2 through one optimizer)
+    on_cpu = offload == "parameters"
     return ModelStates(
-        parameters=weight_bytes * (part if stage >= 3 else params),
-        gradients=grad_bytes * (part if stage >= 2 else params),
-        optimizer_states=k * (part if stage >= 1 else params),
+        parameters=0 if on_cpu else weights,
+        gradients=0,
+        optimizer_states=0,
+        cpu_parameters=weights if on_cpu else 0,
+        cpu_gradients=grad_bytes * part,
+        cpu_optimizer_states=k * part,
     )
+
+
+def check_offload(offload, stage: int) -> None:
+    """ValueError unless ``offload`` is one DeepSpeed supports at ZeRO ``stage``."""
+    if offload not in OFFLOADS:
+        raise ValueError(f"offload must be one of {OFFLOADS}, got {offload!r}")
+    if offload == "optimizer" and stage == 0:
+        raise ValueError("offload='optimizer' needs ZeRO stage 1, 2 or 3 (ZeRO-Offload), got stage 0")
+    if offload == "parameters" and stage != 3:
+        raise ValueError(f"offload='parameters' needs ZeRO stage 3, got stage {stage}")
 
 
 def zero_table(
