@@ -2,7 +2,7 @@
 frozen/LoRA/offload budgets, activation memory, DeepSpeed's estimators, and a measured sharded run.
 
 Everything here is plain arithmetic except :func:`count_parameters` (builds a model on the meta
-device), :func:`reconcile_deepspeed` (calls DeepSpeed) and :func:`measure_zero` (trains on CPU ranks);
+device), :func:`saved_activation_bytes` (runs one layer forward on the CPU), :func:`reconcile_deepspeed` (calls DeepSpeed) and :func:`measure_zero` (trains on CPU ranks);
 those import their heavy engines when called.
 """
 
@@ -28,6 +28,13 @@ from fieldnotes.memory.counting import (
 )
 from fieldnotes.memory.estimators import deepspeed_estimates, reconcile_deepspeed
 from fieldnotes.memory.measure import RunSpec, measure_zero, summary_table
+from fieldnotes.memory.saved import (
+    ACTIVATION_COEFFICIENTS,
+    fit_activations,
+    predicted_activation_bytes,
+    reference_config,
+    saved_activation_bytes,
+)
 from fieldnotes.memory.zero import (
     GB,
     STAGE_NAMES,
@@ -40,6 +47,7 @@ from fieldnotes.memory.zero import (
 )
 
 __all__ = [
+    "ACTIVATION_COEFFICIENTS",
     "GB",
     "GiB",
     "PRECISIONS",
@@ -57,13 +65,17 @@ __all__ = [
     "count_parameters",
     "crossover_seq_len",
     "deepspeed_estimates",
+    "fit_activations",
     "largest_layer_parameters",
     "linear_shapes",
     "lora_parameters",
     "measure_zero",
     "min_gpus",
     "model_states",
+    "predicted_activation_bytes",
     "reconcile_deepspeed",
+    "reference_config",
+    "saved_activation_bytes",
     "summary_table",
     "training_budget",
     "zero_table",

@@ -1,0 +1,190 @@
+"""Activation bytes one transformer layer saves for backward: measured on the CPU, and modelled.
+
+Korthikanti et al. (2022) count 34·sbh + 5·as²b bytes per layer for a GPT layer with dropout and
+16-bit activations. Real implementations differ (BLOOM has no dropout and a fp32 softmax, GPT-2's
+``gelu_new`` saves several 4h-wide intermediates), so this module measures instead:
+:func:`saved_activation_bytes` runs a ``transformers`` model of the config with 1 and with 2
+layers forward on the CPU and counts the bytes of the distinct storages that autograd saves for
+backward (parameters excluded); the difference is one layer's share. :func:`fit_activations` fits
+the chapter's model α·sbh + β·as²b (+ δ·sbh at micro-batch 1, see below) to such measurements,
+and :func:`predicted_activation_bytes` evaluates it with the coefficients in
+:data:`ACTIVATION_COEFFICIENTS` (a test refits them).
+
+At micro-batch 1 transformers' BLOOM attention keeps *views* into its fused query-key-value
+output, so the whole 6·sbh buffer stays alive where larger micro-batches keep a 2·sbh copy: δ = 4.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+from fieldnotes.memory.zero import check_count
+
+DTYPE_BYTES = {"bfloat16": 2, "float16": 2, "float32": 4}
+RECOMPUTE = ("none", "full")  # transformers has a switch for full recomputation only
+
+# (model_type, dtype) -> (α per sbh, β per as²b, δ per sbh at micro-batch 1), bytes per layer.
+# Fitted by fit_activations to saved_activation_bytes at FIT_SHAPES on reference_config(model_type)
+# (hidden 128, 4 heads; transformers 5, torch 2.13, default attention). α holds an 8·sb term of
+# layer-norm statistics (8/h = 0.0625 per sbh at h = 128) and varies that little with h.
+ACTIVATION_COEFFICIENTS = {
+    ("bloom", "bfloat16"): (32.0625, 6.0, 4.0),
+    ("gpt2", "bfloat16"): (66.0625, 12.0, 0.0),
+}
+FIT_SHAPES = ((32, 2), (64, 1), (128, 2), (256, 1))  # (seq_len, micro_batch)
+
+
+def reference_config(model_type: str, *, hidden: int = 128, heads: int = 4, vocab: int = 256):
+    """A small ``transformers`` config of ``model_type`` ("bloom" or "gpt2") for measuring."""
+    from transformers import BloomConfig, GPT2Config
+
+    if model_type == "bloom":
+        return BloomConfig(vocab_size=vocab, hidden_size=hidden, n_layer=1, n_head=heads)
+    if model_type == "gpt2":
+        return GPT2Config(
+            vocab_size=vocab, n_embd=hidden, n_layer=1, n_head=heads, n_positions=1024,
+            bos_token_id=0, eos_token_id=0,
+        )
+    raise ValueError(f"model_type must be 'bloom' or 'gpt2', got {model_type!r}")
+
+
+def _check(config, seq_len, micro_batch, dtype, recompute):
+    import transformers
+
+    if not isinstance(config, transformers.PretrainedConfig):
+        raise TypeError(f"config must be a transformers.PretrainedConfig, got {type(config).__name__}")
+    if dtype not in DTYPE_BYTES:
+        raise ValueError(f"dtype must be one of {sorted(DTYPE_BYTES)}, got {dtype!r}")
+    if recompute not in RECOMPUTE:
+        raise ValueError(f"recompute must be one of {RECOMPUTE}, got {recompute!r}")
+    return check_count("seq_len", seq_len, minimum=1), check_count("micro_batch", micro_batch, minimum=1)
+
+
+def _saved_bytes(model, input_ids) -> int:
+    """Bytes of distinct non-parameter storages autograd saves in one forward of ``model``.
+
+    The pack hook returns None, so the graph keeps nothing for a backward that never runs; the
+    storages are held in ``held`` only until the forward returns (as autograd would hold them until
+    backward), so that a freed address reused by a later tensor is not mistaken for the same
+    storage. Nothing survives the call.
+    """
+    from torch.autograd.graph import saved_tensors_hooks
+
+    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    held = {}
+
+    def pack(tensor):
+        storage = tensor.untyped_storage()
+        if storage.data_ptr() not in params:
+            held[storage.data_ptr()] = storage
+        return None
+
+    def unpack(_):
+        raise RuntimeError("backward through a measured forward is not supported")
+
+    try:
+        with saved_tensors_hooks(pack, unpack):
+            model(input_ids=input_ids)
+        return sum(s.nbytes() for s in held.values())
+    finally:
+        held.clear()
+
+
+def saved_activation_bytes(
+    config, *, seq_len, micro_batch, dtype="bfloat16", recompute="none"
+) -> int:
+    """Bytes one layer of ``config``'s model saves for backward, measured on the CPU.
+
+    Builds the model (``AutoModel``, training mode, in ``dtype``) with 1 and with 2 layers, runs a
+    forward on a (``micro_batch``, ``seq_len``) batch of token ids and returns the difference of
+    the saved bytes: embeddings, masks and the final layer norm cancel. ``recompute="full"`` turns
+    on transformers' (reentrant) gradient checkpointing, which saves each layer's input only.
+    """
+    import torch
+    from transformers import AutoModel
+
+    s, b = _check(config, seq_len, micro_batch, dtype, recompute)
+    ids = torch.randint(0, config.vocab_size, (b, s), generator=torch.Generator().manual_seed(0))
+    saved = []
+    for layers in (1, 2):
+        cfg = copy.deepcopy(config)
+        cfg.num_hidden_layers = layers
+        with torch.random.fork_rng():
+            torch.manual_seed(0)
+            model = AutoModel.from_config(cfg).to(getattr(torch, dtype)).train()
+        if recompute == "full":
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": True})
+        saved.append(_saved_bytes(model, ids))
+    return saved[1] - saved[0]
+
+
+def _features(config, s: int, b: int) -> tuple[int, int, int]:
+    h, a = config.hidden_size, config.num_attention_heads
+    return s * b * h, a * s * s * b, s * b * h * (b == 1)
+
+
+@dataclass(frozen=True)
+class ActivationFit:
+    """α·sbh + β·as²b + δ·sbh·[b = 1] bytes per layer, fitted, and its residuals per shape."""
+
+    model_type: str
+    alpha: float
+    beta: float
+    delta: float
+    shapes: tuple[tuple[int, int], ...]
+    measured: tuple[int, ...]
+    fitted: tuple[float, ...]
+
+    def table(self):
+        """The fit's shapes, measured and fitted bytes and relative residuals (pandas)."""
+        import pandas as pd
+
+        t = pd.DataFrame(self.shapes, columns=["seq_len", "micro_batch"])
+        t["measured_bytes"] = self.measured
+        t["fitted_bytes"] = self.fitted
+        t["residual"] = t.fitted_bytes / t.measured_bytes - 1
+        return t
+
+
+def fit_activations(config, shapes=FIT_SHAPES, *, dtype="bfloat16") -> ActivationFit:
+    """Least-squares fit of the per-layer model to :func:`saved_activation_bytes` at ``shapes``.
+
+    ``shapes`` are (seq_len, micro_batch) pairs, at least three; δ is fitted only if they include
+    micro-batch 1 and another micro-batch (otherwise it is 0).
+    """
+    import numpy as np
+
+    shapes = tuple((int(s), int(b)) for s, b in shapes)
+    if len(shapes) < 3:
+        raise ValueError(f"shapes must hold at least 3 (seq_len, micro_batch) pairs, got {shapes}")
+    measured = tuple(
+        saved_activation_bytes(config, seq_len=s, micro_batch=b, dtype=dtype) for s, b in shapes
+    )
+    x = np.array([_features(config, s, b) for s, b in shapes], dtype=float)
+    ones = [b == 1 for _, b in shapes]
+    used = np.array([True, True, any(ones) and not all(ones)])
+    coef = np.zeros(3)
+    coef[used], *_ = np.linalg.lstsq(x[:, used], np.array(measured, dtype=float), rcond=None)
+    return ActivationFit(
+        config.model_type, *(float(c) for c in coef), shapes, measured, tuple(float(v) for v in x @ coef)
+    )
+
+
+def predicted_activation_bytes(
+    config, *, seq_len, micro_batch, dtype="bfloat16", recompute="none"
+) -> int:
+    """Bytes one layer of ``config``'s model saves for backward, from the fitted coefficients.
+
+    ``recompute="full"`` keeps only the layer's input, s·b·h elements of ``dtype``.
+    """
+    s, b = _check(config, seq_len, micro_batch, dtype, recompute)
+    if recompute == "full":
+        return DTYPE_BYTES[dtype] * s * b * config.hidden_size
+    key = (config.model_type, dtype)
+    if key not in ACTIVATION_COEFFICIENTS:
+        raise ValueError(
+            f"no fitted coefficients for (model_type, dtype) = {key}; fitted: {sorted(ACTIVATION_COEFFICIENTS)}"
+        )
+    coef = ACTIVATION_COEFFICIENTS[key]
+    return round(sum(c * f for c, f in zip(coef, _features(config, s, b))))
