@@ -6,13 +6,23 @@ from pathlib import Path
 
 import pandas as pd
 
-from fieldnotes.trips.columns import NORMALIZED, TLC_NAMES, check_normalized, match_columns
-from fieldnotes.trips.geo import EARTH_RADIUS_M, cell_size_deg, check_radius
+from fieldnotes.trips.columns import COORDS, NORMALIZED, check_normalized, match_columns
+from fieldnotes.trips.geo import EARTH_RADIUS_M, KEY_BITS, cell_size_deg, check_radius, lon_cells
 from fieldnotes.trips.join import WINDOW_US
+from fieldnotes.trips.usable import RULE_NAMES, sql_rejected
+
+
+def _quoted(name: str) -> str:
+    """A column name as a DuckDB identifier."""
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _source_sql(con, trips) -> str:
-    """SQL for the normalized columns of a pandas frame (registered) or a Parquet path."""
+    """SQL for the normalized columns of a pandas frame (registered) or a Parquet path.
+
+    A TLC-layout Parquet file has its columns mapped by name (``match_columns``) and gets
+    ``trip_id`` = row number from 0.
+    """
     if isinstance(trips, pd.DataFrame):
         check_normalized(trips)
         con.register("trips_src", trips[NORMALIZED])
@@ -29,22 +39,63 @@ def _source_sql(con, trips) -> str:
     ]
     if all(c in names for c in NORMALIZED):
         return f"SELECT {', '.join(NORMALIZED)} FROM read_parquet('{path}')"
-    src = match_columns(names)
-    q = {k: '"' + v.replace('"', '""') + '"' for k, v in src.items()}
-    coords = [f"{q[c]}::DOUBLE" for c in ("pickup_lat", "pickup_lon", "dropoff_lat", "dropoff_lon")]
-    keep = " AND ".join(f"coalesce({c}, 0) <> 0" for c in coords)
+    src = {norm: _quoted(name) for norm, name in match_columns(names).items()}
+    cols = [f"{src[c]}::TIMESTAMP AS {c}" for c in ("pickup_time", "dropoff_time")]
+    cols += [f"{src[c]}::DOUBLE AS {c}" for c in COORDS]
     return (
-        "SELECT row_number() OVER () - 1 AS trip_id, "
-        f"{q['pickup_time']}::TIMESTAMP AS pickup_time, {q['dropoff_time']}::TIMESTAMP AS dropoff_time, "
-        + ", ".join(f"{c} AS {n}" for c, n in zip(coords, list(TLC_NAMES)[2:], strict=True))
-        + f" FROM read_parquet('{path}') WHERE {keep}"
+        f"SELECT row_number() OVER () - 1 AS trip_id, {', '.join(cols)} FROM read_parquet('{path}')"
     )
+
+
+def _load(con, trips) -> dict[str, int]:
+    """Create temp table ``p`` of usable trips (times in microseconds); rows each rule removed."""
+    src = _source_sql(con, trips)
+    con.execute(
+        f"""CREATE TEMP TABLE n AS SELECT trip_id::BIGINT AS id,
+            pickup_time::TIMESTAMP AS pickup_time, dropoff_time::TIMESTAMP AS dropoff_time,
+            {", ".join(f"{c}::DOUBLE AS {c}" for c in COORDS)}
+        FROM ({src})"""
+    )
+    con.execute(f"CREATE TEMP TABLE r AS SELECT *, {sql_rejected()} AS rejected FROM n")
+    counts = dict(
+        con.execute(
+            "SELECT rejected, count(*) FROM r WHERE rejected IS NOT NULL GROUP BY rejected"
+        ).fetchall()
+    )
+    con.execute(
+        """CREATE TEMP TABLE p AS SELECT id, epoch_us(pickup_time) AS t_pick,
+            epoch_us(dropoff_time) AS t_drop, pickup_lat AS plat, pickup_lon AS plon,
+            dropoff_lat AS dlat, dropoff_lon AS dlon
+        FROM r WHERE rejected IS NULL"""
+    )
+    return {name: int(counts.get(name, 0)) for name in RULE_NAMES}
+
+
+def _connect(threads):
+    """A fresh in-memory DuckDB connection, quiet, with ``threads`` threads (None = DuckDB's)."""
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
+    if threads is not None:
+        con.execute(f"SET threads = {int(threads)}")
+    return con
+
+
+def usable_counts_duckdb(trips, *, threads: int | None = None) -> dict[str, int]:
+    """Rows each usable-trip rule removes from a pandas frame or Parquet path, counted by DuckDB."""
+    con = _connect(threads)
+    try:
+        return _load(con, trips)
+    finally:
+        con.close()
 
 
 def _pack(*fields: str) -> str:
     """SQL: integer expressions packed into one BIGINT, 12 bits each (modulo 4096)."""
+    m = 1 << KEY_BITS
     return " | ".join(
-        f"((((({f}) % 4096) + 4096) % 4096) << {12 * i})" for i, f in enumerate(fields)
+        f"((((({f}) % {m}) + {m}) % {m}) << {KEY_BITS * i})" for i, f in enumerate(fields)
     )
 
 
@@ -58,41 +109,33 @@ def _hav(lat1: str, lon1: str, lat2: str, lon2: str) -> str:
 
 
 def return_trips_duckdb(trips, r: float, *, threads: int | None = None) -> pd.DataFrame:
-    """(a_id, b_id) return-trip pairs computed by DuckDB over a pandas frame or a Parquet path."""
-    import duckdb
+    """(a_id, b_id) return-trip pairs computed by DuckDB over a pandas frame or a Parquet path.
 
+    Only usable trips take part (``usable_counts_duckdb`` counts the rest); cells are sized from
+    them, and longitude cells wrap around the antimeridian as in the Spark methods.
+    """
     r = check_radius(r)
-    con = duckdb.connect()
+    con = _connect(threads)
     try:
-        con.execute("SET enable_progress_bar = false")
-        if threads is not None:
-            con.execute(f"SET threads = {int(threads)}")
-        src = _source_sql(con, trips)
-        con.execute(
-            f"""CREATE TEMP TABLE p AS SELECT trip_id::BIGINT AS id,
-                epoch_us(pickup_time::TIMESTAMP) AS t_pick, epoch_us(dropoff_time::TIMESTAMP) AS t_drop,
-                pickup_lat::DOUBLE AS plat, pickup_lon::DOUBLE AS plon,
-                dropoff_lat::DOUBLE AS dlat, dropoff_lon::DOUBLE AS dlon
-            FROM ({src}) WHERE pickup_time IS NOT NULL AND dropoff_time IS NOT NULL
-              AND NOT (isnan(pickup_lat) OR isnan(pickup_lon) OR isnan(dropoff_lat) OR isnan(dropoff_lon))
-              AND pickup_lat IS NOT NULL AND pickup_lon IS NOT NULL
-              AND dropoff_lat IS NOT NULL AND dropoff_lon IS NOT NULL"""
-        )
+        _load(con, trips)
         m = con.execute("SELECT max(greatest(abs(plat), abs(dlat))) FROM p").fetchone()[0]
-        m = 0.0 if m is None else float(m)
-        if m >= 89:
-            raise ValueError(f"trips reach latitude {m}; expected |latitude| < 89 degrees")
-        dlat, dlon = cell_size_deg(r, m, factor=2.0)
+        dlat, min_dlon = cell_size_deg(r, 0.0 if m is None else float(m), factor=2.0)
+        n_lon = lon_cells(min_dlon)
+        dlon = 360.0 / n_lon
         cells = []
         for e, lat, lon in (("p", "plat", "plon"), ("d", "dlat", "dlon")):
-            y, x = f"({lat} / {dlat!r})", f"({lon} / {dlon!r})"
+            y, x = f"({lat} / {dlat!r})", f"(({lon} + 180.0) / {dlon!r})"
             cells += [
                 f"floor({y})::BIGINT AS {e}_cy",
-                f"floor({x})::BIGINT AS {e}_cx",
+                f"(((floor({x})::BIGINT % {n_lon}) + {n_lon}) % {n_lon}) AS {e}_cx",
                 f"CASE WHEN {y} - floor({y}) >= 0.5 THEN 1 ELSE -1 END AS {e}_qy",
                 f"CASE WHEN {x} - floor({x}) >= 0.5 THEN 1 ELSE -1 END AS {e}_qx",
             ]
-        quad = [(f"d_cy + d_qy * {sy}", f"d_cx + d_qx * {sx}") for sy in (0, 1) for sx in (0, 1)]
+        quad = [
+            (f"d_cy + d_qy * {sy}", f"(d_cx + d_qx * {sx} + {n_lon}) % {n_lon}")
+            for sy in (0, 1)
+            for sx in (0, 1)
+        ]
         a_keys = [_pack(y, x, "p_cy", "p_cx", f"ta + {dt}") for y, x in quad for dt in (0, 1)]
         b_keys = [_pack("p_cy", "p_cx", y, x, "tb") for y, x in quad]
         sql = f"""

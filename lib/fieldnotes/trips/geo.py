@@ -15,6 +15,12 @@ EIGHT_HOURS_S = 8 * 3600
 MAX_RADIUS_M = 10_000.0
 """Largest radius the join accepts, in metres."""
 
+MAX_ABS_LAT = 89.0
+"""Trips must stay below this |latitude| (degrees): longitude cells widen as 1 / cos(latitude)."""
+
+KEY_BITS = 12
+"""Bits per field in a packed join key; cells that collide modulo 4096 only add candidates."""
+
 
 def haversine_m(lat1, lon1, lat2, lon2):
     """Great-circle distance in metres between points given in degrees (NumPy, broadcasting)."""
@@ -55,10 +61,25 @@ def cell_size_deg(r: float, max_abs_lat: float, *, factor: float = 1.0) -> tuple
     great circle between two points on a parallel is shorter than the parallel.)
     """
     r = check_radius(r)
-    if not 0 <= max_abs_lat < 89.0:
-        raise ValueError(f"max_abs_lat must be in [0, 89) degrees, got {max_abs_lat}")
+    if not 0 <= max_abs_lat < MAX_ABS_LAT:
+        raise ValueError(f"max_abs_lat must be in [0, {MAX_ABS_LAT:g}) degrees, got {max_abs_lat}")
     margin = 1.0 + 1e-9
     dlat = math.degrees(r / EARTH_RADIUS_M) * margin
     s = math.sin(r / (2 * EARTH_RADIUS_M)) / math.cos(math.radians(max_abs_lat))
     dlon = math.degrees(2 * math.asin(min(1.0, s))) * margin
     return dlat * factor, dlon * factor
+
+
+def lon_cells(width_deg: float) -> int:
+    """Cells around a parallel, each at least ``width_deg`` degrees wide (360 / n >= width).
+
+    Cell indices wrap modulo n, so trips on both sides of the antimeridian are neighbours. n is
+    never 1 more than a multiple of 2**KEY_BITS: a wrapped neighbour (cell n-1 next to cell 0)
+    then never shares its packed field with its own cell.
+    """
+    n = int(360.0 // width_deg)
+    if n % (1 << KEY_BITS) == 1:
+        n -= 1
+    if n < 4:
+        raise ValueError(f"longitude cells {width_deg} degrees wide leave under 4 around the earth")
+    return n

@@ -13,20 +13,35 @@ so they differ only in which candidate pairs reach it:
   a's pick-up with b's drop-off), 2x2 by quadrant on each, split between the two sides
   (a: 4 x 2 buckets = 8 rows, b: 4 rows), one packed long key. Far fewer candidates when demand
   is concentrated.
+
+Only usable trips take part (``fieldnotes.trips.usable``: the same rules in every engine, counted
+by ``scan_trips``); cells are sized from them, and longitude cells wrap around the antimeridian
+(360 / n degrees wide, indices modulo n), so trips on both sides of 180 degrees meet.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from itertools import product
 
-from fieldnotes.trips.columns import NORMALIZED
-from fieldnotes.trips.geo import EARTH_RADIUS_M, EIGHT_HOURS_S, cell_size_deg, check_radius
+from fieldnotes.trips.columns import COORDS, NORMALIZED
+from fieldnotes.trips.geo import (
+    EARTH_RADIUS_M,
+    EIGHT_HOURS_S,
+    KEY_BITS,
+    MAX_ABS_LAT,
+    cell_size_deg,
+    check_radius,
+    lon_cells,
+)
+from fieldnotes.trips.usable import RULE_NAMES, spark_rejected
 
 METHODS = ("naive", "grid", "quad", "ends")
 """Join methods ``return_trips`` accepts."""
 
 WINDOW_US = EIGHT_HOURS_S * 1_000_000
-_BITS = 12  # bits per field in a packed key; cells that collide modulo 4096 only add candidates
+JOIN_COLUMNS = ("id", "t_pick", "t_drop", *COORDS)
+"""Columns each side of a join carries: id, times in microseconds, coordinates in degrees."""
 
 
 def _unwrap(trips):
@@ -48,20 +63,75 @@ def _check(trips, r, method):
     return trips, r
 
 
-def _prepared(trips):
-    """Numeric columns for the join: ids, times in microseconds, coordinates; unusable rows out."""
+def _typed(trips):
+    """The normalized columns cast to their types, with ``rejected`` (the usable-trip rules)."""
     from pyspark.sql import functions as F
 
-    coords = ["pickup_lat", "pickup_lon", "dropoff_lat", "dropoff_lon"]
-    cond = F.col("t_pick").isNotNull() & F.col("t_drop").isNotNull()
-    for c in coords:
-        cond = cond & F.col(c).isNotNull() & ~F.isnan(F.col(c))
-    return trips.select(
+    typed = trips.select(
         F.col("trip_id").cast("long").alias("id"),
-        F.unix_micros(F.col("pickup_time").cast("timestamp")).alias("t_pick"),
-        F.unix_micros(F.col("dropoff_time").cast("timestamp")).alias("t_drop"),
-        *[F.col(c).cast("double").alias(c) for c in coords],
-    ).where(cond)
+        *[F.col(c).cast("timestamp").alias(c) for c in ("pickup_time", "dropoff_time")],
+        *[F.col(c).cast("double").alias(c) for c in COORDS],
+    )
+    return typed.select("*", spark_rejected())
+
+
+def _prepared(trips):
+    """The usable trips as the join's columns (times in microseconds); unusable rows out."""
+    from pyspark.sql import functions as F
+
+    return (
+        _typed(trips)
+        .where(F.col("rejected").isNull())
+        .select(
+            "id",
+            F.unix_micros("pickup_time").alias("t_pick"),
+            F.unix_micros("dropoff_time").alias("t_drop"),
+            *COORDS,
+        )
+    )
+
+
+@dataclass(frozen=True)
+class TripScan:
+    """One pass over a Spark DataFrame of trips: rows, rows each usable-trip rule removed, and
+    the largest |latitude| (degrees) of either end of a usable trip (0.0 when none is usable)."""
+
+    rows: int
+    removed: dict[str, int]
+    max_abs_lat: float
+
+    @property
+    def usable(self) -> int:
+        """Rows that every rule kept."""
+        return self.rows - sum(self.removed.values())
+
+
+def scan_trips(trips) -> TripScan:
+    """Count the rows each usable-trip rule removes and size cells from the usable rows (one action)."""
+    from pyspark.sql import functions as F
+
+    rej = F.col("rejected")
+    lat = F.greatest(F.abs("pickup_lat"), F.abs("dropoff_lat"))
+    row = (
+        _typed(_unwrap(trips))
+        .agg(
+            F.count(F.lit(1)).alias("rows"),
+            F.max(F.when(rej.isNull(), lat)).alias("max_abs_lat"),
+            *[F.sum(F.when(rej == name, 1).otherwise(0)).alias(name) for name in RULE_NAMES],
+        )
+        .collect()[0]
+    )
+    m = row["max_abs_lat"]
+    return TripScan(
+        rows=int(row["rows"]),
+        removed={name: int(row[name] or 0) for name in RULE_NAMES},
+        max_abs_lat=0.0 if m is None else float(m),
+    )
+
+
+def max_abs_latitude(trips) -> float:
+    """Largest |latitude| (degrees) of either end of a usable trip in a Spark DataFrame (one action)."""
+    return scan_trips(trips).max_abs_lat
 
 
 def _haversine(lat1, lon1, lat2, lon2):
@@ -90,27 +160,14 @@ def _exact(a, b, r):
     )
 
 
-def max_abs_latitude(trips) -> float:
-    """Largest |latitude| (degrees) of either trip end in a Spark DataFrame (one action)."""
+def _cell_columns(lat, lon, dlat, dlon, n_lon, prefix):
+    """Cell indices (longitude wrapped modulo ``n_lon``) and quadrant signs (+1/-1) of a point."""
     from pyspark.sql import functions as F
 
-    row = (
-        _unwrap(trips)
-        .agg(F.max(F.greatest(F.abs("pickup_lat"), F.abs("dropoff_lat"))).alias("m"))
-        .collect()[0]
-    )
-    m = row["m"]
-    return 0.0 if m is None or m != m else float(m)
-
-
-def _cells(lat, lon, dlat, dlon, prefix):
-    """Integer cell indices and quadrant directions (+1/-1) of a point, as named columns."""
-    from pyspark.sql import functions as F
-
-    y, x = F.col(lat) / F.lit(dlat), F.col(lon) / F.lit(dlon)
+    y, x = F.col(lat) / F.lit(dlat), (F.col(lon) + F.lit(180.0)) / F.lit(dlon)
     return [
         F.floor(y).cast("long").alias(f"{prefix}_cy"),
-        F.floor(x).cast("long").alias(f"{prefix}_cx"),
+        F.pmod(F.floor(x).cast("long"), F.lit(n_lon)).alias(f"{prefix}_cx"),
         F.when(y - F.floor(y) >= 0.5, 1).otherwise(-1).cast("long").alias(f"{prefix}_qy"),
         F.when(x - F.floor(x) >= 0.5, 1).otherwise(-1).cast("long").alias(f"{prefix}_qx"),
     ]
@@ -122,101 +179,144 @@ def _pack(*fields):
 
     key = None
     for i, f in enumerate(fields):
-        part = F.shiftleft(F.pmod(f, F.lit(1 << _BITS)), _BITS * i)
+        part = F.shiftleft(F.pmod(f, F.lit(1 << KEY_BITS)), KEY_BITS * i)
         key = part if key is None else key.bitwiseOR(part)
     return key
 
 
-def _sides(p, r, method, max_abs_lat):
-    """The two exploded sides (a, b) with a join key column ``k`` (or k0..k2 for ``grid``)."""
+def _cells(p, r, method, max_abs_lat):
+    """(trips with cell, quadrant and 8-hour bucket columns, cells around a parallel)."""
     from pyspark.sql import functions as F
 
     factor = 1.0 if method == "grid" else 2.0
-    dlat, dlon = cell_size_deg(r, max_abs_lat, factor=factor)
-    keep = ["id", "t_pick", "t_drop", "pickup_lat", "pickup_lon", "dropoff_lat", "dropoff_lon"]
+    dlat, min_dlon = cell_size_deg(r, max_abs_lat, factor=factor)
+    n_lon = lon_cells(min_dlon)
+    dlon = 360.0 / n_lon
     cells = p.select(
-        *keep,
-        *_cells("pickup_lat", "pickup_lon", dlat, dlon, "p"),
-        *_cells("dropoff_lat", "dropoff_lon", dlat, dlon, "d"),
+        *JOIN_COLUMNS,
+        *_cell_columns("pickup_lat", "pickup_lon", dlat, dlon, n_lon, "p"),
+        *_cell_columns("dropoff_lat", "dropoff_lon", dlat, dlon, n_lon, "d"),
         F.floor(F.col("t_drop") / F.lit(WINDOW_US)).cast("long").alias("ta"),
         F.floor(F.col("t_pick") / F.lit(WINDOW_US)).cast("long").alias("tb"),
     )
+    return cells, n_lon
+
+
+def _grid_sides(cells, n_lon):
+    """The post's sides, key ``k`` a struct of three integers (lat cell, lon cell, bucket):
+    a in its drop-off's 9 neighbours x 2 buckets, b at its pick-up cell and bucket."""
+    from pyspark.sql import functions as F
+
     c = F.col
-    if method == "grid":  # the post: 9 neighbours x 2 buckets, three integer keys
-        nb = [
-            F.struct(
-                (c("d_cy") + dy).alias("k0"),
-                (c("d_cx") + dx).alias("k1"),
-                (c("ta") + dt).alias("k2"),
-            )
-            for dy, dx, dt in product((-1, 0, 1), (-1, 0, 1), (0, 1))
-        ]
-        a = cells.select(*keep, F.explode(F.array(*nb)).alias("k")).select(*keep, "k.*")
-        b = cells.select(*keep, c("p_cy").alias("k0"), c("p_cx").alias("k1"), c("tb").alias("k2"))
-        return a, b, ["k0", "k1", "k2"]
-
-    def quad(prefix):
-        return [
-            (c(f"{prefix}_cy") + c(f"{prefix}_qy") * sy, c(f"{prefix}_cx") + c(f"{prefix}_qx") * sx)
-            for sy, sx in product((0, 1), (0, 1))
-        ]
-
-    if method == "quad":  # one end: a's drop-off quadrant neighbours x 2 buckets; b at home
-        a_keys = [_pack(y, x, c("ta") + dt) for (y, x), dt in product(quad("d"), (0, 1))]
-        b_key = _pack(c("p_cy"), c("p_cx"), c("tb"))
-        a = cells.select(*keep, F.explode(F.array(*a_keys)).alias("k"))
-        b = cells.select(*keep, b_key.alias("k"))
-        return a, b, ["k"]
-    # ends: a explodes its drop-off quadrant x 2 buckets; b explodes its drop-off quadrant
-    a_keys = [
-        _pack(y, x, c("p_cy"), c("p_cx"), c("ta") + dt) for (y, x), dt in product(quad("d"), (0, 1))
+    nb = [
+        F.struct(
+            (c("d_cy") + dy).alias("k0"),
+            F.pmod(c("d_cx") + dx, F.lit(n_lon)).alias("k1"),
+            (c("ta") + dt).alias("k2"),
+        )
+        for dy, dx, dt in product((-1, 0, 1), (-1, 0, 1), (0, 1))
     ]
-    b_keys = [_pack(c("p_cy"), c("p_cx"), y, x, c("tb")) for y, x in quad("d")]
-    a = cells.select(*keep, F.explode(F.array(*a_keys)).alias("k"))
-    b = cells.select(*keep, F.explode(F.array(*b_keys)).alias("k"))
-    return a, b, ["k"]
+    a = cells.select(*JOIN_COLUMNS, F.explode(F.array(*nb)).alias("k"))
+    b = cells.select(
+        *JOIN_COLUMNS,
+        F.struct(c("p_cy").alias("k0"), c("p_cx").alias("k1"), c("tb").alias("k2")).alias("k"),
+    )
+    return a, b
+
+
+def _quadrant(prefix, n_lon):
+    """The 2x2 cells (lat, lon columns) towards a point's quadrant, longitude wrapped."""
+    from pyspark.sql import functions as F
+
+    c = F.col
+    return [
+        (
+            c(f"{prefix}_cy") + c(f"{prefix}_qy") * sy,
+            F.pmod(c(f"{prefix}_cx") + c(f"{prefix}_qx") * sx, F.lit(n_lon)),
+        )
+        for sy, sx in product((0, 1), (0, 1))
+    ]
+
+
+def _packed_sides(cells, n_lon, method):
+    """The sides of ``quad`` or ``ends``, key ``k`` one packed long.
+
+    quad: a in its drop-off's 2x2 quadrant cells x 2 buckets, b at its pick-up cell.
+    ends: a in its drop-off's quadrant x its pick-up cell x 2 buckets; b at its pick-up cell x
+    its drop-off's quadrant.
+    """
+    from pyspark.sql import functions as F
+
+    c = F.col
+    quad = _quadrant("d", n_lon)
+    if method == "quad":
+        a_keys = [_pack(y, x, c("ta") + dt) for (y, x), dt in product(quad, (0, 1))]
+        b_keys = [_pack(c("p_cy"), c("p_cx"), c("tb"))]
+    else:
+        a_keys = [
+            _pack(y, x, c("p_cy"), c("p_cx"), c("ta") + dt) for (y, x), dt in product(quad, (0, 1))
+        ]
+        b_keys = [_pack(c("p_cy"), c("p_cx"), y, x, c("tb")) for y, x in quad]
+    a = cells.select(*JOIN_COLUMNS, F.explode(F.array(*a_keys)).alias("k"))
+    b = cells.select(*JOIN_COLUMNS, F.explode(F.array(*b_keys)).alias("k"))
+    return a, b
+
+
+def _sides(p, r, method, max_abs_lat):
+    """The two exploded sides (a, b) of a keyed method, each with the join key column ``k``."""
+    cells, n_lon = _cells(p, r, method, max_abs_lat)
+    if method == "grid":
+        return _grid_sides(cells, n_lon)
+    return _packed_sides(cells, n_lon, method)
 
 
 def exploded_sides(trips, r: float, *, method: str = "grid", max_abs_lat: float | None = None):
-    """The two sides of a keyed join (Spark DataFrames with their key columns), before joining."""
+    """The two sides of a keyed join (Spark DataFrames with their key column ``k``), before joining."""
     trips, r = _check(trips, r, method)
     if method == "naive":
         raise ValueError("method 'naive' has no keys to explode; use grid, quad or ends")
     if max_abs_lat is None:
         max_abs_lat = max_abs_latitude(trips)
-    a, b, _ = _sides(_prepared(trips), r, method, max_abs_lat)
-    return a, b
+    return _sides(_prepared(trips), r, method, max_abs_lat)
+
+
+def _prefixed(df, prefix):
+    """The join columns renamed with ``prefix`` (a_ or b_), and the key ``k`` where present."""
+    from pyspark.sql import functions as F
+
+    keys = ["k"] if "k" in df.columns else []
+    return df.select(*[F.col(x).alias(f"{prefix}{x}") for x in JOIN_COLUMNS], *keys)
 
 
 def _candidates(trips, r, method, max_abs_lat):
-    """(joined candidates with a_/b_ prefixed columns, column getters) before the exact test."""
-    from pyspark.sql import functions as F
-
+    """Joined candidates with a_/b_ prefixed columns, before the exact test."""
     p = _prepared(trips)
-    cols = ["id", "t_pick", "t_drop", "pickup_lat", "pickup_lon", "dropoff_lat", "dropoff_lon"]
     if method == "naive":
-        a = p.select(*[F.col(x).alias(f"a_{x}") for x in cols])
-        b = p.select(*[F.col(x).alias(f"b_{x}") for x in cols])
-        return a.crossJoin(b)
+        return _prefixed(p, "a_").crossJoin(_prefixed(p, "b_"))
     if max_abs_lat is None:
         max_abs_lat = max_abs_latitude(trips)
-    a, b, keys = _sides(p, r, method, max_abs_lat)
-    a = a.select(*[F.col(x).alias(f"a_{x}") for x in cols], *keys)
-    b = b.select(*[F.col(x).alias(f"b_{x}") for x in cols], *keys)
-    return a.join(b, on=keys, how="inner")
+    a, b = _sides(p, r, method, max_abs_lat)
+    return _prefixed(a, "a_").join(_prefixed(b, "b_"), on="k", how="inner")
+
+
+def _check_max_abs_lat(max_abs_lat):
+    """Validate a caller's ``max_abs_lat`` (degrees; None = read from the data)."""
+    if max_abs_lat is not None and not 0 <= float(max_abs_lat) < MAX_ABS_LAT:
+        raise ValueError(f"max_abs_lat must be in [0, {MAX_ABS_LAT:g}) degrees, got {max_abs_lat}")
 
 
 def return_trips(trips, r: float, *, method: str = "grid", max_abs_lat: float | None = None):
     """Spark DataFrame (a_id, b_id): b is a return trip of a within r metres and 8 hours.
 
-    ``max_abs_lat`` (degrees) sizes longitude cells; by default it is read from the data (one
-    small action). Lazy otherwise: nothing runs until an action such as ``count()``.
+    Only usable trips (``fieldnotes.trips.usable``) take part; ``scan_trips`` counts the rows each
+    rule removes. ``max_abs_lat`` (degrees) sizes longitude cells and must be at least the usable
+    trips' largest |latitude|; by default it is read from them (one small action). Lazy otherwise:
+    nothing runs until an action such as ``count()``.
     """
     from pyspark.sql import functions as F
 
     trips, r = _check(trips, r, method)
-    if max_abs_lat is not None and not 0 <= float(max_abs_lat) < 89:
-        raise ValueError(f"max_abs_lat must be in [0, 89) degrees, got {max_abs_lat}")
+    _check_max_abs_lat(max_abs_lat)
     joined = _candidates(trips, r, method, max_abs_lat)
     cond = _exact(lambda x: F.col(f"a_{x}"), lambda x: F.col(f"b_{x}"), r)
     return joined.where(cond).select(F.col("a_id"), F.col("b_id"))
@@ -225,6 +325,7 @@ def return_trips(trips, r: float, *, method: str = "grid", max_abs_lat: float | 
 def candidate_pairs(trips, r: float, *, method: str = "grid", max_abs_lat: float | None = None):
     """Number of candidate pairs a method hands to the exact test (an action)."""
     trips, r = _check(trips, r, method)
+    _check_max_abs_lat(max_abs_lat)
     if method == "naive":
         n = _prepared(trips).count()
         return n * n

@@ -7,6 +7,7 @@ import pandas as pd
 
 from fieldnotes.trips.columns import check_normalized, micros
 from fieldnotes.trips.geo import EARTH_RADIUS_M, EIGHT_HOURS_S, check_radius, haversine_m
+from fieldnotes.trips.usable import first_broken_rule
 
 
 def _unit(lat, lon):
@@ -21,7 +22,8 @@ def return_trips_exact(trips: pd.DataFrame, r: float) -> pd.DataFrame:
     Trips are processed in 8-hour blocks of drop-off time; the candidates for a block are the
     pick-ups in that block and the next. Each trip is a point in 6-D (both ends on the unit sphere);
     a pair with both ends within r has 6-D distance < sqrt(2) * chord(r), so a KD-tree ball query
-    finds a superset, which the exact haversine and strict time tests then reduce.
+    finds a superset, which the exact haversine and strict time tests then reduce. Only usable
+    trips (``fieldnotes.trips.usable``) take part; the sphere needs no antimeridian special case.
     """
     from scipy.spatial import cKDTree
 
@@ -32,8 +34,8 @@ def return_trips_exact(trips: pd.DataFrame, r: float) -> pd.DataFrame:
     t_drop = micros(trips["dropoff_time"])
     plat, plon = trips["pickup_lat"].to_numpy(float), trips["pickup_lon"].to_numpy(float)
     dlat, dlon = trips["dropoff_lat"].to_numpy(float), trips["dropoff_lon"].to_numpy(float)
-    ok = np.isfinite(plat) & np.isfinite(plon) & np.isfinite(dlat) & np.isfinite(dlon)
-    ok &= (trips["pickup_time"].notna() & trips["dropoff_time"].notna()).to_numpy()
+    ok = first_broken_rule(trips) < 0
+    plat, plon, dlat, dlon = (np.where(ok, v, 0.0) for v in (plat, plon, dlat, dlon))
     a_key = np.hstack([_unit(dlat, dlon), _unit(plat, plon)])  # a: (drop-off, pick-up)
     b_key = np.hstack([_unit(plat, plon), _unit(dlat, dlon)])  # b: (pick-up, drop-off)
     chord = 2 * np.sin(r / (2 * EARTH_RADIUS_M))

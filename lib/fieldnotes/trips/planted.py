@@ -15,6 +15,11 @@ FACTORS = (0.99, 1.01)
 """Planted distances as fractions of r: just inside and just outside."""
 
 
+def _wrapped(lon: np.ndarray) -> np.ndarray:
+    """Longitudes (degrees) moved into [-180, 180) where they left it; others bit for bit."""
+    return np.where(lon >= 180.0, lon - 360.0, np.where(lon < -180.0, lon + 360.0, lon))
+
+
 def planted_trips(
     n_base: int, r: float, *, seed: int, lat: float = 40.75, lon: float = -73.98, spread_m=2000.0
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -45,6 +50,7 @@ def planted_trips(
     bdlat, bdlon = destination(plat, plon, b2, f2 * r)
     bt_pick = t_drop + gap
     bt_drop = bt_pick + rng.integers(120, 3600, n_base).astype(np.int64) * 1_000_000
+    plon, dlon = _wrapped(plon), _wrapped(dlon)
     ids = np.arange(2 * n_base, dtype=np.int64)
     perm = rng.permutation(2 * n_base)  # ids carry no hint of which trip is the partner
     trip_id = ids[perm]
