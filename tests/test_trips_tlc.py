@@ -6,7 +6,8 @@ import pytest
 
 from fieldnotes.trips.join import return_trips
 from fieldnotes.trips.session import spark_session
-from fieldnotes.trips.tlc import read_tlc
+from fieldnotes.trips.tlc import PARSE_RULES, STRICT_RULES, read_tlc
+from fieldnotes.trips.usable import RULE_NAMES
 
 DATA = Path(__file__).parent / "data" / "trips"
 
@@ -16,6 +17,13 @@ def spark():
     return spark_session()
 
 
+def removed(strict=False, **hits):
+    """Every rule's count for a load: the named ones as given, the rest 0."""
+    names = [*PARSE_RULES, *RULE_NAMES, *(STRICT_RULES if strict else ())]
+    assert set(hits) <= set(names)
+    return {n: hits.get(n, 0) for n in names}
+
+
 @pytest.mark.parametrize(
     "name, strict, read, removed",
     [
@@ -23,52 +31,46 @@ def spark():
             "yellow_tripdata_2015-01_sample.csv",
             False,
             12,
-            {"missing_time": 0, "zero_or_missing_coordinate": 3},
+            removed(zero_coordinate=2, missing_coordinate=1),
         ),
         (
             "yellow_tripdata_2015-01_sample.csv",
             True,
             12,
-            {
-                "missing_time": 0,
-                "zero_or_missing_coordinate": 3,
-                "outside_nyc": 1,
-                "dropoff_not_after_pickup": 1,
-            },
+            removed(
+                True,
+                zero_coordinate=2,
+                missing_coordinate=1,
+                outside_nyc=1,
+                dropoff_not_after_pickup=1,
+            ),
         ),
         (
             "yellow_tripdata_2016-02_sample.csv",
             False,
             10,
-            {"missing_time": 1, "zero_or_missing_coordinate": 1},
+            removed(missing_time=1, zero_coordinate=1),
         ),
         (
             "yellow_tripdata_2016-02_sample.csv",
             True,
             10,
-            {
-                "missing_time": 1,
-                "zero_or_missing_coordinate": 1,
-                "outside_nyc": 1,
-                "dropoff_not_after_pickup": 1,
-            },
+            removed(
+                True, missing_time=1, zero_coordinate=1, outside_nyc=1, dropoff_not_after_pickup=1
+            ),
         ),
         (
             "yellow_tripdata_2009-01_sample.parquet",
             False,
             8,
-            {"missing_time": 0, "zero_or_missing_coordinate": 2},
+            removed(zero_coordinate=1, missing_coordinate=1),
         ),
+        ("yellow_tripdata_2014-01_sample.csv", True, 3, removed(True, zero_coordinate=1)),
         (
-            "yellow_tripdata_2014-01_sample.csv",
-            True,
-            3,
-            {
-                "missing_time": 0,
-                "zero_or_missing_coordinate": 1,
-                "outside_nyc": 0,
-                "dropoff_not_after_pickup": 0,
-            },
+            "yellow_tripdata_2015-01_unparseable.csv",
+            False,
+            4,
+            removed(unparseable_coordinate=2, unparseable_time=1),
         ),
     ],
 )
@@ -114,7 +116,43 @@ def test_return_trip_found_in_loaded_file(spark):
 
 
 def test_not_a_trip_file(spark, tmp_path):
-    with pytest.raises(ValueError, match="pickup_time"):
-        read_tlc(spark, DATA / "not_a_trip_file.csv")
     with pytest.raises(ValueError, match="does not exist"):
         read_tlc(spark, tmp_path / "missing.csv")
+
+
+def test_folder_columns_matched_per_file(spark):
+    load = read_tlc(spark, DATA / "mixed_order")
+    assert load.rows_read == 9 and load.rows_kept == 9
+    rows = load.trips.collect()
+    assert all(40 < r.pickup_lat < 41 and -75 < r.pickup_lon < -73 for r in rows)
+    assert all(40 < r.dropoff_lat < 41 and -75 < r.dropoff_lon < -73 for r in rows)
+    got = return_trips(load, 50.0, method="ends").collect()
+    assert len(got) == 1  # the swapped-header file's trip and its return 2 hours later
+
+
+@pytest.mark.parametrize("unit", ["s", "ms", "us", "ns"])
+def test_int64_timestamps_in_every_unit(spark, unit):
+    load = read_tlc(spark, DATA / f"int_times_{unit}.parquet")
+    t = load.trips.selectExpr("unix_seconds(pickup_time) AS s", "unix_seconds(dropoff_time) AS d")
+    got = sorted((r.s, r.d) for r in t.collect())
+    assert got == [(s, s + 1200) for s in (1454313600, 1454321400, 1454324400)]
+
+
+def test_int64_timestamps_of_no_unit_are_refused(spark):
+    with pytest.raises(ValueError, match=r"int_times_unknown_unit.parquet.*tpep_pickup_datetime"):
+        read_tlc(spark, DATA / "int_times_unknown_unit.parquet")
+
+
+def test_paths_through_spark_file_system(spark):
+    uri = (DATA / "mixed_order").resolve().as_uri()  # file:///...
+    assert uri.startswith("file://")
+    assert read_tlc(spark, uri).rows_read == 9
+    with pytest.raises(ValueError, match="does not exist"):
+        read_tlc(spark, uri + "_nope")
+
+
+def test_broken_files_are_named(spark):
+    with pytest.raises(ValueError, match="yellow_tripdata_2009-01_cut.parquet"):
+        read_tlc(spark, DATA / "truncated")
+    with pytest.raises(ValueError, match="not_a_trip_file.csv.*pickup_time"):
+        read_tlc(spark, DATA / "not_a_trip_file.csv")

@@ -1,13 +1,29 @@
-"""Read real TLC trip files (CSV or Parquet, 2009-2016 layouts with coordinates) into Spark."""
+"""Read real TLC trip files (CSV or Parquet, 2009-2016 layouts with coordinates) into Spark.
+
+Files are listed through Spark's own (Hadoop) file system layer, so ``file://``, ``hdfs://`` and
+``s3a://`` paths work as well as local ones. Each file's columns are matched by name on its own
+header, so a folder whose files order their columns differently reads correctly.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import reduce
 from operator import or_
-from pathlib import Path
 
 from fieldnotes.trips.columns import COORDS, NORMALIZED, NYC_BBOX, match_columns
+from fieldnotes.trips.usable import spark_first_hit, spark_hits
+
+TIMES = ("pickup_time", "dropoff_time")
+PARSE_RULES = ("unparseable_time", "unparseable_coordinate")
+"""Rules the loader applies before the usable-trip rules: a value present but not parseable."""
+STRICT_RULES = ("outside_nyc", "dropoff_not_after_pickup")
+"""Rules ``strict`` loading adds after the usable-trip rules."""
+
+EPOCH_RANGE_S = (946_684_800, 4_102_444_800)
+"""Integer timestamps must fall in 2000-01-01 .. 2100-01-01 (seconds) in one unit to be read."""
+INT_TIME_UNITS = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
+"""Units an integer timestamp column may be stored in, as ticks per second."""
 
 
 @dataclass
@@ -24,77 +40,156 @@ class TLCLoad:
         return self.rows_read - sum(self.removed.values())
 
 
-def _files(path) -> tuple[list[str], str]:
-    """The data files under ``path`` (a file or a folder) and their format, csv or parquet."""
-    p = Path(path)
-    if not p.exists():
+def _format(name: str) -> str | None:
+    """``csv`` or ``parquet`` from a file name, None for anything else."""
+    low = name.lower()
+    if low.endswith((".parquet", ".parq")):
+        return "parquet"
+    if low.endswith((".csv", ".csv.gz", ".csv.bz2")):
+        return "csv"
+    return None
+
+
+def _files(spark, path) -> tuple[list[str], str]:
+    """The data files under ``path`` (a file or a folder, any Hadoop URI) and their format."""
+    jvm = spark.sparkContext._jvm
+    hpath = jvm.org.apache.hadoop.fs.Path(str(path))
+    fs = hpath.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    if not fs.exists(hpath):
         raise ValueError(f"path {str(path)!r} does not exist")
-    files = sorted(q for q in p.rglob("*") if q.is_file()) if p.is_dir() else [p]
-    files = [q for q in files if not q.name.startswith((".", "_"))]
-    fmts = {"parquet" if q.suffix.lower() in (".parquet", ".parq") else "csv" for q in files}
-    if not files or len(fmts) != 1:
+    if fs.getFileStatus(hpath).isFile():
+        found = [fs.makeQualified(hpath)]
+    else:
+        found, it = [], fs.listFiles(hpath, True)
+        while it.hasNext():
+            found.append(it.next().getPath())
+    names = sorted(q.toString() for q in found if not q.getName().startswith((".", "_")))
+    fmts = {_format(n) for n in names}
+    if not names or len(fmts) != 1 or None in fmts:
         raise ValueError(
-            f"path {str(path)!r} must hold CSV or Parquet files of one kind, got {files[:5]}"
+            f"path {str(path)!r} must hold .csv or .parquet files of one kind, got {names[:5]}"
         )
-    return [str(q) for q in files], fmts.pop()
+    return names, fmts.pop()
+
+
+def _matched(raw, name: str) -> dict[str, str]:
+    """``match_columns`` on one file's header, the error naming the file."""
+    try:
+        return match_columns(raw.columns)
+    except ValueError as e:
+        raise ValueError(f"{name}: {e}") from None
+
+
+def _int_time_unit(raw, column: str, name: str) -> str:
+    """The unit (s, ms, us, ns) of an integer timestamp column, from its range (one action)."""
+    from pyspark.sql import functions as F
+
+    c = F.col(f"`{column}`")
+    lo, hi = raw.agg(F.min(c), F.max(c)).first()
+    if lo is None:
+        return "us"
+    for unit, per_s in INT_TIME_UNITS.items():
+        if EPOCH_RANGE_S[0] * per_s <= lo and hi <= EPOCH_RANGE_S[1] * per_s:
+            return unit
+    raise ValueError(
+        f"{name}: integer timestamps in column {column!r} run from {lo} to {hi}, which is not "
+        "epoch seconds, ms, us or ns of one unit within the years 2000-2100"
+    )
+
+
+def _time(raw, column: str, name: str):
+    """Spark Column: a timestamp from a string, timestamp or integer (unit detected) column."""
+    from pyspark.sql import functions as F
+
+    c = F.col(f"`{column}`")
+    kind = dict(raw.dtypes)[column]
+    if kind in ("bigint", "int"):
+        per_s = INT_TIME_UNITS[_int_time_unit(raw, column, name)]
+        if per_s <= 1_000_000:
+            return F.timestamp_micros(c * F.lit(1_000_000 // per_s))
+        return F.timestamp_micros(F.floor(c / F.lit(per_s // 1_000_000)))
+    if kind == "string":
+        return F.try_to_timestamp(F.trim(c))
+    if kind.startswith("timestamp") or kind == "date":
+        return c.cast("timestamp")
+    raise ValueError(f"{name}: column {column!r} has type {kind}, expected a timestamp")
+
+
+def _coordinate(raw, column: str):
+    """Spark Column: a double from a string or numeric column; null where unparseable."""
+    from pyspark.sql import functions as F
+
+    c = F.col(f"`{column}`")
+    if dict(raw.dtypes)[column] == "string":
+        c = F.trim(c)
+    return c.try_cast("double")
+
+
+def _read_one(spark, name: str, fmt: str):
+    """One file as parsed normalized columns plus flags ``bad_time`` / ``bad_coordinate``
+    (a value present but unparseable); errors name the file."""
+    from pyspark.sql import functions as F
+
+    try:
+        if fmt == "csv":
+            raw = spark.read.option("header", True).option("inferSchema", False).csv(name)
+        else:
+            raw = spark.read.parquet(name)
+    except Exception as e:  # Spark raises its own exception types for unreadable files
+        raise ValueError(f"{name}: not a readable {fmt} file ({str(e).splitlines()[0]})") from e
+    src = _matched(raw, name)
+    parsed = {c: _time(raw, src[c], name) for c in TIMES}
+    parsed |= {c: _coordinate(raw, src[c]) for c in COORDS}
+
+    def bad(cols):
+        return reduce(or_, [F.col(f"`{src[c]}`").isNotNull() & parsed[c].isNull() for c in cols])
+
+    return raw.select(
+        *[parsed[c].alias(c) for c in (*TIMES, *COORDS)],
+        bad(TIMES).alias("bad_time"),
+        bad(COORDS).alias("bad_coordinate"),
+    )
+
+
+def _strict_hits():
+    """(rule name, condition) for the ``strict`` rules: NYC bounding box, positive duration."""
+    from pyspark.sql import functions as F
+
+    (la0, la1), (lo0, lo1) = NYC_BBOX["lat"], NYC_BBOX["lon"]
+    box = {c: (la0, la1) if c.endswith("lat") else (lo0, lo1) for c in COORDS}
+    out = reduce(or_, [(F.col(c) < lo) | (F.col(c) > hi) for c, (lo, hi) in box.items()])
+    return [
+        ("outside_nyc", out),
+        ("dropoff_not_after_pickup", F.col("dropoff_time") <= F.col("pickup_time")),
+    ]
 
 
 def read_tlc(spark, path, *, strict: bool = False) -> TLCLoad:
     """Real TLC trips at ``path`` as normalized columns plus ``trip_id``, cleaned rule by rule.
 
-    Rules, applied in order, each counted on the rows the previous rules kept:
-    ``missing_time`` (a timestamp missing or unparseable), ``zero_or_missing_coordinate`` (what the
-    exercise drops), and with ``strict``: ``outside_nyc`` (an end outside ``NYC_BBOX``) and
-    ``dropoff_not_after_pickup``. Times are read as UTC wall-clock (TLC files carry local time).
+    Each row counts under the first rule it breaks: ``unparseable_time`` and
+    ``unparseable_coordinate`` (a value present that does not parse), then the usable-trip rules
+    of ``fieldnotes.trips.usable`` (missing values, non-finite, zero, out of range, near a pole),
+    and with ``strict``: ``outside_nyc`` (an end outside ``NYC_BBOX``) and
+    ``dropoff_not_after_pickup``. Times are read as UTC wall-clock (TLC files carry local time);
+    integer timestamps are read in the unit (s, ms, us, ns) their range shows, or refused.
     """
     from pyspark.sql import functions as F
 
-    files, fmt = _files(path)
-    if fmt == "csv":
-        raw = spark.read.option("header", True).option("inferSchema", False).csv(files)
-    else:
-        raw = spark.read.parquet(*files)
-    src = match_columns(raw.columns)
-    dtypes = dict(raw.dtypes)
-
-    def ts(c):
-        col = F.col(f"`{src[c]}`")
-        if fmt == "csv":
-            return F.try_to_timestamp(F.trim(col))
-        if dtypes[src[c]] == "bigint":  # nanosecond timestamps (pandas' default) read as longs
-            return F.timestamp_micros(F.floor(col / 1000))
-        return col.cast("timestamp")
-
-    df = raw.select(
-        ts("pickup_time").alias("pickup_time"),
-        ts("dropoff_time").alias("dropoff_time"),
-        *[F.col(f"`{src[c]}`").cast("double").alias(c) for c in COORDS],
-    )
-    rules = [
-        ("missing_time", F.col("pickup_time").isNull() | F.col("dropoff_time").isNull()),
-        (
-            "zero_or_missing_coordinate",
-            reduce(or_, [F.col(c).isNull() | F.isnan(c) | (F.col(c) == 0) for c in COORDS]),
-        ),
+    files, fmt = _files(spark, path)
+    df = reduce(lambda x, y: x.unionByName(y), [_read_one(spark, f, fmt) for f in files])
+    hits = [
+        (rule, F.col(flag))
+        for rule, flag in zip(PARSE_RULES, ("bad_time", "bad_coordinate"), strict=True)
     ]
-    if strict:
-        (la0, la1), (lo0, lo1) = NYC_BBOX["lat"], NYC_BBOX["lon"]
-        box = {c: (la0, la1) if c.endswith("lat") else (lo0, lo1) for c in COORDS}
-        out = reduce(or_, [(F.col(c) < lo) | (F.col(c) > hi) for c, (lo, hi) in box.items()])
-        rules += [
-            ("outside_nyc", out),
-            ("dropoff_not_after_pickup", F.col("dropoff_time") <= F.col("pickup_time")),
-        ]
-    # one pass counts every rule on the rows that the earlier rules kept
-    aggs, kept = [F.count(F.lit(1)).alias("rows_read")], F.lit(True)
-    for name, bad in rules:
-        hit = kept & F.coalesce(bad, F.lit(True))
-        aggs.append(F.sum(F.when(hit, 1).otherwise(0)).alias(name))
-        kept = kept & ~F.coalesce(bad, F.lit(True))
-    counts = df.agg(*aggs).collect()[0].asDict()
-    clean = df.where(kept).withColumn("trip_id", F.monotonically_increasing_id())
+    hits += spark_hits() + (_strict_hits() if strict else [])
+    tagged = df.select(*TIMES, *COORDS, spark_first_hit(hits))
+    counts = dict(tagged.groupBy("rejected").count().collect())
+    clean = tagged.where(F.col("rejected").isNull()).withColumn(
+        "trip_id", F.monotonically_increasing_id()
+    )
     return TLCLoad(
         trips=clean.select(*NORMALIZED),
-        rows_read=int(counts.pop("rows_read")),
-        removed={k: int(v or 0) for k, v in counts.items()},
+        rows_read=int(sum(counts.values())),
+        removed={name: int(counts.get(name, 0)) for name, _ in hits},
     )

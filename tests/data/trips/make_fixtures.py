@@ -122,3 +122,62 @@ rows14 = [
 ]
 open(out + "yellow_tripdata_2014-01_sample.csv", "w").write(h14 + "\n" + "\n".join(rows14) + "\n")
 open(out + "not_a_trip_file.csv", "w").write("station,lat,lon\nA,40.7,-73.9\n")
+# a folder whose two CSVs list the columns in different orders (latitude before longitude in the
+# second); read with the first file's header, the second file's coordinates would be swapped
+h_swapped = "tpep_dropoff_datetime,dropoff_latitude,dropoff_longitude,tpep_pickup_datetime,pickup_latitude,pickup_longitude,VendorID"
+rows_swapped = [
+    "2015-01-20 09:30:00,40.7580,-73.9855,2015-01-20 09:10:00,40.7128,-74.0060,1",
+    "2015-01-20 11:45:00,40.7127,-74.0059,2015-01-20 11:20:00,40.7581,-73.9856,2",
+]
+import os
+
+os.makedirs(out + "mixed_order", exist_ok=True)
+open(out + "mixed_order/yellow_tripdata_2015-01_a.csv", "w").write(
+    h15 + "\n" + "\n".join(rows15[:7]) + "\n"
+)
+open(out + "mixed_order/yellow_tripdata_2015-01_b.csv", "w").write(
+    h_swapped + "\n" + "\n".join(rows_swapped) + "\n"
+)
+# values that do not parse: a word and a decimal comma for coordinates, an impossible timestamp
+rows_bad = [
+    rows15[0],
+    rows15[1].replace("40.7242431640625", "abc"),
+    rows15[2].replace("-73.951820373535156", '"-73,95"'),
+    rows15[3].replace("2015-01-10 20:35:31", "2015-13-45 25:99:00"),
+]
+open(out + "yellow_tripdata_2015-01_unparseable.csv", "w").write(
+    h15 + "\n" + "\n".join(rows_bad) + "\n"
+)
+# Parquet with int64 timestamps in seconds, ms, us and ns (what pandas and other writers emit)
+pick_s = np.array([1454313600, 1454321400, 1454324400], dtype=np.int64)  # 2016-02-01 08:00 ...
+for unit, per_s in (("s", 1), ("ms", 10**3), ("us", 10**6), ("ns", 10**9)):
+    pq.write_table(
+        pa.table(
+            {
+                "tpep_pickup_datetime": pick_s * per_s,
+                "tpep_dropoff_datetime": (pick_s + 1200) * per_s,
+                "pickup_longitude": [-73.9772, -74.01125, -73.9855],
+                "pickup_latitude": [40.7527, 40.70760, 40.7580],
+                "dropoff_longitude": [-74.0113, -73.97735, -73.9819],
+                "dropoff_latitude": [40.7075, 40.75260, 40.7681],
+            }
+        ),
+        out + f"int_times_{unit}.parquet",
+    )
+pq.write_table(
+    pa.table(
+        {
+            "tpep_pickup_datetime": np.array([5, 1454313600], dtype=np.int64),
+            "tpep_dropoff_datetime": np.array([6, 1454314800], dtype=np.int64),
+            "pickup_longitude": [-73.9772, -74.01125],
+            "pickup_latitude": [40.7527, 40.70760],
+            "dropoff_longitude": [-74.0113, -73.97735],
+            "dropoff_latitude": [40.7075, 40.75260],
+        }
+    ),
+    out + "int_times_unknown_unit.parquet",
+)
+# a Parquet file cut short (a download that stopped half-way)
+data = open(out + "yellow_tripdata_2009-01_sample.parquet", "rb").read()
+os.makedirs(out + "truncated", exist_ok=True)
+open(out + "truncated/yellow_tripdata_2009-01_cut.parquet", "wb").write(data[: len(data) // 2])
