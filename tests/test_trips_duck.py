@@ -13,9 +13,9 @@ from fieldnotes.trips.synthetic import synthetic_trips
 
 
 @settings(max_examples=20, deadline=None)
-@given(st.integers(0, 2**31), st.floats(20, 200), st.floats(-60, 70))
-def test_duckdb_matches_oracle_on_planted(seed, r, lat):
-    trips, _ = planted_trips(500, r, seed=seed, lat=lat, spread_m=10 * r)
+@given(st.integers(0, 2**31), st.floats(20, 200), st.floats(-88.5, 88.5), st.floats(-180, 180))
+def test_duckdb_matches_oracle_on_planted(seed, r, lat, lon):
+    trips, _ = planted_trips(500, r, seed=seed, lat=lat, lon=lon, spread_m=10 * r)
     pd.testing.assert_frame_equal(return_trips_duckdb(trips, r), return_trips_exact(trips, r))
 
 

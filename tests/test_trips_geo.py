@@ -13,6 +13,7 @@ from fieldnotes.trips.geo import (
     check_radius,
     destination,
     haversine_m,
+    lon_cells,
 )
 
 
@@ -73,3 +74,17 @@ def test_check_radius_rejects_bad_values():
     assert check_radius(np.float32(50)) == 50.0
     with pytest.raises(ValueError, match="max_abs_lat"):
         cell_size_deg(50, 89.5)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.floats(1e-4, 60))
+def test_lon_cells_wrap_at_least_as_wide(width):
+    n = lon_cells(width)
+    assert 360.0 / n >= width and 360.0 / (n + 2) < width  # at most one cell given up
+    assert n % 4096 != 1  # a wrapped neighbour never shares its packed 12-bit field
+
+
+def test_lon_cells_refuses_too_few():
+    with pytest.raises(ValueError, match="under 4"):
+        lon_cells(100.0)
+    assert lon_cells(360.0 / 4097) == 4096

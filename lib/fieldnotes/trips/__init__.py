@@ -4,9 +4,16 @@ Spark and DuckDB are imported inside the functions that use them, so importing t
 """
 
 from fieldnotes.trips.columns import NORMALIZED, normalize_trips
-from fieldnotes.trips.duck import return_trips_duckdb
+from fieldnotes.trips.duck import return_trips_duckdb, usable_counts_duckdb
 from fieldnotes.trips.geo import EARTH_RADIUS_M, cell_size_deg, haversine_m
-from fieldnotes.trips.join import METHODS, candidate_pairs, max_abs_latitude, return_trips
+from fieldnotes.trips.join import (
+    METHODS,
+    TripScan,
+    candidate_pairs,
+    max_abs_latitude,
+    return_trips,
+    scan_trips,
+)
 from fieldnotes.trips.oracle import return_trips_exact
 from fieldnotes.trips.planted import planted_trips
 from fieldnotes.trips.session import spark_session, to_spark
@@ -19,6 +26,7 @@ from fieldnotes.trips.synthetic import (
     write_synthetic_parquet,
 )
 from fieldnotes.trips.tlc import TLCLoad, read_tlc
+from fieldnotes.trips.usable import RULES
 
 __all__ = [
     "EARTH_RADIUS_M",
@@ -26,8 +34,10 @@ __all__ = [
     "METHODS",
     "NORMALIZED",
     "REAL_FEB2016",
+    "RULES",
     "DemandConfig",
     "TLCLoad",
+    "TripScan",
     "candidate_pairs",
     "cell_size_deg",
     "haversine_m",
@@ -39,8 +49,10 @@ __all__ = [
     "return_trips",
     "return_trips_duckdb",
     "return_trips_exact",
+    "scan_trips",
     "spark_session",
     "synthetic_trips",
     "to_spark",
+    "usable_counts_duckdb",
     "write_synthetic_parquet",
 ]
