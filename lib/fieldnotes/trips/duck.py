@@ -11,6 +11,9 @@ from fieldnotes.trips.geo import EARTH_RADIUS_M, KEY_BITS, cell_size_deg, check_
 from fieldnotes.trips.join import WINDOW_US
 from fieldnotes.trips.usable import RULE_NAMES, sql_rejected
 
+SIDE_COLUMNS = "id, t_pick, t_drop, plat, plon, dlat, dlon"
+"""Columns of table ``p`` each side of the join carries (times in microseconds, degrees)."""
+
 
 def _quoted(name: str) -> str:
     """A column name as a DuckDB identifier."""
@@ -62,7 +65,7 @@ def _load(con, trips) -> dict[str, int]:
             "SELECT rejected, count(*) FROM r WHERE rejected IS NOT NULL GROUP BY rejected"
         ).fetchall()
     )
-    con.execute(
+    con.execute(  # the columns of SIDE_COLUMNS
         """CREATE TEMP TABLE p AS SELECT id, epoch_us(pickup_time) AS t_pick,
             epoch_us(dropoff_time) AS t_drop, pickup_lat AS plat, pickup_lon AS plon,
             dropoff_lat AS dlat, dropoff_lon AS dlon
@@ -142,10 +145,8 @@ def return_trips_duckdb(trips, r: float, *, threads: int | None = None) -> pd.Da
         WITH c AS (SELECT *, {", ".join(cells)},
                    floor(t_drop / {WINDOW_US})::BIGINT AS ta, floor(t_pick / {WINDOW_US})::BIGINT AS tb
                    FROM p),
-        a AS (SELECT id, t_pick, t_drop, plat, plon, dlat, dlon,
-                     unnest([{", ".join(a_keys)}]) AS k FROM c),
-        b AS (SELECT id, t_pick, t_drop, plat, plon, dlat, dlon,
-                     unnest([{", ".join(b_keys)}]) AS k FROM c)
+        a AS (SELECT {SIDE_COLUMNS}, unnest([{", ".join(a_keys)}]) AS k FROM c),
+        b AS (SELECT {SIDE_COLUMNS}, unnest([{", ".join(b_keys)}]) AS k FROM c)
         SELECT a.id AS a_id, b.id AS b_id FROM a JOIN b ON a.k = b.k
         WHERE a.id <> b.id AND a.t_drop < b.t_pick AND b.t_pick < a.t_drop + {WINDOW_US}
           AND {_hav("a.dlat", "a.dlon", "b.plat", "b.plon")} < {r!r}
