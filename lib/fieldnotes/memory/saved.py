@@ -6,12 +6,8 @@ Korthikanti et al. (2022) count 34·sbh + 5·as²b bytes per layer for a GPT lay
 :func:`saved_activation_bytes` runs a ``transformers`` model of the config with 1 and with 2
 layers forward on the CPU and counts the bytes of the distinct storages that autograd saves for
 backward (parameters excluded); the difference is one layer's share. :func:`fit_activations` fits
-the chapter's model α·sbh + β·as²b (+ δ·sbh at micro-batch 1, see below) to such measurements,
-and :func:`predicted_activation_bytes` evaluates it with the coefficients in
-:data:`ACTIVATION_COEFFICIENTS` (a test refits them).
-
-At micro-batch 1 transformers' BLOOM attention keeps *views* into its fused query-key-value
-output, so the whole 6·sbh buffer stays alive where larger micro-batches keep a 2·sbh copy: δ = 4.
+the chapter's model α·sbh + β·as²b to such measurements, and :func:`predicted_activation_bytes`
+evaluates it with the coefficients in :data:`ACTIVATION_COEFFICIENTS` (a test refits them).
 """
 
 from __future__ import annotations
@@ -24,13 +20,13 @@ from fieldnotes.memory.zero import check_count
 DTYPE_BYTES = {"bfloat16": 2, "float16": 2, "float32": 4}
 RECOMPUTE = ("none", "full")  # transformers has a switch for full recomputation only
 
-# (model_type, dtype) -> (α per sbh, β per as²b, δ per sbh at micro-batch 1), bytes per layer.
+# (model_type, dtype) -> (α per sbh, β per as²b), bytes per layer.
 # Fitted by fit_activations to saved_activation_bytes at FIT_SHAPES on reference_config(model_type)
 # (hidden 128, 4 heads; transformers 5, torch 2.13, default attention). α holds an 8·sb term of
 # layer-norm statistics (8/h = 0.0625 per sbh at h = 128) and varies that little with h.
 ACTIVATION_COEFFICIENTS = {
-    ("bloom", "bfloat16"): (32.0625, 6.0, 4.0),
-    ("gpt2", "bfloat16"): (66.0625, 12.0, 0.0),
+    ("bloom", "bfloat16"): (32.0625, 6.0),
+    ("gpt2", "bfloat16"): (66.0625, 12.0),
 }
 FIT_SHAPES = ((32, 2), (64, 1), (128, 2), (256, 1))  # (seq_len, micro_batch)
 
@@ -110,6 +106,8 @@ def saved_activation_bytes(
     for layers in (1, 2):
         cfg = copy.deepcopy(config)
         cfg.num_hidden_layers = layers
+        cfg.use_cache = False  # training keeps no KV cache (with one, BLOOM at b = 1 saves views
+        # into its fused QKV buffer and keeps all of it: +4·sbh)
         with torch.random.fork_rng():
             torch.manual_seed(0)
             model = AutoModel.from_config(cfg).to(getattr(torch, dtype)).train()
@@ -119,19 +117,18 @@ def saved_activation_bytes(
     return saved[1] - saved[0]
 
 
-def _features(config, s: int, b: int) -> tuple[int, int, int]:
+def _features(config, s: int, b: int) -> tuple[int, int]:
     h, a = config.hidden_size, config.num_attention_heads
-    return s * b * h, a * s * s * b, s * b * h * (b == 1)
+    return s * b * h, a * s * s * b
 
 
 @dataclass(frozen=True)
 class ActivationFit:
-    """α·sbh + β·as²b + δ·sbh·[b = 1] bytes per layer, fitted, and its residuals per shape."""
+    """α·sbh + β·as²b bytes per layer, fitted, and its residuals per shape."""
 
     model_type: str
     alpha: float
     beta: float
-    delta: float
     shapes: tuple[tuple[int, int], ...]
     measured: tuple[int, ...]
     fitted: tuple[float, ...]
@@ -150,22 +147,21 @@ class ActivationFit:
 def fit_activations(config, shapes=FIT_SHAPES, *, dtype="bfloat16") -> ActivationFit:
     """Least-squares fit of the per-layer model to :func:`saved_activation_bytes` at ``shapes``.
 
-    ``shapes`` are (seq_len, micro_batch) pairs, at least three; δ is fitted only if they include
-    micro-batch 1 and another micro-batch (otherwise it is 0).
+    ``shapes`` are (seq_len, micro_batch) pairs, at least three with two different seq_len (the
+    two terms grow as s and as s²).
     """
     import numpy as np
 
     shapes = tuple((int(s), int(b)) for s, b in shapes)
-    if len(shapes) < 3:
-        raise ValueError(f"shapes must hold at least 3 (seq_len, micro_batch) pairs, got {shapes}")
+    if len(shapes) < 3 or len({s for s, _ in shapes}) < 2:
+        raise ValueError(
+            f"shapes must hold at least 3 (seq_len, micro_batch) pairs, two seq_len, got {shapes}"
+        )
     measured = tuple(
         saved_activation_bytes(config, seq_len=s, micro_batch=b, dtype=dtype) for s, b in shapes
     )
     x = np.array([_features(config, s, b) for s, b in shapes], dtype=float)
-    ones = [b == 1 for _, b in shapes]
-    used = np.array([True, True, any(ones) and not all(ones)])
-    coef = np.zeros(3)
-    coef[used], *_ = np.linalg.lstsq(x[:, used], np.array(measured, dtype=float), rcond=None)
+    coef, *_ = np.linalg.lstsq(x, np.array(measured, dtype=float), rcond=None)
     return ActivationFit(
         config.model_type, *(float(c) for c in coef), shapes, measured, tuple(float(v) for v in x @ coef)
     )
