@@ -1,12 +1,15 @@
 """DuckDB's SQL returns exactly the oracle's pairs, from a frame and from a Parquet file."""
 
+from pathlib import Path
+
+import duckdb
 import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fieldnotes.trips.columns import normalize_trips
-from fieldnotes.trips.duck import return_trips_duckdb
+from fieldnotes.trips.duck import _source_sql, return_trips_duckdb
 from fieldnotes.trips.oracle import return_trips_exact
 from fieldnotes.trips.planted import planted_trips
 from fieldnotes.trips.synthetic import synthetic_trips
@@ -39,3 +42,20 @@ def test_duckdb_rejects_bad_input(tmp_path):
         return_trips_duckdb([1], 50)
     with pytest.raises(ValueError, match="does not exist"):
         return_trips_duckdb(tmp_path / "nope.parquet", 50)
+
+
+DATA = Path(__file__).parent / "data" / "trips"
+
+
+@pytest.mark.parametrize("unit", ["s", "ms", "us", "ns"])
+def test_duckdb_reads_int64_timestamps_in_every_unit(unit):
+    path = DATA / f"int_times_{unit}.parquet"
+    con = duckdb.connect()
+    src = _source_sql(con, path)
+    got = con.execute(
+        f"SELECT epoch(pickup_time)::BIGINT, epoch(dropoff_time)::BIGINT FROM ({src})"
+    )
+    assert sorted(got.fetchall()) == [(s, s + 1200) for s in (1454313600, 1454321400, 1454324400)]
+    assert return_trips_duckdb(path, 20.0).values.tolist() == [[0, 1]]
+    with pytest.raises(ValueError, match=r"int_times_unknown_unit.parquet, column 'tpep_pickup"):
+        return_trips_duckdb(DATA / "int_times_unknown_unit.parquet", 20.0)

@@ -40,6 +40,29 @@ NYC_BBOX = {"lat": (40.45, 41.0), "lon": (-74.30, -73.65)}
 """Bounding box (degrees) that ``strict`` loading keeps: the five boroughs and both airports."""
 
 
+EPOCH_RANGE_S = (946_684_800, 4_102_444_800)
+"""Integer timestamps must fall in 2000-01-01 .. 2100-01-01 (seconds) in one unit to be read."""
+INT_TIME_UNITS = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
+"""Units an integer timestamp column may be stored in, as ticks per second."""
+
+
+def int_time_unit(lo, hi, where: str) -> str:
+    """The unit (s, ms, us, ns) in which integer timestamps lo..hi all fall in 2000-2100.
+
+    ``where`` names the file and column for the ValueError raised when no unit fits; an all-null
+    column (lo None) reads as microseconds, which changes nothing.
+    """
+    if lo is None:
+        return "us"
+    for unit, per_s in INT_TIME_UNITS.items():
+        if EPOCH_RANGE_S[0] * per_s <= lo and hi <= EPOCH_RANGE_S[1] * per_s:
+            return unit
+    raise ValueError(
+        f"{where}: integer timestamps run from {lo} to {hi}, which is not epoch seconds, ms, "
+        "us or ns of one unit within the years 2000-2100"
+    )
+
+
 def match_columns(names) -> dict[str, str]:
     """Map each normalized column to the source column name; ValueError names what is missing."""
     lookup = {str(c).strip().lower(): c for c in names}

@@ -6,10 +6,17 @@ from pathlib import Path
 
 import pandas as pd
 
-from fieldnotes.trips.columns import COORDS, NORMALIZED, check_normalized, match_columns
+from fieldnotes.trips.columns import (
+    COORDS,
+    INT_TIME_UNITS,
+    NORMALIZED,
+    check_normalized,
+    int_time_unit,
+    match_columns,
+)
 from fieldnotes.trips.geo import EARTH_RADIUS_M, KEY_BITS, cell_size_deg, check_radius, lon_cells
 from fieldnotes.trips.join import WINDOW_US
-from fieldnotes.trips.usable import RULE_NAMES, sql_rejected
+from fieldnotes.trips.usable import RULE_NAMES, TIMES, sql_rejected
 
 SIDE_COLUMNS = "id, t_pick, t_drop, plat, plon, dlat, dlon"
 """Columns of table ``p`` each side of the join carries (times in microseconds, degrees)."""
@@ -18,6 +25,18 @@ SIDE_COLUMNS = "id, t_pick, t_drop, plat, plon, dlat, dlon"
 def _quoted(name: str) -> str:
     """A column name as a DuckDB identifier."""
     return '"' + name.replace('"', '""') + '"'
+
+
+def _time_sql(con, path: str, column: str, kind: str) -> str:
+    """SQL for a timestamp column of a Parquet file; integers read in the unit their range shows."""
+    q = _quoted(column)
+    if kind not in ("BIGINT", "INTEGER"):
+        return f"{q}::TIMESTAMP"
+    lo, hi = con.execute(f"SELECT min({q}), max({q}) FROM read_parquet('{path}')").fetchone()
+    per_s = INT_TIME_UNITS[int_time_unit(lo, hi, f"{path}, column {column!r}")]
+    if per_s <= 1_000_000:
+        return f"make_timestamp({q}::BIGINT * {1_000_000 // per_s})"
+    return f"make_timestamp({q}::BIGINT // {per_s // 1_000_000})"
 
 
 def _source_sql(con, trips) -> str:
@@ -37,14 +56,14 @@ def _source_sql(con, trips) -> str:
     path = str(trips).replace("'", "''")
     if not Path(trips).exists():
         raise ValueError(f"trips path {str(trips)!r} does not exist")
-    names = [
-        row[0] for row in con.execute(f"DESCRIBE SELECT * FROM read_parquet('{path}')").fetchall()
-    ]
-    if all(c in names for c in NORMALIZED):
+    types = dict(
+        row[:2] for row in con.execute(f"DESCRIBE SELECT * FROM read_parquet('{path}')").fetchall()
+    )
+    if all(c in types for c in NORMALIZED):
         return f"SELECT {', '.join(NORMALIZED)} FROM read_parquet('{path}')"
-    src = {norm: _quoted(name) for norm, name in match_columns(names).items()}
-    cols = [f"{src[c]}::TIMESTAMP AS {c}" for c in ("pickup_time", "dropoff_time")]
-    cols += [f"{src[c]}::DOUBLE AS {c}" for c in COORDS]
+    src = match_columns(list(types))
+    cols = [f"{_time_sql(con, path, src[c], types[src[c]])} AS {c}" for c in TIMES]
+    cols += [f"{_quoted(src[c])}::DOUBLE AS {c}" for c in COORDS]
     return (
         f"SELECT row_number() OVER () - 1 AS trip_id, {', '.join(cols)} FROM read_parquet('{path}')"
     )

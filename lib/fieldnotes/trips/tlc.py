@@ -11,19 +11,20 @@ from dataclasses import dataclass, field
 from functools import reduce
 from operator import or_
 
-from fieldnotes.trips.columns import COORDS, NORMALIZED, NYC_BBOX, match_columns
-from fieldnotes.trips.usable import spark_first_hit, spark_hits
+from fieldnotes.trips.columns import (
+    COORDS,
+    INT_TIME_UNITS,
+    NORMALIZED,
+    NYC_BBOX,
+    int_time_unit,
+    match_columns,
+)
+from fieldnotes.trips.usable import TIMES, spark_first_hit, spark_hits
 
-TIMES = ("pickup_time", "dropoff_time")
 PARSE_RULES = ("unparseable_time", "unparseable_coordinate")
 """Rules the loader applies before the usable-trip rules: a value present but not parseable."""
 STRICT_RULES = ("outside_nyc", "dropoff_not_after_pickup")
 """Rules ``strict`` loading adds after the usable-trip rules."""
-
-EPOCH_RANGE_S = (946_684_800, 4_102_444_800)
-"""Integer timestamps must fall in 2000-01-01 .. 2100-01-01 (seconds) in one unit to be read."""
-INT_TIME_UNITS = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
-"""Units an integer timestamp column may be stored in, as ticks per second."""
 
 
 @dataclass
@@ -86,15 +87,7 @@ def _int_time_unit(raw, column: str, name: str) -> str:
 
     c = F.col(f"`{column}`")
     lo, hi = raw.agg(F.min(c), F.max(c)).first()
-    if lo is None:
-        return "us"
-    for unit, per_s in INT_TIME_UNITS.items():
-        if EPOCH_RANGE_S[0] * per_s <= lo and hi <= EPOCH_RANGE_S[1] * per_s:
-            return unit
-    raise ValueError(
-        f"{name}: integer timestamps in column {column!r} run from {lo} to {hi}, which is not "
-        "epoch seconds, ms, us or ns of one unit within the years 2000-2100"
-    )
+    return int_time_unit(lo, hi, f"{name}, column {column!r}")
 
 
 def _time(raw, column: str, name: str):
