@@ -170,9 +170,6 @@ def _kill_one_worker(url: str, after_s: float, killed: list[int]) -> None:
     time.sleep(after_s)
     with httpx.Client(base_url=url, timeout=10) as c:
         health = c.get("/health").json()
-        root = _server_processes(c)
-    if health["pid"] == root.pid:
-        raise ValueError("--kill-worker-after needs a server with --workers >= 2 (the pid is the server itself)")
     os.kill(health["pid"], signal.SIGKILL)
     killed.append(health["pid"])
 
@@ -226,7 +223,10 @@ def load(url: str, *, rate: float, seconds: float, kill_worker_after: float | No
     shoppers = [Shopper(i) for i in range(len(arrivals))]
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
     with httpx.Client(base_url=url, timeout=httpx.Timeout(30.0), limits=limits) as client:
-        server_cpu = CpuSampler(_server_processes(client))
+        root = _server_processes(client)
+        if kill_worker_after is not None and root.pid == client.get("/health").json()["pid"]:
+            raise ValueError("kill_worker_after needs a server with --workers >= 2 (it answers from one process)")
+        server_cpu = CpuSampler(root)
         server_cpu.start()
         client_cpu0 = time.process_time()
         killed: list[int] = []
