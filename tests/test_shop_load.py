@@ -46,7 +46,7 @@ def test_the_load_command_refuses_a_remote_url(tmp_path):
 @pytest.mark.slow
 def test_killing_a_worker_mid_run_breaks_no_invariant(db_url, nlu_file, tmp_path):
     with running_server(db_url, workers=2, products=240, seed=1, nlu_path=nlu_file, timeout_rate=0.2) as server:
-        main(["load", "--url", server.url, "--rate", "4", "--seconds", "3", "--out", str(tmp_path),
+        main(["load", "--url", server.url, "--rate", "6", "--seconds", "3", "--out", str(tmp_path),
               "--kill-worker-after", "1"])
         result = json.loads((tmp_path / "load.json").read_text())
         assert httpx.get(server.url + "/health", timeout=10).json()["pid"] != result["killed_worker"]

@@ -3,6 +3,8 @@
 import uuid
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from fieldnotes.shop.catalog import make_catalog
 from fieldnotes.shop.nlu import trained_nlu
@@ -161,4 +163,39 @@ def test_the_chapter_transcript_ends_with_a_paid_order(tmp_path):
     table = story.transcript(a, a.store.create_session(new_state()))
     assert len(table) == len(story.PURCHASE) and table["stage"].iloc[-1] == "placed"
     assert table["order"].iloc[-1].endswith("paid") and set(table["stage"]) <= set(story.STAGE_GLOSS)
+    a.store.close()
+
+
+MESSAGES = ["tìm balo", "tìm áo thun đen", "chọn số 1", "chọn số 7", "size M", "thêm 1 cái", "thêm 0 cái",
+            "thanh toán", "tên An sđt 0912345678 địa chỉ 1 Lê Lợi", "xác nhận", "hủy đơn", "đơn hàng sao rồi",
+            "", "\x00", "à không size L", "ok"]
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.sampled_from(MESSAGES), st.booleans()), max_size=14))
+def test_no_sequence_writes_an_order_without_a_confirmed_summary_or_a_payment_without_an_order(tmp_path_factory,
+                                                                                                turns):
+    from fieldnotes.shop.dialog import new_state
+
+    url = f"sqlite:///{tmp_path_factory.mktemp('h') / 'shop.db'}"
+    prepare_database(url, CATALOG)
+    a = build_assistant(url, CATALOG, trained_nlu(1500, 1).parse, timeout_rate=0.3)
+    sid, n, stages, sent = a.store.create_session(new_state()), 0, {0: "browse"}, {}
+    for text, replay in turns:
+        if replay and n:  # resend the last accepted message: the stored reply, nothing moves
+            again = handle_turn(a, sid, n, sent[n][0])
+            assert again["replayed"] and again["reply"] == sent[n][1]
+            continue
+        r = handle_turn(a, sid, n + 1, text)
+        if r["accepted"]:
+            n += 1
+            stages[n], sent[n] = r["state"], (text, r["reply"])
+    with a.store.transaction(write=False) as tx:
+        keys = [k for (k,) in tx.all("SELECT confirm_key FROM orders")]
+        orphans = tx.one("SELECT COUNT(*) FROM payments p WHERE NOT EXISTS "
+                         "(SELECT 1 FROM orders o WHERE o.order_id = p.order_id)")[0]
+    for key in keys:  # each order was placed by a message answering a shown summary
+        m = int(key.rsplit(":", 1)[1])
+        assert stages[m - 1] == "confirm" and stages[m] == "placed"
+    assert orphans == 0 and a.store.audit() == dict.fromkeys(a.store.audit(), 0)
     a.store.close()

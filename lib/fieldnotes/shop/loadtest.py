@@ -64,12 +64,27 @@ def _script(rng: np.random.Generator) -> list[str]:
             "xác nhận"]
 
 
+class InFlight:
+    """How many requests are sent and not yet answered, across every shopper (thread-safe)."""
+
+    def __init__(self):
+        self.lock, self.now = threading.Lock(), 0
+
+    def add(self, n: int) -> None:
+        with self.lock:
+            self.now += n
+
+
+IN_FLIGHT = InFlight()
+
+
 def _post(client, path: str, body: dict, record: Shopper, deadline: float) -> dict | None:
     """POST, resending on connection errors and 5xx until ``deadline``; None if it never succeeded."""
     import httpx
 
     while True:
         record.requests += 1
+        IN_FLIGHT.add(1)
         try:
             r = client.post(path, json=body)
             if r.status_code < 400:
@@ -79,6 +94,8 @@ def _post(client, path: str, body: dict, record: Shopper, deadline: float) -> di
                 return None
         except httpx.HTTPError:
             pass
+        finally:
+            IN_FLIGHT.add(-1)
         if time.monotonic() > deadline:
             record.errors += 1
             return None
@@ -163,15 +180,17 @@ class CpuSampler(threading.Thread):
         return sum(self.last[pid] - self.first[pid] for pid in self.last)
 
 
-def _kill_one_worker(url: str, after_s: float, killed: list[int]) -> None:
-    """After ``after_s`` seconds, SIGKILL the worker that answers /health (never the supervisor)."""
+def _kill_one_worker(url: str, after_s: float, killed: list[tuple[int, int]]) -> None:
+    """After ``after_s`` seconds, SIGKILL the worker that answers /health (never the supervisor);
+    records (pid, requests in flight to any worker at that moment)."""
     import httpx
 
     time.sleep(after_s)
     with httpx.Client(base_url=url, timeout=10) as c:
         health = c.get("/health").json()
+    in_flight = IN_FLIGHT.now
     os.kill(health["pid"], signal.SIGKILL)
-    killed.append(health["pid"])
+    killed.append((health["pid"], in_flight))
 
 
 def percentiles_ms(seconds: list[float]) -> dict[str, float]:
@@ -229,7 +248,7 @@ def load(url: str, *, rate: float, seconds: float, kill_worker_after: float | No
         server_cpu = CpuSampler(root)
         server_cpu.start()
         client_cpu0 = time.process_time()
-        killed: list[int] = []
+        killed: list[tuple[int, int]] = []
         start = time.monotonic() + 0.2
         killer = None
         if kill_worker_after is not None:
@@ -253,7 +272,8 @@ def load(url: str, *, rate: float, seconds: float, kill_worker_after: float | No
         "latency_ms": percentiles_ms([r - due for due, _, r in turns]),
         "service_ms": percentiles_ms([r - sent for _, sent, r in turns]),
         "errors": sum(s.errors for s in shoppers), "retries": sum(s.retries for s in shoppers),
-        "killed_worker": killed[0] if killed else None,
+        "killed_worker": killed[0][0] if killed else None,
+        "in_flight_at_kill": killed[0][1] if killed else None,
         "client_cpu_cores": client_cpu / elapsed, "server_cpu_cores": server_cpu_s / elapsed,
         "cpu_note": "cores used on average over the run (CPU s / wall s); a killed worker counts up to its "
                     "last 0.25 s sample; client and server share this machine's cores",
