@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fieldnotes.trips.columns import normalize_trips
-from fieldnotes.trips.duck import _source_sql, return_trips_duckdb
+from fieldnotes.trips.duck import _source_sql, return_trips_duckdb, usable_counts_duckdb
 from fieldnotes.trips.oracle import return_trips_exact
 from fieldnotes.trips.planted import planted_trips
 from fieldnotes.trips.synthetic import synthetic_trips
@@ -57,5 +57,13 @@ def test_duckdb_reads_int64_timestamps_in_every_unit(unit):
     )
     assert sorted(got.fetchall()) == [(s, s + 1200) for s in (1454313600, 1454321400, 1454324400)]
     assert return_trips_duckdb(path, 20.0).values.tolist() == [[0, 1]]
-    with pytest.raises(ValueError, match=r"int_times_unknown_unit.parquet, column 'tpep_pickup"):
+    with pytest.raises(ValueError, match=r"int_times_unknown_unit.parquet, column .tpep_pickup"):
         return_trips_duckdb(DATA / "int_times_unknown_unit.parquet", 20.0)
+
+
+def test_duckdb_counts_unparseable_strings(tmp_path):
+    raw = pd.read_csv(DATA / "yellow_tripdata_2015-01_unparseable.csv", dtype=str)
+    raw.to_parquet(tmp_path / "strings.parquet")  # every column a string, as some exports are
+    counts = usable_counts_duckdb(tmp_path / "strings.parquet")
+    assert counts["unparseable_coordinate"] == 2 and counts["unparseable_time"] == 1
+    assert sum(counts.values()) == 3

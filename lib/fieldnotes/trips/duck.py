@@ -16,7 +16,7 @@ from fieldnotes.trips.columns import (
 )
 from fieldnotes.trips.geo import EARTH_RADIUS_M, KEY_BITS, cell_size_deg, check_radius, lon_cells
 from fieldnotes.trips.join import WINDOW_US
-from fieldnotes.trips.usable import RULE_NAMES, TIMES, sql_rejected
+from fieldnotes.trips.usable import PARSE_RULES, TIMES, sql_first_hit, sql_hits
 
 SIDE_COLUMNS = "id, t_pick, t_drop, plat, plon, dlat, dlon"
 """Columns of table ``p`` each side of the join carries (times in microseconds, degrees)."""
@@ -27,28 +27,37 @@ def _quoted(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _time_sql(con, path: str, column: str, kind: str) -> str:
-    """SQL for a timestamp column of a Parquet file; integers read in the unit their range shows."""
-    q = _quoted(column)
+def _time_sql(con, path: str, q: str, kind: str) -> str:
+    """SQL for a timestamp column ``q`` (quoted) of a Parquet file: strings parsed where they
+    can be (NULL otherwise), integers read in the unit their range shows."""
+    if kind == "VARCHAR":
+        return f"TRY_CAST(trim({q}) AS TIMESTAMP)"
     if kind not in ("BIGINT", "INTEGER"):
         return f"{q}::TIMESTAMP"
     lo, hi = con.execute(f"SELECT min({q}), max({q}) FROM read_parquet('{path}')").fetchone()
-    per_s = INT_TIME_UNITS[int_time_unit(lo, hi, f"{path}, column {column!r}")]
+    per_s = INT_TIME_UNITS[int_time_unit(lo, hi, f"{path}, column {q}")]
     if per_s <= 1_000_000:
         return f"make_timestamp({q}::BIGINT * {1_000_000 // per_s})"
     return f"make_timestamp({q}::BIGINT // {per_s // 1_000_000})"
 
 
+def _coordinate_sql(q: str, kind: str) -> str:
+    """SQL for a coordinate column ``q`` (quoted): a DOUBLE, NULL where a string does not parse."""
+    return f"TRY_CAST(trim({q}) AS DOUBLE)" if kind == "VARCHAR" else f"{q}::DOUBLE"
+
+
 def _source_sql(con, trips) -> str:
-    """SQL for the normalized columns of a pandas frame (registered) or a Parquet path.
+    """SQL for the normalized columns, plus ``bad_time`` / ``bad_coordinate`` (a value present
+    that did not parse), of a pandas frame (registered) or a Parquet path.
 
     A TLC-layout Parquet file has its columns mapped by name (``match_columns``) and gets
     ``trip_id`` = row number from 0.
     """
+    typed = "FALSE AS bad_time, FALSE AS bad_coordinate"
     if isinstance(trips, pd.DataFrame):
         check_normalized(trips)
         con.register("trips_src", trips[NORMALIZED])
-        return "SELECT * FROM trips_src"
+        return f"SELECT {', '.join(NORMALIZED)}, {typed} FROM trips_src"
     if not isinstance(trips, str | Path):
         raise TypeError(
             f"trips must be a pandas DataFrame or a Parquet path, got {type(trips).__name__}"
@@ -60,25 +69,35 @@ def _source_sql(con, trips) -> str:
         row[:2] for row in con.execute(f"DESCRIBE SELECT * FROM read_parquet('{path}')").fetchall()
     )
     if all(c in types for c in NORMALIZED):
-        return f"SELECT {', '.join(NORMALIZED)} FROM read_parquet('{path}')"
-    src = match_columns(list(types))
-    cols = [f"{_time_sql(con, path, src[c], types[src[c]])} AS {c}" for c in TIMES]
-    cols += [f"{_quoted(src[c])}::DOUBLE AS {c}" for c in COORDS]
+        return f"SELECT {', '.join(NORMALIZED)}, {typed} FROM read_parquet('{path}')"
+    names = match_columns(list(types))
+    src = {norm: _quoted(name) for norm, name in names.items()}
+    kind = {norm: types[name] for norm, name in names.items()}
+    parsed = {c: _time_sql(con, path, src[c], kind[c]) for c in TIMES}
+    parsed |= {c: _coordinate_sql(src[c], kind[c]) for c in COORDS}
+
+    def bad(cols):
+        return " OR ".join(f"({src[c]} IS NOT NULL AND {parsed[c]} IS NULL)" for c in cols)
+
+    cols = [f"{parsed[c]} AS {c}" for c in (*TIMES, *COORDS)]
+    cols += [f"({bad(TIMES)}) AS bad_time", f"({bad(COORDS)}) AS bad_coordinate"]
     return (
         f"SELECT row_number() OVER () - 1 AS trip_id, {', '.join(cols)} FROM read_parquet('{path}')"
     )
 
 
 def _load(con, trips) -> dict[str, int]:
-    """Create temp table ``p`` of usable trips (times in microseconds); rows each rule removed."""
+    """Create temp table ``p`` of usable trips (times in microseconds); rows each rule removed
+    (``PARSE_RULES`` first, then the usable-trip ``RULES``)."""
     src = _source_sql(con, trips)
     con.execute(
         f"""CREATE TEMP TABLE n AS SELECT trip_id::BIGINT AS id,
             pickup_time::TIMESTAMP AS pickup_time, dropoff_time::TIMESTAMP AS dropoff_time,
-            {", ".join(f"{c}::DOUBLE AS {c}" for c in COORDS)}
+            {", ".join(f"{c}::DOUBLE AS {c}" for c in COORDS)}, bad_time, bad_coordinate
         FROM ({src})"""
     )
-    con.execute(f"CREATE TEMP TABLE r AS SELECT *, {sql_rejected()} AS rejected FROM n")
+    hits = [*zip(PARSE_RULES, ("bad_time", "bad_coordinate"), strict=True), *sql_hits()]
+    con.execute(f"CREATE TEMP TABLE r AS SELECT *, {sql_first_hit(hits)} AS rejected FROM n")
     counts = dict(
         con.execute(
             "SELECT rejected, count(*) FROM r WHERE rejected IS NOT NULL GROUP BY rejected"
@@ -90,7 +109,7 @@ def _load(con, trips) -> dict[str, int]:
             dropoff_lat AS dlat, dropoff_lon AS dlon
         FROM r WHERE rejected IS NULL"""
     )
-    return {name: int(counts.get(name, 0)) for name in RULE_NAMES}
+    return {name: int(counts.get(name, 0)) for name, _ in hits}
 
 
 def _connect(threads):
@@ -105,7 +124,7 @@ def _connect(threads):
 
 
 def usable_counts_duckdb(trips, *, threads: int | None = None) -> dict[str, int]:
-    """Rows each usable-trip rule removes from a pandas frame or Parquet path, counted by DuckDB."""
+    """Rows each rule (``PARSE_RULES``, then the usable-trip rules) removes, counted by DuckDB."""
     con = _connect(threads)
     try:
         return _load(con, trips)

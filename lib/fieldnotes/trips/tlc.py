@@ -19,10 +19,8 @@ from fieldnotes.trips.columns import (
     int_time_unit,
     match_columns,
 )
-from fieldnotes.trips.usable import TIMES, spark_first_hit, spark_hits
+from fieldnotes.trips.usable import PARSE_RULES, TIMES, spark_first_hit, spark_hits
 
-PARSE_RULES = ("unparseable_time", "unparseable_coordinate")
-"""Rules the loader applies before the usable-trip rules: a value present but not parseable."""
 STRICT_RULES = ("outside_nyc", "dropoff_not_after_pickup")
 """Rules ``strict`` loading adds after the usable-trip rules."""
 

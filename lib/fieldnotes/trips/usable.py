@@ -51,6 +51,9 @@ RULES = (
 
 RULE_NAMES = tuple(rule.name for rule in RULES)
 
+PARSE_RULES = ("unparseable_time", "unparseable_coordinate")
+"""Rules a file loader applies before ``RULES``: a time or coordinate present that does not parse."""
+
 
 def _pandas_hit(rule: Rule, df: pd.DataFrame) -> np.ndarray:
     """Boolean array: rows of ``df`` that break ``rule`` (NaN compares false, as rules expect)."""
@@ -140,7 +143,11 @@ def _sql_hit(rule: Rule) -> str:
     return " OR ".join(tests[rule.test].format(c=c) for c in rule.columns)
 
 
-def sql_rejected() -> str:
-    """DuckDB SQL expression: the first rule a row breaks (its name), or NULL when usable."""
-    whens = " ".join(f"WHEN {_sql_hit(rule)} THEN '{rule.name}'" for rule in RULES)
-    return f"CASE {whens} END"
+def sql_hits() -> list[tuple[str, str]]:
+    """(rule name, DuckDB SQL condition that holds when the row breaks it) for every rule."""
+    return [(rule.name, _sql_hit(rule)) for rule in RULES]
+
+
+def sql_first_hit(hits) -> str:
+    """DuckDB SQL: the name of the first (name, condition) that holds, else NULL."""
+    return "CASE " + " ".join(f"WHEN {cond} THEN '{name}'" for name, cond in hits) + " END"
