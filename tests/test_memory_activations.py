@@ -72,3 +72,14 @@ def test_crossover_for_bloomz_against_zero3_on_8_gpus():
     assert 30 * (34 * 1335 * 4096 + 160 * 1335**2) <= states < 30 * (34 * s * 4096 + 160 * s**2)
     with pytest.raises(ValueError, match="layers"):
         crossover_seq_len(states, 1, 4096, 32, 0)
+
+
+@given(budget=st.integers(0, 10**9), c1=st.integers(1, 10**4), c2=st.integers(0, 100))
+def test_first_seq_len_over_any_growing_model(budget, c1, c2):
+    from fieldnotes.memory.activations import first_seq_len_over
+
+    def at(s):
+        return c1 * s + c2 * s * s
+
+    s = first_seq_len_over(budget, at)
+    assert at(s) > budget and (s == 1 or at(s - 1) <= budget)

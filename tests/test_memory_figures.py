@@ -70,3 +70,12 @@ def test_activations_plot_three_modes_and_two_lines():
     assert flat == pytest.approx([14.1, 40.0])
     assert "tokens" in ax.get_xlabel() and "GB" in ax.get_ylabel()
     plt.close(fig)
+
+
+def test_activations_plot_draws_a_measured_model():
+    seqs = [256, 1024]
+    fig = plot_activations(seqs, hidden=64, heads=4, layers=2, states_gb=1.0, gpu_gb=40.0,
+                           measured=("measured BLOOM", lambda s: 3 * s * GB))
+    line = [ln for ln in fig.axes[0].lines if ln.get_label() == "measured BLOOM"][0]
+    assert list(line.get_ydata()) == pytest.approx([3 * s for s in seqs])
+    plt.close(fig)

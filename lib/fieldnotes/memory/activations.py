@@ -36,23 +36,27 @@ def activation_bytes(seq_len, micro_batch, hidden, heads, layers, recompute: str
     return layers * activation_bytes_per_layer(seq_len, micro_batch, hidden, heads, recompute)
 
 
-def crossover_seq_len(budget_bytes, micro_batch, hidden, heads, layers, recompute: str = "none"):
-    """The shortest sequence length (tokens) at which ``layers`` layers' activations exceed
-    ``budget_bytes`` (activations grow strictly with the sequence length)."""
+def first_seq_len_over(budget_bytes, bytes_at) -> int:
+    """The shortest sequence length (tokens) s with ``bytes_at(s)`` > ``budget_bytes``, for a
+    ``bytes_at`` that grows strictly with s (activation bytes of some model)."""
     budget = check_count("budget_bytes", budget_bytes, minimum=0)
-    layers = check_count("layers", layers, minimum=1)
-
-    def over(s: int) -> bool:
-        return activation_bytes(s, micro_batch, hidden, heads, layers, recompute) > budget
-
     hi = 1
-    while not over(hi):
+    while bytes_at(hi) <= budget:
         hi *= 2
     lo = hi // 2 + 1 if hi > 1 else 1
     while lo < hi:
         mid = (lo + hi) // 2
-        if over(mid):
+        if bytes_at(mid) > budget:
             hi = mid
         else:
             lo = mid + 1
     return lo
+
+
+def crossover_seq_len(budget_bytes, micro_batch, hidden, heads, layers, recompute: str = "none"):
+    """The shortest sequence length (tokens) at which ``layers`` layers' activations (Korthikanti
+    et al.) exceed ``budget_bytes``."""
+    layers = check_count("layers", layers, minimum=1)
+    return first_seq_len_over(
+        budget_bytes, lambda s: activation_bytes(s, micro_batch, hidden, heads, layers, recompute)
+    )

@@ -68,17 +68,21 @@ def plot_rank_states(measured, rank: int = 0):
 
 
 def plot_activations(seq_lens, *, hidden: int, heads: int, layers: int, states_gb: float,
-                     gpu_gb: float, states_label: str = "model states, ZeRO-3"):
+                     gpu_gb: float, states_label: str = "model states, ZeRO-3", measured=None):
     """Activation memory (GB per GPU, micro-batch 1) of ``layers`` transformer layers against
-    sequence length, for each recomputation mode, with ZeRO-3's ``states_gb`` and the GPU's
-    ``gpu_gb`` as horizontal lines (log-log axes)."""
+    sequence length, for each recomputation mode (Korthikanti et al.), with ZeRO-3's
+    ``states_gb`` and the GPU's ``gpu_gb`` as horizontal lines (log-log axes). ``measured`` is
+    an optional (label, bytes of all layers at sequence length s) pair drawn as one more line."""
     import matplotlib.pyplot as plt
 
     seqs = [int(s) for s in seq_lens]
     fig, ax = plt.subplots(figsize=(7, 4))
     for mode in ["none", "selective", "full"]:
         gb = [activation_bytes(s, 1, hidden, heads, layers, mode) / GB for s in seqs]
-        ax.plot(seqs, gb, marker="o", label=f"activations, recompute={mode}")
+        ax.plot(seqs, gb, marker="o", label=f"Korthikanti et al., recompute={mode}")
+    if measured is not None:
+        label, bytes_at = measured
+        ax.plot(seqs, [bytes_at(s) / GB for s in seqs], marker="s", color="black", label=label)
     ax.axhline(states_gb, color="black", linestyle=":", label=states_label)
     ax.axhline(gpu_gb, color="black", linestyle="--", linewidth=1, label=f"{gpu_gb:g} GB GPU")
     ax.set_xscale("log", base=2)

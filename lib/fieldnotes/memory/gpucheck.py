@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 from fieldnotes.memory.activations import activation_bytes_per_layer
+from fieldnotes.memory.saved import predicted_activation_bytes
 
 DEFAULT_PATH = Path("benchmarks") / "results" / "gpu_memory.json"
 
@@ -49,43 +50,42 @@ def gpu_check_tables(path: str | Path):
         index=["16-bit weights", "16-bit gradients", "fp32 master", "Adam moments", "total"],
     )
     states["bytes/param measured"] = states["measured bytes"] / psi
+    measured, korthikanti, fitted = _layer_bytes(data)
+    acts = pd.DataFrame(
+        {"bytes per layer": [measured, korthikanti, fitted]},
+        index=["measured (largest layer)", "Korthikanti et al. sbh(34 + 5as/h)",
+               "BLOOM fitted on the CPU, 32.06 sbh + 6 as²b"],
+    )
+    acts["model / measured"] = acts["bytes per layer"] / measured
+    return states, acts, data
+
+
+def _layer_bytes(data: dict) -> tuple[int, int, int]:
+    """(measured largest layer, Korthikanti et al., the CPU-fitted BLOOM model), bytes per layer."""
+    from transformers import BloomConfig
+
     cfg = data["config"]
     s, b = int(data["seq"]), int(data["batch"])
-    h, a = int(cfg["hidden_size"]), int(cfg["n_head"])
-    per_layer = list(data["saved_bytes_per_block"])
-    formula = activation_bytes_per_layer(s, b, h, a)
-    sbh = s * b * h
-    acts = pd.DataFrame(
-        {
-            "bytes per layer": [max(per_layer), formula],
-            "in units of sbh (after 5as²b)": [
-                (max(per_layer) - 5 * a * s * s * b) / sbh,
-                (formula - 5 * a * s * s * b) / sbh,
-            ],
-        },
-        index=["measured (largest layer)", "Korthikanti et al. sbh(34 + 5as/h)"],
+    bloom = BloomConfig(hidden_size=int(cfg["hidden_size"]), n_head=int(cfg["n_head"]))
+    return (
+        max(int(x) for x in data["saved_bytes_per_block"]),
+        activation_bytes_per_layer(s, b, bloom.hidden_size, bloom.n_head),
+        predicted_activation_bytes(bloom, seq_len=s, micro_batch=b),
     )
-    return states, acts, data
 
 
 def gpu_check_facts(data: dict) -> dict:
     """What a GPU-check JSON says, as plain numbers: model-state bytes per parameter, the gradients'
-    bytes beyond 2 per parameter, the largest layer's saved bytes in units of sbh (after the
-    attention scores' 5as²b) beside Korthikanti et al.'s 34, and the measured/formula ratio."""
+    bytes beyond 2 per parameter, and the largest layer's saved bytes over Korthikanti et al.'s
+    count and over the BLOOM model fitted on the CPU (:func:`predicted_activation_bytes`)."""
     psi = int(data["parameters"])
-    cfg = data["config"]
-    s, b = int(data["seq"]), int(data["batch"])
-    h, a = int(cfg["hidden_size"]), int(cfg["n_head"])
-    measured = max(int(x) for x in data["saved_bytes_per_block"])
-    formula = activation_bytes_per_layer(s, b, h, a)
-    scores = 5 * a * s * s * b
+    measured, korthikanti, fitted = _layer_bytes(data)
     return {
         "gpu": str(data.get("gpu", "GPU")),
-        "seq": s,
-        "batch": b,
+        "seq": int(data["seq"]),
+        "batch": int(data["batch"]),
         "states_bytes_per_param": int(data["model_states_bytes"]) / psi,
         "grads_extra_bytes": int(data["grads_bytes"]) - 2 * psi,
-        "measured_sbh": (measured - scores) / (s * b * h),
-        "formula_sbh": (formula - scores) / (s * b * h),
-        "measured_over_formula": measured / formula,
+        "measured_over_formula": measured / korthikanti,
+        "measured_over_fitted": measured / fitted,
     }
