@@ -15,6 +15,7 @@ from fieldnotes.memory.saved import (
     predicted_activation_bytes,
     reference_config,
     saved_activation_bytes,
+    saved_loss_bytes,
 )
 
 UNSEEN = [(48, 3), (96, 1), (160, 2), (200, 4)]  # none of them in FIT_SHAPES
@@ -40,7 +41,7 @@ def test_distinct_storages_counted_once_and_nothing_kept_alive():
     m = Chain()
     ids = torch.ones(1, 1000, dtype=torch.long)
     # each sin input is a new storage; freed addresses are not reused while held; weight excluded
-    assert _saved_bytes(m, ids) == 5 * 4000
+    assert _saved_bytes(m, input_ids=ids) == 5 * 4000
     assert m.last() is None  # no saved tensor outlives the call
 
 
@@ -110,3 +111,12 @@ def test_prediction_matches_the_committed_h200_measurement_of_bloomz_layers():
         bloomz_7b1_config(), seq_len=data["seq"], micro_batch=data["batch"]
     )
     assert predicted == pytest.approx(measured, rel=0.002)
+
+
+@pytest.mark.parametrize("model_type", ["bloom", "gpt2"])
+def test_the_loss_keeps_4_bytes_per_logit(model_type):
+    # the fp32 log-softmax output (4 B per logit), the head's bf16 input (2 B), int64 labels and
+    # one 4-byte scalar
+    s, b, vocab, h = 32, 3, 4096, 128
+    got = saved_loss_bytes(reference_config(model_type, vocab=vocab), seq_len=s, micro_batch=b)
+    assert got == 4 * s * b * vocab + 2 * s * b * h + 8 * s * b + 4

@@ -57,7 +57,7 @@ def _check(config, seq_len, micro_batch, dtype, recompute):
     return check_count("seq_len", seq_len, minimum=1), check_count("micro_batch", micro_batch, minimum=1)
 
 
-def _saved_bytes(model, input_ids) -> int:
+def _saved_bytes(model, **inputs) -> int:
     """Bytes of distinct non-parameter storages autograd saves in one forward of ``model``.
 
     The pack hook returns None, so the graph keeps nothing for a backward that never runs; the
@@ -81,7 +81,7 @@ def _saved_bytes(model, input_ids) -> int:
 
     try:
         with saved_tensors_hooks(pack, unpack):
-            model(input_ids=input_ids)
+            model(**inputs)
         return sum(s.nbytes() for s in held.values())
     finally:
         held.clear()
@@ -97,24 +97,51 @@ def saved_activation_bytes(
     the saved bytes: embeddings, masks and the final layer norm cancel. ``recompute="full"`` turns
     on transformers' (reentrant) gradient checkpointing, which saves each layer's input only.
     """
-    import torch
     from transformers import AutoModel
 
     s, b = _check(config, seq_len, micro_batch, dtype, recompute)
-    ids = torch.randint(0, config.vocab_size, (b, s), generator=torch.Generator().manual_seed(0))
+    ids = _token_ids(config, s, b)
     saved = []
     for layers in (1, 2):
-        cfg = copy.deepcopy(config)
-        cfg.num_hidden_layers = layers
-        cfg.use_cache = False  # training keeps no KV cache (with one, BLOOM at b = 1 saves views
-        # into its fused QKV buffer and keeps all of it: +4·sbh)
-        with torch.random.fork_rng():
-            torch.manual_seed(0)
-            model = AutoModel.from_config(cfg).to(getattr(torch, dtype)).train()
+        model = _build(AutoModel, config, layers, dtype)
         if recompute == "full":
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": True})
-        saved.append(_saved_bytes(model, ids))
+        saved.append(_saved_bytes(model, input_ids=ids))
     return saved[1] - saved[0]
+
+
+def saved_loss_bytes(config, *, seq_len, micro_batch, dtype="bfloat16") -> int:
+    """Bytes the output head and the cross-entropy loss save for backward, measured on the CPU.
+
+    The causal-LM model with labels minus the same model without its head (one layer each).
+    transformers upcasts the logits to fp32 for the loss, whose log-softmax output is kept:
+    about 4·s·b·V bytes, plus the head's 16-bit input and the labels.
+    """
+    from transformers import AutoModel, AutoModelForCausalLM
+
+    s, b = _check(config, seq_len, micro_batch, dtype, "none")
+    ids = _token_ids(config, s, b)
+    with_loss = _saved_bytes(_build(AutoModelForCausalLM, config, 1, dtype), input_ids=ids, labels=ids)
+    return with_loss - _saved_bytes(_build(AutoModel, config, 1, dtype), input_ids=ids)
+
+
+def _token_ids(config, s: int, b: int):
+    import torch
+
+    return torch.randint(0, config.vocab_size, (b, s), generator=torch.Generator().manual_seed(0))
+
+
+def _build(auto_class, config, layers: int, dtype: str):
+    """``auto_class``'s model of ``config`` with ``layers`` layers, in ``dtype``, training mode."""
+    import torch
+
+    cfg = copy.deepcopy(config)
+    cfg.num_hidden_layers = layers
+    cfg.use_cache = False  # training keeps no KV cache (with one, BLOOM at b = 1 saves views
+    # into its fused QKV buffer and keeps all of it: +4·sbh)
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        return auto_class.from_config(cfg).to(getattr(torch, dtype)).train()
 
 
 def _features(config, s: int, b: int) -> tuple[int, int]:
