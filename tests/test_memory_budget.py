@@ -112,3 +112,22 @@ def test_bloomz_zero2_offload_is_deepspeeds_2_psi():
     assert b.cpu_model_states == 14 * psi // 4
     with pytest.raises(ValueError, match="offload"):
         training_budget([Part("llm", psi)], stage=0, n_gpus=4, offload="optimizer")
+
+
+def test_what_full_recomputation_leaves_on_the_gpu():
+    # BLOOMZ-7b1 shape, s = 512, b = 8, ZeRO-3 on 4 GPUs, full recomputation
+    s, b, h, a, layers, vocab, largest = 512, 8, 4096, 32, 30, 250_880, 1_027_604_480
+    bud = training_budget(
+        [Part("llm", 7_069_016_064)], stage=3, n_gpus=4, activation_layers=layers, seq_len=s,
+        micro_batch=b, hidden=h, heads=a, recompute="full", vocab=vocab,
+        largest_layer_params=largest,
+    )
+    assert bud.activations == layers * 2 * s * b * h  # the layer inputs
+    assert bud.recomputed_layer == 34 * s * b * h + 5 * a * s * s * b  # one layer, recomputed
+    assert bud.logits == 4 * s * b * vocab == 4_110_417_920  # 4.11 GB of fp32 log-softmax
+    assert bud.gathered_layer == 4 * largest  # BLOOM's embedding, 16-bit weights + gradients
+    assert bud.total == bud.model_states + bud.activations + bud.working
+    # without recomputation there is no layer to recompute; below ZeRO-3 nothing is gathered
+    none = training_budget([Part("llm", 10)], stage=2, n_gpus=4, activation_layers=2, seq_len=s,
+                           micro_batch=b, hidden=h, heads=a, largest_layer_params=largest)
+    assert none.recomputed_layer == 0 and none.gathered_layer == 0 and none.logits == 0

@@ -4,6 +4,12 @@
   weights too, stages 0-2 replicate them.
 - LoRA of rank r on a d_in -> d_out matrix adds r·(d_in + d_out) trainable parameters (the A and
   B factors, Hu et al. 2021) and freezes the matrix itself.
+- Working memory of a step (bytes that exist at the backward's peak besides the stored
+  activations): under full recomputation one layer's full activations while it is recomputed;
+  with ``vocab`` the logits the loss keeps, :data:`LOGIT_BYTES` per token per vocabulary entry
+  (transformers' fp32 log-softmax, measured by :func:`fieldnotes.memory.saved_loss_bytes`); at
+  ZeRO-3 the largest layer gathered whole, its 16-bit weights and gradients (DeepSpeed's 4 bytes
+  per parameter of it).
 - Offload follows :func:`fieldnotes.memory.model_states`: ``"optimizer"`` (ZeRO-Offload, Ren et
   al. 2021) moves the gradient and optimizer-state partitions to CPU memory, the GPU keeps the
   16-bit weights; ``"parameters"`` (stage 3) moves the weight shards too, frozen ones included.
@@ -18,6 +24,7 @@ from fieldnotes.memory.activations import activation_bytes
 from fieldnotes.memory.zero import GB, ModelStates, check_count, model_states, shard
 
 MODES = ("trained", "frozen", "lora")
+LOGIT_BYTES = 4  # bytes per logit the loss keeps for backward (fp32 log-softmax output)
 
 # bytes per parameter: (weights, gradients, optimizer states K)
 PRECISIONS = {
@@ -84,6 +91,9 @@ class Budget:
     gradients: int
     optimizer_states: int
     activations: int
+    recomputed_layer: int
+    logits: int
+    gathered_layer: int
     cpu_model_states: int
     trainable_params: int
     frozen_params: int
@@ -94,9 +104,14 @@ class Budget:
         return self.weights + self.gradients + self.optimizer_states
 
     @property
+    def working(self) -> int:
+        """Bytes of the step's working memory: recomputed layer, logits, gathered layer."""
+        return self.recomputed_layer + self.logits + self.gathered_layer
+
+    @property
     def total(self) -> int:
-        """Everything on the GPU: model states + activations (bytes)."""
-        return self.model_states + self.activations
+        """Everything on the GPU: model states + activations + working memory (bytes)."""
+        return self.model_states + self.activations + self.working
 
     def fits(self, gpu_bytes: int) -> bool:
         """Whether the total fits in ``gpu_bytes`` (no headroom for buffers or fragmentation)."""
@@ -109,6 +124,9 @@ class Budget:
             "gradients": self.gradients / GB,
             "optimizer states": self.optimizer_states / GB,
             "activations": self.activations / GB,
+            "recomputed layer": self.recomputed_layer / GB,
+            "logits and loss": self.logits / GB,
+            "gathered largest layer": self.gathered_layer / GB,
             "total on GPU": self.total / GB,
             "model states on CPU": self.cpu_model_states / GB,
         }
@@ -127,12 +145,15 @@ def training_budget(
     hidden: int = 1,
     heads: int = 1,
     recompute: str = "none",
+    vocab: int = 0,
+    largest_layer_params: int = 0,
 ) -> Budget:
     """Bytes per GPU for training ``parts`` at ZeRO ``stage`` on ``n_gpus`` (see the module doc).
 
     Activations are those of ``activation_layers`` transformer layers of width ``hidden`` with
     ``heads`` heads (Korthikanti et al. 2022); frozen layers that lie before every trained one
-    need none, so count only layers that backward passes through.
+    need none, so count only layers that backward passes through. ``vocab`` (0: no output head
+    on this GPU) sizes the logits; ``largest_layer_params`` the layer ZeRO-3 gathers whole.
     """
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got {precision!r}")
@@ -152,6 +173,9 @@ def training_budget(
         ms = ModelStates(0, 0, 0)
     frozen_weights = weight_b * (shard(frozen, n_gpus) if stage >= 3 else frozen)
     frozen_on_cpu = offload == "parameters"
+    vocab = check_count("vocab", vocab, minimum=0)
+    largest = check_count("largest_layer_params", largest_layer_params, minimum=0)
+    full = recompute == "full" and activation_layers > 0
     return Budget(
         weights=ms.parameters + (0 if frozen_on_cpu else frozen_weights),
         gradients=ms.gradients,
@@ -159,6 +183,11 @@ def training_budget(
         activations=activation_bytes(
             seq_len, micro_batch, hidden, heads, activation_layers, recompute
         ),
+        recomputed_layer=(
+            activation_bytes(seq_len, micro_batch, hidden, heads, 1, "none") if full else 0
+        ),
+        logits=LOGIT_BYTES * seq_len * micro_batch * vocab,
+        gathered_layer=(weight_b + grad_b) * largest if stage == 3 else 0,
         cpu_model_states=ms.cpu_total + (frozen_weights if frozen_on_cpu else 0),
         trainable_params=trainable,
         frozen_params=frozen,

@@ -21,6 +21,8 @@ def budget_rows(
     hidden: int,
     heads: int,
     gpu_gb: float = 40.0,
+    vocab: int = 0,
+    largest_layer_b: float = 0.0,
 ):
     """One setting's per-GPU budget as a pandas table in GB (parameters given in billions)."""
     import pandas as pd
@@ -40,6 +42,8 @@ def budget_rows(
         hidden=hidden,
         heads=heads,
         recompute=recompute,
+        vocab=vocab,
+        largest_layer_params=check_count("largest layer params", round(largest_layer_b * 1e9), minimum=0),
     )
     lines = b.as_gb()
     table = pd.DataFrame({"GB per GPU": list(lines.values())}, index=list(lines))
@@ -66,6 +70,8 @@ def memory_calculator(**defaults):
         "hidden": 4096,
         "heads": 32,
         "gpu_gb": 40.0,
+        "vocab": 250_880,
+        "largest_layer_b": 1.028,
     }
     unknown = set(defaults) - set(start)
     if unknown:
@@ -103,6 +109,10 @@ def memory_calculator(**defaults):
         "hidden": w.IntText(value=start["hidden"], description="hidden size"),
         "heads": w.IntText(value=start["heads"], description="heads"),
         "gpu_gb": w.FloatText(value=start["gpu_gb"], description="GPU memory (GB)"),
+        "vocab": w.IntText(value=start["vocab"], description="vocabulary"),
+        "largest_layer_b": w.FloatText(
+            value=start["largest_layer_b"], description="largest layer (B params)"
+        ),
     }
     for c in controls.values():
         c.style = style
