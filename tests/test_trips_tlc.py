@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from fieldnotes.trips.join import return_trips
@@ -156,3 +157,14 @@ def test_broken_files_are_named(spark):
         read_tlc(spark, DATA / "truncated")
     with pytest.raises(ValueError, match="not_a_trip_file.csv.*pickup_time"):
         read_tlc(spark, DATA / "not_a_trip_file.csv")
+
+
+def test_parquet_strings_and_column_orders(spark, tmp_path):
+    raw = pd.read_csv(DATA / "yellow_tripdata_2015-01_unparseable.csv", dtype=str)
+    raw.to_parquet(tmp_path / "a.parquet")  # every column a string, as some exports are
+    raw[raw.columns[::-1]].to_parquet(tmp_path / "b.parquet")  # the same rows, columns reversed
+    load = read_tlc(spark, tmp_path)
+    assert load.rows_read == 8 and load.rows_kept == 2
+    assert load.removed["unparseable_coordinate"] == 4 and load.removed["unparseable_time"] == 2
+    lats = sorted(r.pickup_lat for r in load.trips.collect())
+    assert lats == [40.750110626220703] * 2
