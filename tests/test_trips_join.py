@@ -96,3 +96,6 @@ def test_bad_arguments(planted):
         return_trips(trips, r)
     with pytest.raises(ValueError, match="max_abs_lat"):
         return_trips(sdf, r, max_abs_lat=90)
+    for method in ("grid", "ends"):  # a limit below the data's latitudes is refused, not obeyed
+        with pytest.raises(Exception, match="beyond max_abs_lat=40.0"):
+            return_trips(sdf, r, method=method, max_abs_lat=40.0).count()

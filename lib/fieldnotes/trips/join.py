@@ -160,13 +160,21 @@ def _exact(a, b, r):
     )
 
 
-def _cell_columns(lat, lon, dlat, dlon, n_lon, prefix):
-    """Cell indices (longitude wrapped modulo ``n_lon``) and quadrant signs (+1/-1) of a point."""
+def _cell_columns(lat, lon, dlat, dlon, n_lon, max_abs_lat, prefix):
+    """Cell indices (longitude wrapped modulo ``n_lon``) and quadrant signs (+1/-1) of a point.
+
+    A point beyond ``max_abs_lat`` (its cells would be too narrow to find every pair) stops the
+    query with an error naming that limit instead of losing pairs.
+    """
     from pyspark.sql import functions as F
 
     y, x = F.col(lat) / F.lit(dlat), (F.col(lon) + F.lit(180.0)) / F.lit(dlon)
+    beyond = F.abs(F.col(lat)) > F.lit(max_abs_lat)
+    msg = f"a usable trip lies beyond max_abs_lat={max_abs_lat} degrees; pass max_abs_lat=None"
     return [
-        F.floor(y).cast("long").alias(f"{prefix}_cy"),
+        F.when(beyond, F.raise_error(F.lit(msg)))
+        .otherwise(F.floor(y).cast("long"))
+        .alias(f"{prefix}_cy"),
         F.pmod(F.floor(x).cast("long"), F.lit(n_lon)).alias(f"{prefix}_cx"),
         F.when(y - F.floor(y) >= 0.5, 1).otherwise(-1).cast("long").alias(f"{prefix}_qy"),
         F.when(x - F.floor(x) >= 0.5, 1).otherwise(-1).cast("long").alias(f"{prefix}_qx"),
@@ -194,8 +202,8 @@ def _cells(p, r, method, max_abs_lat):
     dlon = 360.0 / n_lon
     cells = p.select(
         *JOIN_COLUMNS,
-        *_cell_columns("pickup_lat", "pickup_lon", dlat, dlon, n_lon, "p"),
-        *_cell_columns("dropoff_lat", "dropoff_lon", dlat, dlon, n_lon, "d"),
+        *_cell_columns("pickup_lat", "pickup_lon", dlat, dlon, n_lon, max_abs_lat, "p"),
+        *_cell_columns("dropoff_lat", "dropoff_lon", dlat, dlon, n_lon, max_abs_lat, "d"),
         F.floor(F.col("t_drop") / F.lit(WINDOW_US)).cast("long").alias("ta"),
         F.floor(F.col("t_pick") / F.lit(WINDOW_US)).cast("long").alias("tb"),
     )
@@ -309,8 +317,9 @@ def return_trips(trips, r: float, *, method: str = "grid", max_abs_lat: float | 
     """Spark DataFrame (a_id, b_id): b is a return trip of a within r metres and 8 hours.
 
     Only usable trips (``fieldnotes.trips.usable``) take part; ``scan_trips`` counts the rows each
-    rule removes. ``max_abs_lat`` (degrees) sizes longitude cells and must be at least the usable
-    trips' largest |latitude|; by default it is read from them (one small action). Lazy otherwise:
+    rule removes. ``max_abs_lat`` (degrees) sizes longitude cells; by default it is read from the
+    usable trips (one small action), and a given value below their largest |latitude| stops the
+    query with an error rather than losing pairs. Lazy otherwise:
     nothing runs until an action such as ``count()``.
     """
     from pyspark.sql import functions as F
