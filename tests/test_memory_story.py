@@ -12,7 +12,8 @@ PSI = 7_069_016_064
 
 def test_attempts_follow_the_formulas():
     t = attempts_table(
-        PSI, layers=30, hidden=4096, heads=32, seq_len=512, micro_batch=8, lora_params=11_796_480
+        PSI, layers=30, hidden=4096, heads=32, seq_len=512, micro_batch=8, lora_params=11_796_480,
+        vocab=250_880,
     ).set_index("attempt")
     fp32 = t.loc["fp32 Adam, one GPU"]
     bf16 = t.loc["+ mixed precision (bf16)"]
@@ -28,7 +29,12 @@ def test_attempts_follow_the_formulas():
     lora = t.loc["+ LoRA + checkpointing"]
     states = lora["weights GB"] + lora["gradients GB"] + lora["optimizer GB"]
     assert abs(states - (2 * PSI + 16 * 11_796_480) / GB) < 1e-9
-    assert list(t["fits 40 GB"]) == [False, False, False, False, True, False]
+    # on 40 GiB, with BLOOM's 4.1 GB of logits, only LoRA + checkpointing fits
+    assert list(t["fits GPU"]) == [False, False, False, False, True, False]
+    assert ckpt["total GB"] == pytest.approx(
+        (16 * PSI + 30 * 2 * 512 * 8 * 4096 + 34 * 512 * 8 * 4096 + 5 * 32 * 512**2 * 8
+         + 4 * 512 * 8 * 250_880) / GB
+    )
     # DDP replicates: per GPU the same as one GPU
     ddp = t.loc["full fine-tune, DDP on 4 GPUs"]
     assert ddp["total GB"] == ckpt["total GB"]
@@ -44,7 +50,7 @@ def test_largest_micro_batch_for_lora_without_checkpointing():
     assert b == 7
     for batch, fits in [(b, True), (b + 1, False)]:
         row = attempts_table(PSI, micro_batch=batch, gpu_gb=40.0, **shape).set_index("attempt")
-        assert bool(row.loc[attempt, "fits 40 GB"]) is fits
+        assert bool(row.loc[attempt, "fits GPU"]) is fits
     assert largest_micro_batch(PSI, "fp32 Adam, one GPU", gpu_gb=40.0, **shape) == 0
     with pytest.raises(ValueError, match="attempt"):
         largest_micro_batch(PSI, "no such attempt", **shape)
@@ -68,3 +74,9 @@ def test_plans_table_adds_up_the_budgets():
     # 16Ψ = 113 GB does not fit one 40 GB GPU; 16Ψ/4 + activations does
     assert not t.loc["all", "1 GPU fits"] and t.loc["all", "ZeRO-3 x4 fits"]
     assert t.loc["frozen", "1 GPU fits"]
+
+
+def test_an_a100_40gb_holds_40_gib():
+    from fieldnotes.memory.story import A100_40GB
+
+    assert A100_40GB * GB == 40 * 2**30 == 42_949_672_960

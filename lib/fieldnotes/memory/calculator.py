@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fieldnotes.memory.budget import PRECISIONS, Part, training_budget
+from fieldnotes.memory.story import A100_40GB
 from fieldnotes.memory.zero import GB, check_count
 
 
@@ -20,11 +21,12 @@ def budget_rows(
     layers: int,
     hidden: int,
     heads: int,
-    gpu_gb: float = 40.0,
+    gpu_gb: float = A100_40GB,
     vocab: int = 0,
     largest_layer_b: float = 0.0,
 ):
-    """One setting's per-GPU budget as a pandas table in GB (parameters given in billions)."""
+    """One setting's per-GPU budget as a pandas table in 10^9-byte GB (parameters in billions;
+    ``gpu_gb`` defaults to an A100 40GB's 40 GiB)."""
     import pandas as pd
 
     trainable = check_count("trainable params", round(trainable_b * 1e9), minimum=0)
@@ -47,7 +49,7 @@ def budget_rows(
     )
     lines = b.as_gb()
     table = pd.DataFrame({"GB per GPU": list(lines.values())}, index=list(lines))
-    table.loc[f"fits {gpu_gb:g} GB?"] = "yes" if b.total <= gpu_gb * GB else "no"
+    table.loc["fits GPU?"] = "yes" if b.total <= gpu_gb * GB else "no"
     return table
 
 
@@ -69,7 +71,7 @@ def memory_calculator(**defaults):
         "layers": 30,
         "hidden": 4096,
         "heads": 32,
-        "gpu_gb": 40.0,
+        "gpu_gb": round(A100_40GB, 2),
         "vocab": 250_880,
         "largest_layer_b": 1.028,
     }

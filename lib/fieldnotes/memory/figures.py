@@ -25,7 +25,7 @@ def plot_zero_stages(table, gpu_gb: float, *, params: int, model: str = "model")
         rows = table[table["stage"] == stage].set_index("gpus").loc[gpus]
         label = f"ZeRO-{stage}" if stage else "DDP (stage 0)"
         ax.bar(x + (i - (len(stages) - 1) / 2) * width, rows["total_GB"], width=width, label=label)
-    ax.axhline(gpu_gb, color="black", linestyle="--", linewidth=1, label=f"{gpu_gb:g} GB GPU")
+    ax.axhline(gpu_gb, color="black", linestyle="--", linewidth=1, label=f"GPU, {gpu_gb:.1f} GB")
     ax.set_xticks(x, [str(n) for n in gpus])
     ax.set_yscale("log")
     ax.set_xlabel("data-parallel GPUs $N_d$")
@@ -84,7 +84,7 @@ def plot_activations(seq_lens, *, hidden: int, heads: int, layers: int, states_g
         label, bytes_at = measured
         ax.plot(seqs, [bytes_at(s) / GB for s in seqs], marker="s", color="black", label=label)
     ax.axhline(states_gb, color="black", linestyle=":", label=states_label)
-    ax.axhline(gpu_gb, color="black", linestyle="--", linewidth=1, label=f"{gpu_gb:g} GB GPU")
+    ax.axhline(gpu_gb, color="black", linestyle="--", linewidth=1, label=f"GPU, {gpu_gb:.1f} GB")
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     ax.set_xlabel("sequence length (tokens)")

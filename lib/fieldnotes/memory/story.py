@@ -7,7 +7,9 @@ bytes by kind in 10^9-byte GB and whether they fit.
 from __future__ import annotations
 
 from fieldnotes.memory.budget import Part, training_budget
-from fieldnotes.memory.zero import GB, check_count
+from fieldnotes.memory.zero import GB, GiB, check_count
+
+A100_40GB = 40 * GiB / GB  # an "A100 40GB" holds 40 GiB: 42.9 GB of 10^9 bytes
 
 
 def attempts_table(
@@ -19,19 +21,23 @@ def attempts_table(
     seq_len: int,
     micro_batch: int,
     lora_params: int,
-    gpu_gb: float = 40.0,
+    gpu_gb: float = A100_40GB,
     n_gpus_ddp: int = 4,
+    vocab: int = 0,
 ):
     """The post's sequence of attempts (fp32 -> mixed precision -> checkpointing -> LoRA -> DDP).
 
-    Activations follow Korthikanti et al. for 16-bit activations and are doubled for fp32.
-    Returns a pandas DataFrame with one row per attempt.
+    Activations follow Korthikanti et al. for 16-bit activations and are doubled for fp32; the
+    total includes the budget's working memory (the layer recomputed under checkpointing and,
+    with ``vocab``, the logits the loss keeps).
+    ``gpu_gb`` is in 10^9-byte GB. Returns a pandas DataFrame with one row per attempt.
     """
     import pandas as pd
 
     params = check_count("params", params, minimum=1)
     lora_params = check_count("lora_params", lora_params, minimum=1)
-    shape = {"seq_len": seq_len, "micro_batch": micro_batch, "hidden": hidden, "heads": heads}
+    shape = {"seq_len": seq_len, "micro_batch": micro_batch, "hidden": hidden, "heads": heads,
+             "vocab": vocab}
     full = [Part("language model", params, "trained")]
     lora = [Part("language model", params, "lora", lora_params=lora_params)]
     settings = [
@@ -61,7 +67,7 @@ def attempts_table(
             **shape,
         )
         activations = act_factor * b.activations
-        total = b.model_states + activations
+        total = b.model_states + activations + b.working
         rows.append(
             {
                 "attempt": name,
@@ -71,13 +77,13 @@ def attempts_table(
                 "optimizer GB": b.optimizer_states / GB,
                 "activations GB": activations / GB,
                 "total GB": total / GB,
-                f"fits {gpu_gb:g} GB": total <= gpu_gb * GB,
+                "fits GPU": total <= gpu_gb * GB,
             }
         )
     return pd.DataFrame(rows)
 
 
-def largest_micro_batch(params: int, attempt: str, *, gpu_gb: float = 40.0, limit: int = 4096,
+def largest_micro_batch(params: int, attempt: str, *, gpu_gb: float = A100_40GB, limit: int = 4096,
                         **shape) -> int:
     """The largest micro-batch at which :func:`attempts_table`'s row ``attempt`` fits ``gpu_gb``
     (0 if not even one sample fits); ``shape`` holds its other keywords except ``micro_batch``."""
@@ -89,7 +95,7 @@ def largest_micro_batch(params: int, attempt: str, *, gpu_gb: float = 40.0, limi
         table = attempts_table(params, micro_batch=b, gpu_gb=gpu_gb, **shape).set_index("attempt")
         if attempt not in table.index:
             raise ValueError(f"attempt must be one of {list(table.index)}, got {attempt!r}")
-        return bool(table.loc[attempt, f"fits {gpu_gb:g} GB"])
+        return bool(table.loc[attempt, "fits GPU"])
 
     if not fits(1):
         return 0
@@ -105,7 +111,8 @@ def largest_micro_batch(params: int, attempt: str, *, gpu_gb: float = 40.0, limi
     return lo
 
 
-def plans_table(plans, *, settings=((0, 1), (3, 4), (3, 8)), gpu_gb: float = 40.0, **activations):
+def plans_table(plans, *, settings=((0, 1), (3, 4), (3, 8)), gpu_gb: float = A100_40GB,
+                **activations):
     """GB per GPU of each training plan (name -> list of :class:`Part`) at each (ZeRO stage, GPUs)
     in ``settings``, with a ``fits`` column per setting; ``activations`` go to
     :func:`fieldnotes.memory.training_budget` (layers as ``activation_layers``, shape, recompute)."""
