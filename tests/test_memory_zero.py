@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -96,10 +98,23 @@ def test_zero_table_has_every_stage_and_gpu_count():
 
 
 def test_communication_volume_section_7():
-    # ZeRO-1/2 move what data parallelism moves; ZeRO-3 1.5 times that
-    assert [communication_elements(PSI, stage=s) for s in range(4)] == [2 * PSI] * 3 + [3 * PSI]
+    # ZeRO-1/2 move what data parallelism moves; ZeRO-3 1.5 times that (many GPUs: N/(N-1) -> 1)
+    n = 64
+    paper = [communication_elements(PSI, stage=s, n_gpus=n) * n / (n - 1) for s in range(4)]
+    assert paper == [2 * PSI] * 3 + [3 * PSI]
+    # a ring moves (N - 1)/N of the volume: on 4 GPUs an all-reduce sends 1.5 Ψ per GPU
+    assert communication_elements(PSI, stage=0, n_gpus=4) == Fraction(3, 2) * PSI
+    assert communication_elements(PSI, stage=0, n_gpus=1) == 0
     with pytest.raises(ValueError, match="stage"):
-        communication_elements(PSI, stage=5)
+        communication_elements(PSI, stage=5, n_gpus=4)
+
+
+def test_accumulation_regathers_zero3_weights_every_micro_batch():
+    ring = Fraction(3, 4) * PSI  # one ring collective of Ψ elements on 4 GPUs
+    sent = [communication_elements(PSI, stage=s, n_gpus=4, micro_batches=8) for s in range(4)]
+    # DDP and ZeRO-1 reduce once per step; ZeRO-2 reduce-scatters every micro-batch; ZeRO-3 also
+    # gathers the weights twice per micro-batch
+    assert sent == [2 * ring, 2 * ring, 9 * ring, 24 * ring]
     ms = model_states(10, stage=0, n_gpus=1)
     assert ms.parameters == 20
 

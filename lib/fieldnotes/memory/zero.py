@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from fractions import Fraction
 from dataclasses import dataclass, fields
 
 GB = 10**9  # the ZeRO paper's gigabyte
@@ -181,22 +182,30 @@ def zero_table(
     return pd.DataFrame(rows)
 
 
-def communication_elements(params, *, stage) -> int:
-    """Elements each GPU sends (and receives) per training step, ZeRO paper section 7.
+def communication_elements(params, *, stage, n_gpus, micro_batches=1) -> Fraction:
+    """Elements each GPU sends (and receives) per optimizer step with ring collectives.
 
-    Data parallelism all-reduces the gradients: a reduce-scatter and an all-gather, 2Ψ. ZeRO-1
-    and ZeRO-2 replace them by a reduce-scatter of gradients and an all-gather of the updated
-    weights: still 2Ψ. ZeRO-3 all-gathers the weights in the forward and again in the backward pass
-    and reduce-scatters the gradients: 3Ψ, 1.5x the baseline.
+    A ring reduce-scatter or all-gather of Ψ elements over N GPUs sends (N − 1)/N·Ψ per GPU, an
+    all-reduce twice that. Per optimizer step of ``micro_batches`` accumulated micro-batches:
+    data parallelism all-reduces the gradients once (2 rings, ``no_sync`` in between); ZeRO-1
+    keeps full gradients while they accumulate, then reduce-scatters them and all-gathers the
+    updated weights (2 rings); ZeRO-2 reduce-scatters the gradients of every micro-batch into its
+    partition, then all-gathers the weights (micro_batches + 1); ZeRO-3 all-gathers the weights in
+    the forward and again in the backward of every micro-batch and reduce-scatters every
+    micro-batch's gradients (3·micro_batches). With one micro-batch and many GPUs this is the ZeRO
+    paper's section 7: 2Ψ, and 3Ψ = 1.5x for ZeRO-3.
     """
     params = check_count("params", params, minimum=1)
+    n_gpus = check_count("n_gpus", n_gpus, minimum=1)
+    a = check_count("micro_batches", micro_batches, minimum=1)
     if (
         isinstance(stage, bool)
         or not isinstance(stage, numbers.Integral)
         or stage not in STAGE_NAMES
     ):
         raise ValueError(f"stage must be 0, 1, 2 or 3, got {stage!r}")
-    return (3 if stage == 3 else 2) * params
+    rings = {0: 2, 1: 2, 2: a + 1, 3: 3 * a}[int(stage)]
+    return rings * Fraction(n_gpus - 1, n_gpus) * params
 
 
 def min_gpus(params, *, stage, budget_bytes, k=12, weight_bytes=2, grad_bytes=2) -> int | None:
