@@ -26,7 +26,8 @@ import platform
 import time
 from pathlib import Path
 
-GB = 10**9
+GB = 10**9  # the paper's gigabyte; the table says GB for 10^9 bytes and GiB for 2^30
+GiB = 2**30
 BLOOMZ_7B1 = dict(vocab_size=250_880, hidden_size=4096, n_layer=30, n_head=32)
 TINY = dict(vocab_size=1000, hidden_size=64, n_layer=2, n_head=4)
 
@@ -56,23 +57,30 @@ def saved_bytes_per_block(model, input_ids) -> list[int]:
     per_block = [dict() for _ in blocks]
 
     def pack(t):
+        # keep nothing in the graph (returning t kept every saved tensor alive past the pass and
+        # inflated the step's peak); the storages are held only until the forward returns, so a
+        # freed address reused later is not taken for the same storage
         i = current["block"]
         if i is not None:
-            ptr = t.untyped_storage().data_ptr()
-            if ptr not in params:
-                per_block[i][ptr] = t.untyped_storage().nbytes()
-        return t
+            storage = t.untyped_storage()
+            if storage.data_ptr() not in params:
+                per_block[i][storage.data_ptr()] = storage
+        return None
+
+    def unpack(_):
+        raise RuntimeError("the measuring forward has no backward")
 
     hooks = []
     for i, block in enumerate(blocks):
         hooks.append(block.register_forward_pre_hook(lambda m, a, i=i: current.update(block=i)))
         hooks.append(block.register_forward_hook(lambda m, a, o: current.update(block=None)))
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        out = model(input_ids=input_ids, use_cache=False)
+    with torch.autograd.graph.saved_tensors_hooks(pack, unpack):
+        model(input_ids=input_ids, use_cache=False)
     for h in hooks:
         h.remove()
-    del out
-    return [sum(d.values()) for d in per_block]
+    sizes = [sum(st.nbytes() for st in d.values()) for d in per_block]
+    per_block.clear()
+    return sizes
 
 
 def run(config: dict, seq: int, batch: int, device_name: str) -> dict:
@@ -164,7 +172,11 @@ def table(r: dict) -> str:
         f"s·b·h·(34 + 5as/h) = {k / GB:.3f} GB (ratio {act[0] / k:.2f}).",
     ]
     if "peak_bytes" in r:
-        lines.append(f"Peak allocated during the step: {r['peak_bytes'] / GB:.1f} GB.")
+        lines.append(f"Peak allocated during the step: {r['peak_bytes'] / GB:.1f} GB "
+                     f"({r['peak_bytes'] / GiB:.1f} GiB).")
+    if "gpu_memory_bytes" in r:
+        lines.append(f"GPU memory: {r['gpu_memory_bytes'] / GiB:.1f} GiB "
+                     f"({r['gpu_memory_bytes'] / GB:.1f} GB).")
     return "\n".join(lines) + "\n"
 
 
