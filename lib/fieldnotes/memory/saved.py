@@ -39,8 +39,13 @@ def reference_config(model_type: str, *, hidden: int = 128, heads: int = 4, voca
         return BloomConfig(vocab_size=vocab, hidden_size=hidden, n_layer=1, n_head=heads)
     if model_type == "gpt2":
         return GPT2Config(
-            vocab_size=vocab, n_embd=hidden, n_layer=1, n_head=heads, n_positions=1024,
-            bos_token_id=0, eos_token_id=0,
+            vocab_size=vocab,
+            n_embd=hidden,
+            n_layer=1,
+            n_head=heads,
+            n_positions=1024,
+            bos_token_id=0,
+            eos_token_id=0,
         )
     raise ValueError(f"model_type must be 'bloom' or 'gpt2', got {model_type!r}")
 
@@ -49,12 +54,16 @@ def _check(config, seq_len, micro_batch, dtype, recompute):
     import transformers
 
     if not isinstance(config, transformers.PretrainedConfig):
-        raise TypeError(f"config must be a transformers.PretrainedConfig, got {type(config).__name__}")
+        raise TypeError(
+            f"config must be a transformers.PretrainedConfig, got {type(config).__name__}"
+        )
     if dtype not in DTYPE_BYTES:
         raise ValueError(f"dtype must be one of {sorted(DTYPE_BYTES)}, got {dtype!r}")
     if recompute not in RECOMPUTE:
         raise ValueError(f"recompute must be one of {RECOMPUTE}, got {recompute!r}")
-    return check_count("seq_len", seq_len, minimum=1), check_count("micro_batch", micro_batch, minimum=1)
+    return check_count("seq_len", seq_len, minimum=1), check_count(
+        "micro_batch", micro_batch, minimum=1
+    )
 
 
 def _saved_bytes(model, **inputs) -> int:
@@ -105,7 +114,9 @@ def saved_activation_bytes(
     for layers in (1, 2):
         model = _build(AutoModel, config, layers, dtype)
         if recompute == "full":
-            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": True})
+            model.gradient_checkpointing_enable(
+                gradient_checkpointing_kwargs={"use_reentrant": True}
+            )
         saved.append(_saved_bytes(model, input_ids=ids))
     return saved[1] - saved[0]
 
@@ -121,7 +132,9 @@ def saved_loss_bytes(config, *, seq_len, micro_batch, dtype="bfloat16") -> int:
 
     s, b = _check(config, seq_len, micro_batch, dtype, "none")
     ids = _token_ids(config, s, b)
-    with_loss = _saved_bytes(_build(AutoModelForCausalLM, config, 1, dtype), input_ids=ids, labels=ids)
+    with_loss = _saved_bytes(
+        _build(AutoModelForCausalLM, config, 1, dtype), input_ids=ids, labels=ids
+    )
     return with_loss - _saved_bytes(_build(AutoModel, config, 1, dtype), input_ids=ids)
 
 
@@ -190,7 +203,11 @@ def fit_activations(config, shapes=FIT_SHAPES, *, dtype="bfloat16") -> Activatio
     x = np.array([_features(config, s, b) for s, b in shapes], dtype=float)
     coef, *_ = np.linalg.lstsq(x, np.array(measured, dtype=float), rcond=None)
     return ActivationFit(
-        config.model_type, *(float(c) for c in coef), shapes, measured, tuple(float(v) for v in x @ coef)
+        config.model_type,
+        *(float(c) for c in coef),
+        shapes,
+        measured,
+        tuple(float(v) for v in x @ coef),
     )
 
 
@@ -210,4 +227,4 @@ def predicted_activation_bytes(
             f"no fitted coefficients for (model_type, dtype) = {key}; fitted: {sorted(ACTIVATION_COEFFICIENTS)}"
         )
     coef = ACTIVATION_COEFFICIENTS[key]
-    return round(sum(c * f for c, f in zip(coef, _features(config, s, b))))
+    return round(sum(c * f for c, f in zip(coef, _features(config, s, b), strict=True)))

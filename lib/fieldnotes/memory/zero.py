@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import math
 import numbers
-from fractions import Fraction
 from dataclasses import dataclass, fields
+from fractions import Fraction
 
 GB = 10**9  # the ZeRO paper's gigabyte
 GiB = 2**30  # what DeepSpeed's estimators print as "GB"
