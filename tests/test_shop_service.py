@@ -117,6 +117,13 @@ def test_an_order_that_sold_out_meanwhile_is_not_placed(assistant):
     assert after[2] == before[2] and after[3] == before[3]  # no order, no stock moved
 
 
+@pytest.mark.parametrize("text", ["thêm ² cái", "size ³", "mẫu số ¹", "lấy ３ cái", "chọn ①"])
+def test_compatibility_digits_are_read_as_numbers_not_a_crash(assistant, text):
+    sid = new_session(assistant)
+    chat(assistant, sid, ["tìm balo"])
+    assert handle_turn(assistant, sid, 2, text)["reply"]
+
+
 def test_cancel_refunds_through_the_service(assistant):
     sid = new_session(assistant)
     chat(assistant, sid, PURCHASE)
@@ -144,8 +151,9 @@ def test_http_layer_maps_every_bad_request_to_a_4xx(tmp_path):
                client.post("/chat", json={"session_id": sid, "message_id": "one", "text": "hi"}),
                client.post("/chat", json={"session_id": sid, "text": "hi"}),
                client.post("/chat", json={"session_id": "nope", "message_id": 1, "text": "hi"}),
+               client.post("/chat", json={"session_id": sid, "message_id": 2**63, "text": "hi"}),
                client.post("/chat", json={"session_id": sid, "message_id": 3, "text": "hi"})]
-        assert [r.status_code for r in bad] == [400, 422, 422, 422, 404, 409]
+        assert [r.status_code for r in bad] == [400, 422, 422, 422, 404, 422, 409]
         assert "expects 2" in bad[-1].json()["detail"]
         assert client.get("/health").json()["pid"] > 0
         assert client.get("/audit").json() == dict.fromkeys(client.get("/audit").json(), 0)

@@ -105,3 +105,9 @@ def test_range_contains_and_vnd_format():
     assert PriceRange(0, 300_000).contains(300_000) and not PriceRange(0, 300_000).contains(300_001)
     assert PriceRange(1_000_000, None).contains(10**9)
     assert format_vnd(1_250_000) == "1.250.000đ"
+
+
+def test_compatibility_digits_become_plain_digits():
+    from fieldnotes.shop.text import tokenize
+
+    assert tokenize("thêm ² cái, size ３, mẫu ①") == tokenize("thêm 2 cái, size 3, mẫu 1")

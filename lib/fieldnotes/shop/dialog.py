@@ -179,7 +179,7 @@ def _turn(state: dict, parse: Parse, shop: Shop, effects: list[Effect]) -> str |
         if intent != "add_to_cart" or reply is not None and not reply.startswith("OK"):
             return reply
     if intent == "add_to_cart":
-        numbers = [int(t) for t in parse.tokens if t.isdigit()]
+        numbers = [int(t) for t in parse.tokens if t.isdecimal()]
         if "quantity" not in slots and "item" not in slots and numbers:  # a number the tagger did not expect
             slots = slots | {"quantity": numbers[0]}
         return _add(state, slots, shop)

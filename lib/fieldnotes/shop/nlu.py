@@ -49,7 +49,7 @@ def phone_number(text: str) -> str | None:
 def _number(tokens: list[str]) -> int | None:
     """The first integer in tokens: digits or a number word ("hai" = 2, "first" = 1)."""
     for tok in tokens:
-        if tok.isdigit():
+        if tok.isdecimal():
             return int(tok)
         if tok in NUMBER_WORDS or fold(tok) in {fold(w) for w in NUMBER_WORDS}:
             return NUMBER_WORDS.get(tok) or next(v for w, v in NUMBER_WORDS.items() if fold(w) == fold(tok))

@@ -179,7 +179,7 @@ class ChatRequest(BaseModel):
     """One message from the shopper: ``message_id`` counts 1, 2, ... within a session."""
 
     session_id: str = Field(min_length=1, max_length=64)
-    message_id: int = Field(ge=1)
+    message_id: int = Field(ge=1, le=2**63 - 1)  # a 64-bit signed integer in both databases
     text: str
 
 

@@ -49,8 +49,13 @@ def has_diacritics(text: str) -> bool:
 
 
 def clean(text: str) -> str:
-    """NFC, control characters replaced by spaces, whitespace collapsed."""
-    text = nfc(text)
+    """NFKC, control characters replaced by spaces, whitespace collapsed.
+
+    NFKC composes Vietnamese letters as NFC does and also maps compatibility forms to plain ones:
+    superscript, circled and full-width digits ("²", "①", "３") become "2", "1", "3", so every
+    token that looks like a number is one ``int`` can read.
+    """
+    text = unicodedata.normalize("NFKC", nfc(text))
     text = "".join(" " if unicodedata.category(c)[0] == "C" else c for c in text)
     return " ".join(text.split())
 
