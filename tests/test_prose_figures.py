@@ -76,6 +76,9 @@ def test_a_quote_needs_a_known_source(tmp_path):
 def test_a_stale_quote_is_reported(tmp_path):
     path = notebook(tmp_path, "Nothing measured here.", [{"figure": "250 s", "source": "post"}])
     assert prose.unused_quotes(path) == ["250 s"]
+    quotes = [{"figure": "11.4 M", "source": "post"}, {"figure": "11.4", "source": "post"}]
+    path = notebook(tmp_path, "The real file has 11.4 M rows.", quotes)
+    assert prose.unused_quotes(path) == []  # the bare number is part of a figure shown
 
 
 @pytest.mark.parametrize(

@@ -152,13 +152,21 @@ def _prose_of(nb) -> list[tuple[int, str]]:
 
 
 def unused_quotes(path: Path) -> list[str]:
-    """Quoted figures that no markdown cell of ``path`` shows any more (stale entries)."""
+    """Quoted figures that no figure in ``path``'s prose contains any more (stale entries).
+
+    A quote counts as used when it is part of a figure the prose shows, so "11.4" stays listed
+    beside "11.4 M" for scanners that read the number without its unit.
+    """
     import nbformat
 
     nb = nbformat.read(path, as_version=4)
-    shown = {_normal(f) for _, text in _prose_of(nb) for f in figures_in_markdown(text)}
+    shown = [_normal(f) for _, text in _prose_of(nb) for f in figures_in_markdown(text)]
     entries = nb.metadata.get("fieldnotes", {}).get("quoted", [])
-    return [str(e["figure"]) for e in entries if _normal(str(e["figure"])) not in shown]
+    return [
+        str(e["figure"])
+        for e in entries
+        if not any(_normal(str(e["figure"])) in figure for figure in shown)
+    ]
 
 
 def glue_references(text: str) -> list[tuple[str, str, str]]:
