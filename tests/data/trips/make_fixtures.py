@@ -1,5 +1,7 @@
 """Writes the small TLC-layout fixture files in this folder (run from the repository root)."""
 
+import os
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -129,8 +131,6 @@ rows_swapped = [
     "2015-01-20 09:30:00,40.7580,-73.9855,2015-01-20 09:10:00,40.7128,-74.0060,1",
     "2015-01-20 11:45:00,40.7127,-74.0059,2015-01-20 11:20:00,40.7581,-73.9856,2",
 ]
-import os
-
 os.makedirs(out + "mixed_order", exist_ok=True)
 open(out + "mixed_order/yellow_tripdata_2015-01_a.csv", "w").write(
     h15 + "\n" + "\n".join(rows15[:7]) + "\n"
