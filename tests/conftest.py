@@ -88,3 +88,11 @@ def ci_book(vendor):
         keep_going=True,
     )
     return staging, outcome
+
+
+def executed(ci_book, name: str, what: str) -> Path:
+    """The CI-size executed copy of notebook ``name``; fails the test if that notebook failed."""
+    staging, outcome = ci_book
+    if isinstance(outcome[name], runner.NotebookFailed):
+        pytest.fail(f"{name} failed, so {what} cannot be checked", pytrace=False)
+    return staging / "notebooks" / f"{name}.ipynb"

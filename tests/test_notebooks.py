@@ -5,7 +5,7 @@ import json
 
 import nbformat
 import pytest
-from conftest import CI_RESULTS, ROOT
+from conftest import CI_RESULTS, ROOT, executed
 
 from fieldnotes import prose, runner
 
@@ -34,13 +34,11 @@ def measured_figures(executed) -> dict[str, str]:
 
 @pytest.mark.parametrize("name", runner.toc_notebooks(ROOT))
 def test_same_parameters_give_the_same_key_numbers_and_prose_figures(ci_book, name, tmp_path):
-    staging, outcome = ci_book
-    if isinstance(outcome[name], runner.NotebookFailed):
-        pytest.fail(f"{name} failed its first run", pytrace=False)
+    first_run = executed(ci_book, name, "its rerun")
     again = runner.execute(
         ROOT, name, tmp_path / "again.ipynb", runner.ci_parameters(ROOT)[name], results_dir=tmp_path
     )
     first = json.loads((CI_RESULTS / f"{name}.json").read_text())
     second = json.loads((tmp_path / f"{name}.json").read_text())
     assert second == first
-    assert measured_figures(again.path) == measured_figures(outcome[name].path)
+    assert measured_figures(again.path) == measured_figures(first_run)

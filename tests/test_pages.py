@@ -6,7 +6,7 @@ import re
 
 import nbformat
 import pytest
-from conftest import ROOT
+from conftest import ROOT, executed
 
 from fieldnotes import runner
 
@@ -82,10 +82,7 @@ def test_the_book_does_not_speak_of_issues():
 @pytest.mark.slow
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_every_figure_has_a_caption_and_alt_text(ci_book, name):
-    staging, outcome = ci_book
-    if isinstance(outcome[name], runner.NotebookFailed):
-        pytest.fail(f"{name} failed, so its figures cannot be checked", pytrace=False)
-    nb = nbformat.read(staging / "notebooks" / f"{name}.ipynb", as_version=4)
+    nb = nbformat.read(executed(ci_book, name, "its figures"), as_version=4)
     for i, cell in enumerate(nb.cells):
         if cell.cell_type != "code" or tags(cell) & {"remove-output", "remove-cell"}:
             continue

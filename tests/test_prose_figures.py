@@ -3,7 +3,7 @@ and every glue role is filled by the executed notebook."""
 
 import nbformat
 import pytest
-from conftest import ROOT
+from conftest import ROOT, executed
 
 from fieldnotes import prose, runner
 
@@ -116,8 +116,5 @@ def test_what_counts_as_a_figure(text, figures):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_every_glue_role_is_filled_by_the_run(ci_book, name):
-    staging, outcome = ci_book
-    if isinstance(outcome[name], runner.NotebookFailed):
-        pytest.fail(f"{name} failed, so its glue cannot be checked", pytrace=False)
-    problems = prose.glue_problems(staging / "notebooks" / f"{name}.ipynb")
+    problems = prose.glue_problems(executed(ci_book, name, "its glue"))
     assert not problems, "\n".join(problems)
