@@ -30,7 +30,7 @@ def one_run(run: int, args) -> dict:
     import torch
 
     from fieldnotes import seed_everything
-    from fieldnotes.robot import vision
+    from fieldnotes.robot import classifier
     from fieldnotes.robot.control import FollowGains
     from fieldnotes.robot.field import make_field
     from fieldnotes.robot.mission import MissionConfig, run_mission
@@ -43,14 +43,14 @@ def one_run(run: int, args) -> dict:
     vx, vy = make_flower_dataset(args.test_images, seed=run + 2)
     t_data = time.perf_counter() - t0
     t0 = time.perf_counter()
-    net, _ = vision.train_classifier(tx, ty, epochs=args.epochs, seed=run)
+    net, _ = classifier.train_classifier(tx, ty, epochs=args.epochs, seed=run)
     t_train = time.perf_counter() - t0
-    prob = vision.predict_proba(net, vx)
+    prob = classifier.predict_proba(net, vx)
     acc = float(((prob >= 0.5) == vy).mean())
-    base = float((vision.histogram_baseline(tx, ty, vx) == vy).mean())
-    ece, _ = vision.expected_calibration_error(prob, vy)
-    onnx = vision.export_onnx(net, Path(tempfile.mkdtemp()) / "f.onnx")
-    agree = float(((vision.onnx_predict_proba(onnx, vx) >= 0.5) == (prob >= 0.5)).mean())
+    base = float((classifier.histogram_baseline(tx, ty, vx) == vy).mean())
+    ece, _ = classifier.expected_calibration_error(prob, vy)
+    onnx = classifier.export_onnx(net, Path(tempfile.mkdtemp()) / "f.onnx")
+    agree = float(((classifier.onnx_predict_proba(onnx, vx) >= 0.5) == (prob >= 0.5)).mean())
     field = make_field(rows=args.rows, plants_per_row=args.plants_per_row, seed=run)
     res = run_mission(field, net, MissionConfig(gains=FollowGains(speed_mps=args.speed)))
     return {
@@ -62,9 +62,9 @@ def one_run(run: int, args) -> dict:
         "cnn_accuracy": acc,
         "baseline_accuracy": base,
         "ece": ece,
-        "parameters": vision.count_parameters(net),
-        "torch_ms_per_image_1core": vision.latency_ms(net, repeats=300),
-        "onnx_ms_per_image_1core": vision.onnx_latency_ms(onnx, repeats=300),
+        "parameters": classifier.count_parameters(net),
+        "torch_ms_per_image_1core": classifier.latency_ms(net, repeats=300),
+        "onnx_ms_per_image_1core": classifier.onnx_latency_ms(onnx, repeats=300),
         "onnx_same_class": agree,
         "rows": args.rows,
         "rows_completed": res.rows_completed,

@@ -15,13 +15,53 @@ from fieldnotes.robot.__main__ import main
         (["--pattern", "2-1"], "--pattern"),
         (["--rows", "0"], "--rows"),
         (["--row-spacing", "0.5"], "--row-spacing"),
+        (["--row-spacing", "nan"], "--row-spacing"),
+        (["--speed", "nan"], "--speed"),
+        (["--speed", "inf"], "--speed"),
+        (["--speed", "-0.2"], "--speed"),
+        (["--speed", "7"], "--speed"),
+        (["--lighting", "nan"], "--lighting"),
+        (["--lighting", "-1"], "--lighting"),
+        (["--seed", "-1"], "--seed"),
+        (["--seed", str(2**40)], "--seed"),
+        (["--epochs", "0"], "--epochs"),
+        (["--train-images", "0"], "--train-images"),
+        (["--plants-per-row", "1.5"], "--plants-per-row"),
     ],
 )
-def test_bad_input_names_the_argument(args, flag, capsys):
+def test_bad_input_names_the_argument(args, flag, capsys, monkeypatch):
+    import fieldnotes.robot.classifier as classifier
+
+    def no_training(*a, **k):
+        raise AssertionError("training started before the flags were checked")
+
+    monkeypatch.setattr(classifier, "train_classifier", no_training)
     with pytest.raises(SystemExit) as exc:
         main(args + ["--quiet"])
     assert exc.value.code == 2
     assert flag in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("inside", [False, True])
+def test_an_out_that_is_a_file_is_refused_before_training(tmp_path, capsys, monkeypatch, inside):
+    import fieldnotes.robot.classifier as classifier
+
+    monkeypatch.setattr(classifier, "train_classifier", lambda *a, **k: 1 / 0)
+    afile = tmp_path / "taken"
+    afile.write_text("not a folder")
+    out = afile / "run" if inside else afile
+    with pytest.raises(SystemExit) as exc:
+        main(["--rows", "2", "--quiet", "--out", str(out)])
+    assert exc.value.code == 2
+    assert "--out" in capsys.readouterr().err
+
+
+def test_nan_speed_exits_at_once_in_a_real_process(tmp_path):
+    """``--speed nan`` used to hang in the mission loop; now it is refused before anything runs."""
+    cmd = [sys.executable, "-m", "fieldnotes.robot", "--speed", "nan", "--out", str(tmp_path)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "--speed" in proc.stderr
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_foreign_checkpoint_is_refused(tmp_path, capsys):

@@ -17,7 +17,7 @@ from fieldnotes.robot.control import (
     turn_to,
 )
 from fieldnotes.robot.drive import KinematicBackend, Program, wrap_angle
-from fieldnotes.robot.vision import RowEstimate
+from fieldnotes.robot.row_detector import RowEstimate
 
 
 def _est(offset, heading, ok=True):

@@ -130,7 +130,7 @@ def test_pybullet_camera_frame(husky):
     cam = husky.camera
     assert rgb.shape == (cam.height, cam.width, 3) and rgb.dtype == np.uint8
     # an empty field: soil everywhere below the horizon, nothing green
-    from fieldnotes.robot.vision import excess_green
+    from fieldnotes.robot.row_detector import excess_green
 
     assert excess_green(rgb[cam.height // 2 :]).max() < 0.05
 
@@ -157,7 +157,7 @@ def test_every_plant_of_a_long_row_is_rendered():
     a row longer than that must still be drawn to its end."""
     from fieldnotes.robot.drive import PyBulletBackend
     from fieldnotes.robot.field import make_field
-    from fieldnotes.robot.vision import excess_green
+    from fieldnotes.robot.row_detector import excess_green
 
     f = make_field(rows=2, plants_per_row=60, seed=1, gap_fraction=0.0, weeds_per_row=0)
     with PyBulletBackend(f, start=(0.6, f.row_length_m - 4.0, math.pi / 2)) as sim:

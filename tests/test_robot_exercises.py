@@ -43,8 +43,8 @@ def test_gain_study_reuses_missions_already_run_and_checks_its_input():
 
 
 def test_lighting_study_scores_the_same_net_at_each_lighting():
+    from fieldnotes.robot.classifier import train_classifier
     from fieldnotes.robot.plants import make_flower_dataset
-    from fieldnotes.robot.vision import train_classifier
 
     x, y = make_flower_dataset(200, seed=3, size=32)
     net, _ = train_classifier(x, y, epochs=1, seed=0)

@@ -9,7 +9,7 @@ import numpy as np  # noqa: E402
 from fieldnotes.robot.field import make_field  # noqa: E402
 from fieldnotes.robot.figures import plot_field, plot_gallery, plot_row_steps  # noqa: E402
 from fieldnotes.robot.plants import make_flower_dataset  # noqa: E402
-from fieldnotes.robot.vision import Camera  # noqa: E402
+from fieldnotes.robot.row_detector import Camera  # noqa: E402
 
 
 def test_field_map_shows_every_plant_and_weed():
@@ -68,8 +68,8 @@ def test_square_paths_are_drawn_with_their_starts():
 
 
 def test_training_curve_shows_loss_and_error_per_epoch():
+    from fieldnotes.robot.classifier import TrainLog
     from fieldnotes.robot.figures import plot_training
-    from fieldnotes.robot.vision import TrainLog
 
     fig = plot_training(TrainLog(loss=[0.7, 0.3, 0.1], train_accuracy=[0.6, 0.9, 0.95]))
     ax = fig.axes[0]
@@ -93,8 +93,8 @@ def test_confusion_matrix_writes_each_count():
 
 
 def test_reliability_diagram_skips_empty_bins():
+    from fieldnotes.robot.classifier import expected_calibration_error
     from fieldnotes.robot.figures import plot_calibration
-    from fieldnotes.robot.vision import expected_calibration_error
 
     prob = np.array([0.95, 0.9, 0.1, 0.8, 0.3, 0.97])
     truth = np.array([1, 1, 0, 0, 0, 1])

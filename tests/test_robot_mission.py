@@ -44,8 +44,8 @@ def test_lanes_are_left_of_their_rows():
 
 @pytest.fixture(scope="module")
 def small_mission():
+    from fieldnotes.robot.classifier import train_classifier
     from fieldnotes.robot.plants import make_flower_dataset
-    from fieldnotes.robot.vision import train_classifier
 
     x, y = make_flower_dataset(800, seed=31)
     net, _ = train_classifier(x, y, epochs=3, seed=0)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from fieldnotes.robot.drive import Program, wrap_angle
-from fieldnotes.robot.vision import RowEstimate
+from fieldnotes.robot.row_detector import RowEstimate
 
 
 @dataclass

@@ -17,7 +17,7 @@ import numpy as np
 
 from fieldnotes.native import quiet_native_output
 from fieldnotes.robot.field import PLANT_RADIUS_M, ROBOT_WIDTH_M, Field
-from fieldnotes.robot.vision import Camera
+from fieldnotes.robot.row_detector import Camera
 
 
 @dataclass(frozen=True)
@@ -322,8 +322,10 @@ class Program:
     """
 
     def __init__(self, backend: Backend, speed: float = 0.5, turn_rate: float = 1.0):
-        if speed <= 0 or turn_rate <= 0:
-            raise ValueError(f"speed and turn_rate must be > 0, got {speed}, {turn_rate}")
+        if not (math.isfinite(speed) and speed > 0 and math.isfinite(turn_rate) and turn_rate > 0):
+            raise ValueError(
+                f"speed (m/s) and turn_rate (rad/s) must be finite and > 0, got {speed}, {turn_rate}"
+            )
         self.backend = backend
         self.speed = speed
         self.turn_rate = turn_rate

@@ -75,12 +75,12 @@ def lighting_study(
     the CNN's accuracy, its ECE and the baseline's accuracy (fractions)."""
     import pandas as pd
 
-    from fieldnotes.robot.plants import make_flower_dataset
-    from fieldnotes.robot.vision import (
+    from fieldnotes.robot.classifier import (
         expected_calibration_error,
         histogram_baseline,
         predict_proba,
     )
+    from fieldnotes.robot.plants import make_flower_dataset
 
     if not lightings:
         raise ValueError("lightings is empty; give at least one lighting (1 = the book's)")

@@ -150,7 +150,7 @@ def plot_row_steps(rgb: np.ndarray, camera, row_spacing: float):
     the ground with the fitted rows and the lane centre (robot frame, metres)."""
     import matplotlib.pyplot as plt
 
-    from fieldnotes.robot.vision import detect_rows, excess_green, pixel_to_ground, plant_mask
+    from fieldnotes.robot.row_detector import detect_rows, excess_green, pixel_to_ground, plant_mask
 
     exg = excess_green(rgb)
     mask, thr = plant_mask(rgb)
@@ -343,7 +343,7 @@ def plot_confusion(cm: np.ndarray, title: str = "confusion matrix (test images)"
 
 def plot_calibration(reliability: np.ndarray, ece: float):
     """Reliability diagram: accuracy against mean confidence per filled bin (the table from
-    ``vision.expected_calibration_error``), beside the diagonal of perfect calibration."""
+    ``classifier.expected_calibration_error``), beside the diagonal of perfect calibration."""
     import matplotlib.pyplot as plt
 
     reliability = np.asarray(reliability)

@@ -12,11 +12,12 @@ from pathlib import Path
 
 import numpy as np
 
+from fieldnotes.robot.classifier import predict_proba
 from fieldnotes.robot.control import FollowGains, headland_turn, make_row_pid, steer
 from fieldnotes.robot.drive import Program
 from fieldnotes.robot.field import LABELS, PLANT_RADIUS_M, Field
 from fieldnotes.robot.plants import plant_image
-from fieldnotes.robot.vision import Camera, RowEstimate, detect_rows, predict_proba
+from fieldnotes.robot.row_detector import Camera, RowEstimate, detect_rows
 
 
 @dataclass
@@ -107,7 +108,7 @@ def run_mission(
     progress: bool = False,
 ) -> MissionResult:
     """Drive every row of ``field_`` with a simulated Husky (PyBullet), camera-guided, classifying
-    each plant of the inspected row with ``classifier`` (a torch module from ``vision``)."""
+    each plant of the inspected row with ``classifier`` (a torch module from ``classifier``)."""
     from fieldnotes.robot.drive import PyBulletBackend
 
     cfg = config or MissionConfig()

@@ -1,4 +1,4 @@
-"""The classifier (training, metrics, checkpoints, ONNX) and crop-row detection."""
+"""Crop-row detection: excess green, Otsu, the ground projection, line fits, the whole detector."""
 
 import math
 
@@ -7,96 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fieldnotes.robot import vision as V
-from fieldnotes.robot.plants import make_flower_dataset
+from fieldnotes.robot import row_detector as V
 
 
-# ------------------------------------------------------------------ classifier
-@pytest.fixture(scope="module")
-def trained():
-    x, y = make_flower_dataset(1600, seed=21)
-    net, log = V.train_classifier(x, y, epochs=4, seed=0)
-    xt, yt = make_flower_dataset(400, seed=22)  # a seed the training never saw
-    return net, log, x, y, xt, yt
-
-
-def test_parameter_count_matches_the_architecture():
-    net = V.build_net(V.NetConfig(widths=(4, 8, 8, 8)))
-    convs = 3 * 4 * 9 + 4 * 8 * 9 + 8 * 8 * 9 + 8 * 8 * 9
-    bns = 2 * (4 + 8 + 8 + 8)
-    head = 8 * 2 + 2
-    assert V.count_parameters(net) == convs + bns + head
-
-
-def test_to_tensor_rejects_floats_and_wrong_shapes():
-    with pytest.raises(ValueError, match="images"):
-        V.to_tensor(np.zeros((2, 8, 8, 3), np.float32))
-    with pytest.raises(ValueError, match="images"):
-        V.to_tensor(np.zeros((8, 8, 3), np.uint8))
-
-
-def test_training_learns_and_beats_the_colour_baseline(trained):
-    net, log, x, y, xt, yt = trained
-    assert log.loss[-1] < log.loss[0]
-    acc = ((V.predict_proba(net, xt) >= 0.5) == yt).mean()
-    base = (V.histogram_baseline(x, y, xt) == yt).mean()
-    assert acc >= 0.85
-    assert 0.55 < base < 0.99  # colour carries some signal but does not solve the task
-    assert acc > base
-
-
-def test_confusion_matrix_counts():
-    cm = V.confusion_matrix(np.array([0, 0, 1, 1, 1]), np.array([0, 1, 1, 1, 0]))
-    assert cm.tolist() == [[1, 1], [1, 2]]
-    with pytest.raises(ValueError, match="shape"):
-        V.confusion_matrix(np.array([0, 1]), np.array([0]))
-
-
-def test_ece_zero_when_calibrated_and_exact_when_overconfident():
-    rng = np.random.default_rng(0)
-    # confidence 0.9 on class 1, right 90 % of the time → ECE ≈ 0
-    truth = (rng.random(10000) < 0.9).astype(int)
-    ece, _ = V.expected_calibration_error(np.full(10000, 0.9), truth)
-    assert ece == pytest.approx(0.0, abs=0.01)
-    # confidence 0.99, right half of the time → ECE = 0.49
-    ece, table = V.expected_calibration_error(np.full(4, 0.99), np.array([1, 0, 1, 0]))
-    assert ece == pytest.approx(0.49)
-    assert table[:, 3].sum() == 4
-
-
-def test_checkpoint_round_trip_and_foreign_files(trained, tmp_path):
-    net, *_, xt, _ = trained
-    path = V.save_classifier(net, tmp_path / "c.safetensors")
-    net2, cfg = V.load_classifier(path)
-    assert np.array_equal(V.predict_proba(net, xt[:32]), V.predict_proba(net2, xt[:32]))
-    import torch
-    from safetensors.torch import save_file
-
-    save_file({"w": torch.zeros(2)}, str(tmp_path / "other.safetensors"))
-    with pytest.raises(ValueError, match="classifier .*not a fieldnotes.robot checkpoint"):
-        V.load_classifier(tmp_path / "other.safetensors")
-    (tmp_path / "junk.pt").write_bytes(b"\x80\x04not a checkpoint")
-    with pytest.raises(ValueError, match="classifier"):
-        V.load_classifier(tmp_path / "junk.pt")
-    with pytest.raises(ValueError, match="classifier"):
-        V.load_classifier(tmp_path / "missing.safetensors")
-
-
-def test_onnx_gives_the_same_predictions(trained, tmp_path):
-    net, *_, xt, _ = trained
-    path = V.export_onnx(net, tmp_path / "flower.onnx")
-    p_torch = V.predict_proba(net, xt[:64])
-    p_onnx = V.onnx_predict_proba(path, xt[:64])
-    assert np.allclose(p_torch, p_onnx, atol=1e-4)
-    assert np.array_equal(p_torch >= 0.5, p_onnx >= 0.5)
-
-
-def test_latency_is_measured(trained):
-    net = trained[0]
-    assert V.latency_ms(net, repeats=5) > 0
-
-
-# ------------------------------------------------------------------ rows
 def test_excess_green_is_computed_in_float():
     px = np.array([[[10, 200, 10], [255, 0, 255]]], dtype=np.uint8)
     exg = V.excess_green(px)
