@@ -32,7 +32,7 @@ system-test:
 	@$(PYTHON) lib/fieldnotes/preflight.py test
 
 book: system-book $(STAMP)
-	$(PY) -m fieldnotes.runner book
+	$(PY) -m fieldnotes.runner book $(if $(FRESH),--fresh)
 
 test: system-test $(STAMP)
 	$(PY) -m pytest

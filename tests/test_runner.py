@@ -227,5 +227,5 @@ def test_timings_save_commits_the_records_and_rewrites_the_readme(mini, tmp_path
         and table.strip() in readme
         and readme.endswith("The end.\n")
     )
-    committed = timings.read_record(mini / timings.COMMITTED / "book.json")
-    assert set(committed.seconds) == {"10-good"}
+    (committed,) = timings.committed_records(mini, "book")
+    assert set(timings.read_record(committed).seconds) == {"10-good"}

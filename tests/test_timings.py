@@ -53,11 +53,28 @@ def test_newest_record_wins(tmp_path):
 
 def test_the_table_says_which_run_each_figure_comes_from():
     table = timings.chapter_times(
-        {"01-a": "1 · A", "02-b": "2 · B"}, record(**{"01-a": 75.0}), None
+        {"01-a": "1 · A", "02-b": "2 · B"}, {"01-a": record(**{"01-a": 75.0})}, {}
     )
     assert "| 1 · A | 1 min 15 s | not recorded |" in table
     assert "| 2 · B | not recorded | not recorded |" in table
     assert "2026-12-01 10:00 UTC" in table and "load average 0.5 at the start and 1.5" in table
+
+
+def test_a_partial_run_does_not_hide_the_other_chapters_times():
+    full = record(**{"01-a": 75.0, "02-b": 30.0})
+    later = timings.TimingRecord("book", "2026-12-02 09:00 UTC", "m", (2.0, 2.0), {"02-b": 40.0})
+    by_chapter = timings.newest_by_chapter([later, full])
+    assert by_chapter == {"01-a": full, "02-b": later}
+    table = timings.chapter_times({"01-a": "1 · A", "02-b": "2 · B"}, by_chapter, {})
+    assert "| 1 · A | 1 min 15 s |" in table and "| 2 · B | 40 s |" in table
+    assert "book size (1 · A): one execution per notebook on 2026-12-01 10:00 UTC" in table
+    assert "book size (2 · B): one execution per notebook on 2026-12-02 09:00 UTC" in table
+
+
+def test_record_names_sort_by_time():
+    early, late = record(a=1.0), timings.TimingRecord("ci", "2026-12-02 09:05 UTC", "m", (0, 0))
+    assert timings.record_name(early) == "book-2026-12-01T1000.json"
+    assert timings.record_name(late) == "ci-2026-12-02T0905.json"
 
 
 def test_a_missing_marker_is_a_clear_error(tmp_path):

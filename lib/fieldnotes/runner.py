@@ -30,6 +30,7 @@ from pathlib import Path
 
 import yaml
 
+from fieldnotes import buildcache as cache
 from fieldnotes import timings as times
 from fieldnotes.book import RESULTS_ENV
 
@@ -69,11 +70,16 @@ class NotebookFailed(RuntimeError):
 
 @dataclass(frozen=True)
 class Executed:
-    """One executed notebook: its name, where the executed copy is, and wall time in seconds."""
+    """One executed notebook: its name, where the executed copy is, and wall time in seconds.
+
+    ``reused`` marks a copy taken from the build cache; its ``seconds`` are then those of the
+    run that made it.
+    """
 
     name: str
     path: Path
     seconds: float
+    reused: bool = False
 
 
 def toc_notebooks(root: Path) -> list[str]:
@@ -311,6 +317,17 @@ def _parse_parameters(pairs: list[list[str]]) -> dict:
     return {k: yaml.safe_load(v) for k, v in pairs}
 
 
+def _reuse(cached: cache.Cached, name: str, staging: Path, results_dir: Path) -> Executed:
+    """Copy a cached execution of ``name`` into the staging tree and its key numbers beside the rest."""
+    target = Path(staging) / NOTEBOOK_DIR / f"{name}.ipynb"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(cached.notebook, target)
+    if cached.key_numbers is not None:
+        Path(results_dir).mkdir(parents=True, exist_ok=True)
+        shutil.copy2(cached.key_numbers, Path(results_dir) / f"{name}.json")
+    return Executed(name, target, cached.seconds, reused=True)
+
+
 def execute_all(
     root: Path,
     names: list[str],
@@ -321,17 +338,37 @@ def execute_all(
     results_dir: Path,
     keep_going: bool = False,
     progress: bool = False,
+    build_cache: cache.BuildCache | None = None,
 ) -> dict[str, Executed | NotebookFailed]:
     """Execute ``names`` in order into ``staging/notebooks`` with their ``sizes`` parameters.
 
     Stops at the first failing notebook (raising NotebookFailed) unless ``keep_going``, which
-    records the failure and goes on. Writes a timing record (``size`` is ``"book"`` or ``"ci"``:
-    wall seconds per notebook that succeeded, the machine, the date, the load) to
-    ``results_dir/timings.json`` beside the key numbers.
+    records the failure and goes on. With a ``build_cache``, a notebook whose inputs (see
+    :mod:`fieldnotes.buildcache`) are unchanged since its last successful execution is copied
+    from the cache instead (an ``Executed`` with ``reused=True``), and every
+    fresh success is stored there. Writes a timing record of the notebooks that ran (``size`` is
+    ``"book"`` or ``"ci"``: wall seconds, the machine, the date, the load) to
+    ``results_dir/timings.json`` and a dated copy beside it, unless none ran.
     """
     load_at_start = times.load_average()
     outcome: dict[str, Executed | NotebookFailed] = {}
+    ran: dict[str, float] = {}
     for i, name in enumerate(names, 1):
+        parameters = sizes.get(name, {})
+        key = None
+        if build_cache is not None:
+            source = notebook_path(root, name)
+            key = cache.cache_key(cache.notebook_inputs(root, source, parameters))
+            cached = build_cache.lookup(name, key)
+            if cached is not None:
+                outcome[name] = _reuse(cached, name, staging, results_dir)
+                if progress:
+                    print(
+                        f"[{i}/{len(names)}] {name} reused: unchanged since its run on "
+                        f"{cached.recorded} ({cached.seconds:.1f} s)",
+                        flush=True,
+                    )
+                continue
         if progress:
             print(f"[{i}/{len(names)}] executing {name} ...", flush=True)
         try:
@@ -339,7 +376,7 @@ def execute_all(
                 root,
                 name,
                 Path(staging) / NOTEBOOK_DIR / f"{name}.ipynb",
-                sizes.get(name, {}),
+                parameters,
                 results_dir=results_dir,
                 progress=progress,
             )
@@ -348,13 +385,28 @@ def execute_all(
                 raise
             outcome[name] = e
             continue
+        ran[name] = done.seconds
+        if build_cache is not None:
+            build_cache.store(
+                name,
+                key,
+                done.path,
+                Path(results_dir) / f"{name}.json",
+                done.seconds,
+                times.utc_now(),
+            )
         if progress:
             print(f"[{i}/{len(names)}] {name} done in {done.seconds:.1f} s", flush=True)
-    seconds = {n: r.seconds for n, r in outcome.items() if isinstance(r, Executed)}
-    times.write_record(
-        times.new_record(size, seconds, load_at_start), Path(results_dir) / "timings.json"
-    )
+    if ran:
+        record = times.new_record(size, ran, load_at_start)
+        times.write_record(record, Path(results_dir) / "timings.json")
+        times.write_record(record, Path(results_dir) / times.record_name(record))
     return outcome
+
+
+def reused(outcome: dict[str, Executed | NotebookFailed]) -> list[str]:
+    """The notebooks of an :func:`execute_all` outcome that were copied from the build cache."""
+    return [n for n, r in outcome.items() if isinstance(r, Executed) and r.reused]
 
 
 def chapter_titles(root: Path) -> dict[str, str]:
@@ -393,20 +445,35 @@ def render_times(root: Path, staging: Path) -> None:
 
 
 def save_times(root: Path) -> str:
-    """Commit-ready: copy the newest records into ``book/timings/`` and rewrite the README table."""
+    """Commit-ready: copy the newest records into ``book/timings/`` and rewrite the README table.
+
+    For each size the committed folder ends up holding exactly the records that are the newest
+    for some chapter of the book (older ones are removed).
+    """
     root = Path(root)
+    titles = chapter_titles(root)
     for size in times.SIZES:
-        record = times.latest(root, size)
-        if record is not None:
-            times.write_record(record, root / times.COMMITTED / f"{size}.json")
+        by_chapter = times.latest(root, size)
+        keep = {id(r): r for n, r in by_chapter.items() if n in titles}.values()
+        for old in times.committed_records(root, size):
+            old.unlink()
+        for record in keep:
+            times.write_record(record, root / times.COMMITTED / times.record_name(record))
     table = times_table(root, include_local=False)
     readme = root / "README.md"
     readme.write_text(times.replace_readme_block(readme.read_text(), table))
     return table
 
 
-def book(root: Path, *, ci: bool = False, only: list[str] | None = None) -> Path:
-    """Execute the toc's notebooks (book or CI sizes), build the site, return index.html."""
+def book(
+    root: Path, *, ci: bool = False, only: list[str] | None = None, fresh: bool = False
+) -> Path:
+    """Execute the toc's notebooks (book or CI sizes), build the site, return index.html.
+
+    Notebooks whose inputs have not changed since their last successful execution at the same
+    size are reused from ``_build/cache/<size>/`` (:mod:`fieldnotes.buildcache`); ``fresh``
+    executes every one.
+    """
     root = Path(root).resolve()
     names = toc_notebooks(root)
     if only:
@@ -418,15 +485,19 @@ def book(root: Path, *, ci: bool = False, only: list[str] | None = None) -> Path
     staging = root / BUILD / ("ci-book" if ci else "book")
     vendor = vendor_assets(root / BUILD)
     stage(root, staging, vendor)
-    execute_all(
+    size = "ci" if ci else "book"
+    outcome = execute_all(
         root,
         names,
         staging,
         sizes,
-        size="ci" if ci else "book",
-        results_dir=root / BUILD / "results" / ("ci" if ci else "book"),
+        size=size,
+        results_dir=root / BUILD / "results" / size,
         progress=True,
+        build_cache=None if fresh else cache.BuildCache(root / BUILD / "cache" / size),
     )
+    again = reused(outcome)
+    print(f"reused from the cache: {', '.join(again) if again else 'none'}", flush=True)
     render_times(root, staging)
     print("building the site with Jupyter Book ...", flush=True)
     index = build_site(staging)
@@ -445,6 +516,11 @@ def main(argv: list[str] | None = None) -> int:
         "--ci", action="store_true", help="use the CI sizes from tests/ci_parameters.yml"
     )
     b.add_argument("--only", nargs="+", metavar="NAME", help="execute only these notebooks")
+    b.add_argument(
+        "--fresh",
+        action="store_true",
+        help="execute every notebook, even those unchanged since the last build (make book FRESH=1)",
+    )
     e = sub.add_parser("execute", help="execute one notebook with papermill")
     e.add_argument("name", help="notebook name, e.g. 03-return-trips")
     e.add_argument("output", type=Path, help="where to write the executed notebook")
@@ -460,7 +536,7 @@ def main(argv: list[str] | None = None) -> int:
     root = Path.cwd()
     try:
         if args.command == "book":
-            book(root, ci=args.ci, only=args.only)
+            book(root, ci=args.ci, only=args.only, fresh=args.fresh)
         elif args.command == "timings":
             print(save_times(root) if args.save else times_table(root))
         else:

@@ -1,11 +1,12 @@
 """How long each chapter takes, recorded by the run that took it and rendered, never typed.
 
 Every execution of the book (``make book``, ``runner book --ci``, the test suite's CI-size run)
-writes a :class:`TimingRecord` as ``timings.json`` beside its key numbers: seconds per notebook,
-the machine, the date and the load average around the run. The intro's table is rendered from
-the newest record of each size when the site is built; ``python -m fieldnotes.runner timings
---save`` copies the newest local records into ``book/timings/`` (committed) and rewrites the
-README's table between its markers, so the repository's own figures say which run they are.
+writes a :class:`TimingRecord` as ``timings.json`` (and a dated copy) beside its key numbers:
+seconds per notebook, the machine, the date and the load average around the run. The intro's
+table shows, for each chapter, the newest record that timed it (a build that reused a chapter
+from the cache does not time it again); ``python -m fieldnotes.runner timings --save`` copies
+those records into ``book/timings/`` (committed) and rewrites the README's table between its
+markers, so the repository's own figures say which run they are.
 """
 
 from __future__ import annotations
@@ -84,11 +85,16 @@ def load_average() -> float:
         return 0.0
 
 
+def utc_now() -> str:
+    """The current time as records carry it: '2026-12-01 20:42 UTC'."""
+    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
 def new_record(size: str, seconds: dict[str, float], load_at_start: float) -> TimingRecord:
     """A record of a run that just ended, stamped with this machine and the current UTC time."""
     return TimingRecord(
         size=size,
-        recorded=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        recorded=utc_now(),
         machine=machine_description(),
         load=(load_at_start, load_average()),
         seconds={k: round(float(v), 1) for k, v in seconds.items()},
@@ -118,17 +124,29 @@ def read_record(path: Path) -> TimingRecord:
         raise ValueError(f"{path} is not a timing record ({type(e).__name__}: {e})") from None
 
 
+def record_name(record: TimingRecord) -> str:
+    """A file name for ``record`` that sorts by time: ``book-2026-12-01T2042.json``."""
+    stamp = record.recorded.removesuffix(" UTC").replace(" ", "T").replace(":", "")
+    return f"{record.size}-{stamp}.json"
+
+
 def local_records(root: Path, size: str) -> list[Path]:
-    """Where runs on this checkout leave their records of ``size`` (those that exist)."""
+    """Where runs on this checkout leave their records of ``size`` (those that exist).
+
+    A run writes ``timings.json`` and a dated copy (:func:`record_name`), so a later run that
+    executed only some chapters does not hide the others' times.
+    """
     build = Path(root) / "_build"
-    candidates = {
-        "book": [build / "results" / "book" / "timings.json"],
-        "ci": [
-            build / "results" / "ci" / "timings.json",
-            build / "ci-results" / "first" / "timings.json",
-        ],
+    folders = {
+        "book": [build / "results" / "book"],
+        "ci": [build / "results" / "ci", build / "ci-results" / "first"],
     }[size]
-    return [p for p in candidates if p.is_file()]
+    return sorted(p for f in folders for p in f.glob("timings*.json") if p.is_file())
+
+
+def committed_records(root: Path, size: str) -> list[Path]:
+    """The records of ``size`` committed under ``book/timings/``."""
+    return sorted((Path(root) / COMMITTED).glob(f"{size}*.json"))
 
 
 def newest(paths: list[Path]) -> TimingRecord | None:
@@ -137,13 +155,21 @@ def newest(paths: list[Path]) -> TimingRecord | None:
     return max(records, key=lambda r: r.recorded, default=None)
 
 
-def latest(root: Path, size: str, *, include_local: bool = True) -> TimingRecord | None:
-    """The newest record of ``size``: this checkout's runs and the committed one."""
-    committed = Path(root) / COMMITTED / f"{size}.json"
-    paths = [committed] if committed.is_file() else []
+def newest_by_chapter(records: list[TimingRecord]) -> dict[str, TimingRecord]:
+    """For each chapter any record covers, the most recent record that measured it."""
+    by_chapter: dict[str, TimingRecord] = {}
+    for record in sorted(records, key=lambda r: r.recorded):
+        for name in record.seconds:
+            by_chapter[name] = record
+    return by_chapter
+
+
+def latest(root: Path, size: str, *, include_local: bool = True) -> dict[str, TimingRecord]:
+    """Chapter -> the newest record of ``size`` that timed it: committed and this checkout's runs."""
+    paths = committed_records(root, size)
     if include_local:
         paths += local_records(root, size)
-    return newest(paths)
+    return newest_by_chapter([read_record(p) for p in paths])
 
 
 def duration(seconds: float) -> str:
@@ -154,34 +180,44 @@ def duration(seconds: float) -> str:
     return f"{seconds // 60} min {seconds % 60:02d} s"
 
 
-def _describe(record: TimingRecord) -> str:
+def _describe(record: TimingRecord, covers: list[str] | None) -> str:
     start, end = record.load
+    which = f" ({', '.join(covers)})" if covers else ""
     return (
-        f"{record.size} size: one execution per notebook on {record.recorded}, {record.machine}, "
-        f"load average {start:g} at the start and {end:g} at the end"
+        f"{record.size} size{which}: one execution per notebook on {record.recorded}, "
+        f"{record.machine}, load average {start:g} at the start and {end:g} at the end"
     )
 
 
 def chapter_times(
-    titles: dict[str, str], book: TimingRecord | None, ci: TimingRecord | None
+    titles: dict[str, str],
+    book: dict[str, TimingRecord],
+    ci: dict[str, TimingRecord],
 ) -> str:
     """A markdown table of book- and CI-size seconds per chapter, and which runs they come from.
 
-    ``titles`` maps notebook names to what the table calls them, in book order; a chapter a
-    record does not cover shows "not recorded".
+    ``titles`` maps notebook names to what the table calls them, in book order; ``book`` and
+    ``ci`` map a notebook to the record that timed it (:func:`latest`); a chapter no record
+    covers shows "not recorded". When the figures of one size come from several runs, each run
+    is described with the chapters it timed.
     """
 
-    def cell(record, name):
-        if record is None or name not in record.seconds:
-            return "not recorded"
-        return duration(record.seconds[name])
+    def cell(records, name):
+        record = records.get(name)
+        return "not recorded" if record is None else duration(record.seconds[name])
 
     lines = [
         "| chapter | book size (`make book`) | CI size (`make test`) |",
         "| --- | --- | --- |",
     ]
     lines += [f"| {title} | {cell(book, n)} | {cell(ci, n)} |" for n, title in titles.items()]
-    notes = [_describe(r) for r in (book, ci) if r is not None]
+    notes = []
+    for records in (book, ci):
+        shown = {id(r): r for n, r in records.items() if n in titles}
+        runs = sorted(shown.values(), key=lambda r: r.recorded)
+        for run in runs:
+            covers = [titles[n] for n in titles if records.get(n) is run]
+            notes.append(_describe(run, covers if len(runs) > 1 else None))
     text = "\n".join(lines) + "\n"
     if notes:
         text += "\nRecorded runs — " + "; ".join(notes) + ".\n"
