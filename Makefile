@@ -12,7 +12,7 @@ export HF_HUB_OFFLINE      := 1
 export TRANSFORMERS_OFFLINE := 1
 export PYTHONWARNINGS      := ignore::FutureWarning
 
-.PHONY: book test lab system-book system-test install clean
+.PHONY: book test workshop lab system-book system-test install clean
 
 # The virtual environment: torch first (the CPU build from local disk, so nothing pulls CUDA),
 # then the package and its pinned dependencies, editable from lib/.
@@ -33,6 +33,11 @@ system-test:
 
 book: system-book $(STAMP)
 	$(PY) -m fieldnotes.runner book $(if $(FRESH),--fresh)
+
+# A classroom machine, the day before: assets, DeepSpeed's extension, Spark's first start, and
+# every chapter once at workshop size; prints what is ready and how long each chapter took.
+workshop: system-book $(STAMP)
+	$(PY) -m fieldnotes.classroom
 
 test: system-test $(STAMP)
 	$(PY) -m pytest
