@@ -48,3 +48,9 @@ def test_to_spark_via_parquet_gives_the_same_rows():
     direct = to_spark(spark, trips).orderBy("trip_id").collect()
     via = to_spark(spark, trips, via_parquet_above=10).orderBy("trip_id").collect()
     assert direct == via
+
+
+def test_a_running_session_on_another_master_is_not_reused():
+    spark_session()
+    with pytest.raises(ValueError, match="already running"):
+        spark_session("spark://127.0.0.1:7077")

@@ -3,6 +3,7 @@
 Spark and DuckDB are imported inside the functions that use them, so importing this is fast.
 """
 
+from fieldnotes.trips.cluster import LocalCluster, start_local_cluster
 from fieldnotes.trips.columns import NORMALIZED, normalize_trips
 from fieldnotes.trips.duck import return_trips_duckdb, usable_counts_duckdb
 from fieldnotes.trips.geo import EARTH_RADIUS_M, cell_size_deg, haversine_m
@@ -36,6 +37,7 @@ __all__ = [
     "REAL_FEB2016",
     "RULES",
     "DemandConfig",
+    "LocalCluster",
     "TLCLoad",
     "TripScan",
     "candidate_pairs",
@@ -51,6 +53,7 @@ __all__ = [
     "return_trips_exact",
     "scan_trips",
     "spark_session",
+    "start_local_cluster",
     "synthetic_trips",
     "to_spark",
     "usable_counts_duckdb",
