@@ -82,21 +82,133 @@ def test_robust_line_fit_ignores_outliers(a, b, seed):
     assert fa == pytest.approx(a, abs=0.03) and fb == pytest.approx(b, abs=0.015)
 
 
-@pytest.mark.parametrize("offset,heading", [(0.0, 0.0), (0.12, 0.0), (-0.1, 0.08), (0.05, -0.1)])
-def test_detect_rows_against_the_simulators_ground_truth(offset, heading):
+OFFSETS_M = (-0.3, -0.15, 0.0, 0.15, 0.3)
+HEADINGS_DEG = (-20, -10, 0, 10, 20)
+
+
+def _frames(field_, lane_x, poses):
+    """Forward-camera frames at (offset m, heading deg) about the lane at ``lane_x``, with the
+    true offset and heading each frame was rendered at."""
+    from fieldnotes.robot.drive import PyBulletBackend
+
+    out = []
+    for offset, heading_deg in poses:
+        # robot heading +y, so "left of the lane centre" is −x
+        start = (lane_x - offset, 1.0, math.pi / 2 + math.radians(heading_deg))
+        with PyBulletBackend(field_, start=start) as sim:
+            x, _, yaw = sim.pose()
+            out.append((sim.camera_image(), lane_x - x, yaw - math.pi / 2))
+    return out
+
+
+@pytest.fixture(scope="module")
+def grid_frames():
+    """Frames over the whole range (±0.3 m, ±20°) in a plot with straight rows and one weed per row."""
+    from fieldnotes.robot.field import make_field
+
+    f = make_field(rows=4, plants_per_row=16, seed=7, jitter=0.0, gap_fraction=0.0, weeds_per_row=1)
+    poses = [(o, h) for o in OFFSETS_M for h in HEADINGS_DEG]
+    return _frames(f, 1.5 * f.row_spacing_m, poses)
+
+
+def _noisy(rgb, sigma, rng):
+    return np.clip(rgb + rng.normal(0, sigma, rgb.shape), 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("sigma", [0.0, 16.0])
+def test_detect_rows_over_the_whole_range_of_offsets_and_headings(grid_frames, sigma):
+    rng = np.random.default_rng(3)
+    for rgb, offset, heading in grid_frames:
+        est = V.detect_rows(_noisy(rgb, sigma, rng), V.Camera(), 1.2)
+        where = (
+            f"at offset {offset:+.2f} m, heading {math.degrees(heading):+.1f} deg, noise {sigma}"
+        )
+        assert est.ok, where
+        assert est.offset_m == pytest.approx(offset, abs=0.06), where
+        assert est.heading_rad == pytest.approx(heading, abs=math.radians(2.5)), where
+
+
+def test_detect_rows_in_a_plot_with_jitter_gaps_and_weeds():
+    """The book's plot (plants 3 cm off their line, gaps, weeds in the lanes) at the range's corners."""
+    from fieldnotes.robot.field import make_field
+
+    f = make_field(rows=4, plants_per_row=16, seed=7)
+    poses = [(o, h) for o in (-0.3, 0.3) for h in (-20, 20)] + [(0.25, 0)]
+    rng = np.random.default_rng(4)
+    for rgb, offset, heading in _frames(f, 2.5 * f.row_spacing_m, poses):
+        est = V.detect_rows(_noisy(rgb, 16.0, rng), V.Camera(), f.row_spacing_m)
+        assert est.ok
+        assert est.offset_m == pytest.approx(offset, abs=0.12)
+        assert est.heading_rad == pytest.approx(heading, abs=math.radians(4))
+
+
+def test_detect_rows_says_no_rows_where_there_are_none():
     from fieldnotes.robot.drive import PyBulletBackend
     from fieldnotes.robot.field import make_field
 
-    f = make_field(rows=3, plants_per_row=16, seed=7, jitter=0.0, gap_fraction=0.0, weeds_per_row=1)
-    lane = 0.5 * f.row_spacing_m  # between rows 0 and 1
-    # robot heading +y; "left of centre" is −x
-    start = (lane - offset, 0.5, math.pi / 2 + heading)
-    with PyBulletBackend(f, start=start) as sim:
-        x, _, yaw = sim.pose()
-        est = V.detect_rows(sim.camera_image(), sim.camera, f.row_spacing_m)
-    assert est.ok and est.left is not None and est.right is not None
-    assert est.offset_m == pytest.approx(lane - x, abs=0.04)
-    assert est.heading_rad == pytest.approx(yaw - math.pi / 2, abs=0.03)
+    rng = np.random.default_rng(5)
+    soil = np.zeros((96, 128, 3), np.uint8)
+    soil[...] = (115, 85, 56)
+    for sigma in (0.0, 16.0, 32.0):
+        assert not V.detect_rows(_noisy(soil, sigma, rng), V.Camera(), 1.2).ok
+    f = make_field(rows=3, plants_per_row=12, seed=2)
+    beyond = [
+        (0.6, f.row_length_m + 0.3, math.pi / 2),  # past the row end, looking out of the plot
+        (0.6, -1.0, -math.pi / 2),  # in the headland, looking away
+        (0.6, 3.0, 0.0),  # across the rows
+    ]
+    for start in beyond:
+        with PyBulletBackend(f, start=start) as sim:
+            rgb = sim.camera_image()
+        for sigma in (0.0, 16.0):
+            assert not V.detect_rows(_noisy(rgb, sigma, rng), V.Camera(), 1.2).ok, (start, sigma)
+
+
+def test_reach_is_the_distance_to_the_last_plant_ahead():
+    from fieldnotes.robot.drive import PyBulletBackend
+    from fieldnotes.robot.field import make_field
+
+    f = make_field(rows=3, plants_per_row=12, seed=2, jitter=0.0, gap_fraction=0.0)
+    last = float(f.plant_xy[:, 1].max())
+    for ahead in (1.5, 2.0, 2.5):  # beyond about 2.5 m the far pixels thin out
+        with PyBulletBackend(f, start=(0.6, last - ahead, math.pi / 2)) as sim:
+            _, y, _ = sim.pose()
+            est = V.detect_rows(sim.camera_image(), sim.camera, f.row_spacing_m)
+        assert est.ok and est.reach_m == pytest.approx(last - y, abs=0.15)
+
+
+def test_row_filter_smooths_noise_and_follows_the_motion():
+    rng = np.random.default_rng(6)
+    filt = V.RowFilter()
+    offset, heading, v, omega, dt = 0.2, 0.1, 0.6, -0.05, 0.2
+    raw, filtered = [], []
+    for _ in range(60):
+        offset += v * math.sin(heading) * dt
+        heading += omega * dt
+        filt.predict(v, omega, dt)
+        z = V.RowEstimate(
+            offset + rng.normal(0, 0.03), heading + rng.normal(0, 0.02), True, None, None, 0, 0, 0.1
+        )
+        est = filt.update(z)
+        raw.append(z.offset_m - offset)
+        filtered.append(est.offset_m - offset)
+    assert est.ok
+    assert np.sqrt(np.mean(np.square(filtered[10:]))) < 0.7 * np.sqrt(np.mean(np.square(raw[10:])))
+
+
+def test_row_filter_sets_aside_outliers_and_loses_the_rows_after_misses():
+    filt = V.RowFilter(max_misses=3)
+    seen = V.RowEstimate(0.1, 0.0, True, None, None, 0, 0, 0.1)
+    for _ in range(5):
+        filt.update(seen)
+    jump = filt.update(V.RowEstimate(0.55, 0.3, True, None, None, 0, 0, 0.1))  # a false row
+    assert jump.ok and jump.offset_m == pytest.approx(0.1, abs=0.01)
+    assert filt.update(V.NO_ROWS).ok  # two misses in a row (the set-aside frame and this one)
+    assert not filt.update(V.NO_ROWS).ok  # the third loses the rows
+    back = filt.update(V.RowEstimate(-0.2, 0.05, True, None, None, 0, 0, 0.1))
+    assert back.ok and back.offset_m == pytest.approx(-0.2)
+    with pytest.raises(ValueError, match="offset_sd_m"):
+        V.RowFilter(offset_sd_m=float("nan"))
 
 
 def test_detect_rows_sees_nothing_on_bare_soil():

@@ -146,17 +146,25 @@ def plot_gallery(images: np.ndarray, labels: np.ndarray, per_class: int = 6, tit
 
 
 def plot_row_steps(rgb: np.ndarray, camera, row_spacing: float):
-    """Row detection on one frame: the image, excess green, the Otsu mask, and the plant pixels on
-    the ground with the fitted rows and the lane centre (robot frame, metres)."""
+    """Row detection on one frame: the image, excess green, the Otsu mask, and on the ground (robot
+    frame, metres) the plant pixels, the points where plants meet the soil, the fitted rows and the
+    lane centre."""
     import matplotlib.pyplot as plt
 
-    from fieldnotes.robot.row_detector import detect_rows, excess_green, pixel_to_ground, plant_mask
+    from fieldnotes.robot.row_detector import (
+        detect_rows,
+        excess_green,
+        pixel_to_ground,
+        plant_base_points,
+        plant_mask,
+    )
 
     exg = excess_green(rgb)
     mask, thr = plant_mask(rgb)
     est = detect_rows(rgb, camera, row_spacing)
     rr, cc = np.nonzero(mask)
     gx, gy, ok = pixel_to_ground(rr, cc, camera)
+    bx, by = plant_base_points(mask, camera)
     fig, axes = plt.subplots(1, 4, figsize=(15, 3.6))
     axes[0].imshow(rgb)
     axes[0].set_title("1. camera frame")
@@ -170,13 +178,15 @@ def plot_row_steps(rgb: np.ndarray, camera, row_spacing: float):
         ax.set_ylabel("row (px)")
     ax = axes[3]
     sel = ok & (gx > 0) & (gx < 4)
-    ax.scatter(-gy[sel], gx[sel], s=1, c="#2e7d32", label="plant pixels")
+    ax.scatter(-gy[sel], gx[sel], s=1, c="#a5d6a7", label="plant pixels")
+    ax.scatter(-by, bx, s=4, c="#1b5e20", label="where plants meet the soil")
     xs = np.linspace(0, 4, 20)
     for line, name in ((est.left, "left row"), (est.right, "right row")):
         if line is not None:
             ax.plot(-(line[0] + line[1] * xs), xs, lw=2, label=name)
     if est.ok:
-        c_off, c_head = -est.offset_m, -math.tan(est.heading_rad)
+        c_off = -est.offset_m / math.cos(est.heading_rad)
+        c_head = -math.tan(est.heading_rad)
         ax.plot(-(c_off + c_head * xs), xs, "k--", lw=1.5, label="lane centre")
     ax.plot(0, 0, "ks", ms=8, label="robot")
     ax.set_xlim(-row_spacing * 1.2, row_spacing * 1.2)

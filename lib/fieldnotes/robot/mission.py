@@ -17,7 +17,7 @@ from fieldnotes.robot.control import FollowGains, headland_turn, make_row_pid, s
 from fieldnotes.robot.drive import Program
 from fieldnotes.robot.field import LABELS, PLANT_RADIUS_M, Field
 from fieldnotes.robot.plants import plant_image
-from fieldnotes.robot.row_detector import Camera, RowEstimate, detect_rows
+from fieldnotes.robot.row_detector import NO_ROWS, Camera, RowFilter, detect_rows
 
 
 @dataclass
@@ -169,7 +169,9 @@ def run_mission(
             order = in_row[np.argsort(field_.plant_xy[in_row, 1] * direction)]
             next_plant = 0
             pid = make_row_pid(cfg.gains)
-            estimate = RowEstimate(0.0, 0.0, False, None, None, 0, 0, 0.0)
+            row_filter = RowFilter()
+            estimate = NO_ROWS
+            v = omega = 0.0
             stayed_in_lane = True
             tick = 0
             while True:
@@ -182,7 +184,8 @@ def run_mission(
                 if tick % cfg.camera_every == 0:
                     # a new frame: new errors, one PID step; between frames the command holds
                     rgb = backend.camera_image()
-                    estimate = detect_rows(rgb, cfg.camera, spacing)
+                    row_filter.predict(v, omega, dt * cfg.camera_every)
+                    estimate = row_filter.update(detect_rows(rgb, cfg.camera, spacing))
                     if cfg.keep_frames and backend.time_s >= next_frame:
                         frames.append((backend.time_s, rgb, estimate))
                         next_frame += frame_every

@@ -1,13 +1,17 @@
 """Crop-row detection from the forward camera: where the lane centre is and how the robot is turned.
 
-Excess green ``2G - R - B`` (in float), an Otsu threshold, the plant pixels projected onto the ground
-with the camera's known pose, and a robust line fit per row → lateral offset and heading error.
-NumPy only: the motion layer (``drive``, ``control``) imports this module, never the classifier.
+Excess green ``2G - R - B`` (in float, smoothed over 3 × 3 pixels), an Otsu threshold, the points
+where plants meet the soil projected onto the ground with the camera's known pose, the rows'
+direction from a periodic Hough search at the known row spacing (headings to ±30°), and a robust
+line fit per row → lateral offset and heading error, or "no rows". :class:`RowFilter` smooths the
+estimates across frames. NumPy and SciPy only: the motion layer (``drive``, ``control``) imports this
+module, never the classifier.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -108,7 +112,9 @@ def robust_line_fit(x: np.ndarray, y: np.ndarray, iterations: int = 4) -> tuple[
 @dataclass
 class RowEstimate:
     """What the camera says: lateral offset (m, + = robot left of the lane centre), heading error
-    (rad, + = robot turned left of the rows), the fitted rows and how many pixels supported them."""
+    (rad, + = robot turned left of the rows), whether rows were seen, the fitted rows (Y = a + b·X
+    in the robot frame, m), the plant pixels that supported each, Otsu's threshold, how sharply
+    the plant pixels line up at the row spacing (0–1), and how far ahead the rows reach (m)."""
 
     offset_m: float
     heading_rad: float
@@ -118,13 +124,62 @@ class RowEstimate:
     n_left: int
     n_right: int
     threshold: float
+    alignment: float = 0.0
+    reach_m: float = 0.0
 
 
-def plant_mask(rgb: np.ndarray, min_threshold: float = 0.08) -> tuple[np.ndarray, float]:
-    """Plant pixels: excess green above its Otsu threshold (never below ``min_threshold``)."""
+NO_ROWS = RowEstimate(0.0, 0.0, False, None, None, 0, 0, float("nan"))
+"""The estimate before any frame: no rows seen."""
+
+
+def plant_mask(
+    rgb: np.ndarray, min_threshold: float = 0.08, smooth_px: int = 3
+) -> tuple[np.ndarray, float]:
+    """Plant pixels: excess green, averaged over ``smooth_px`` × ``smooth_px`` pixels (sensor noise
+    averages out, plants do not), above its Otsu threshold (never below ``min_threshold``)."""
+    from scipy.ndimage import uniform_filter
+
+    if isinstance(smooth_px, bool) or not isinstance(smooth_px, int) or smooth_px < 1:
+        raise ValueError(f"smooth_px must be an int >= 1, got {smooth_px!r}")
     exg = excess_green(rgb)
+    if smooth_px > 1:
+        exg = uniform_filter(exg, size=smooth_px, mode="nearest")
     thr = max(otsu_threshold(exg), min_threshold)
     return exg > thr, thr
+
+
+def plant_base_points(
+    mask: np.ndarray, camera: Camera, max_range_m: float = 4.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Where the plants meet the soil, on the ground in the robot frame (X forward, Y left, m).
+
+    A plant pixel with soil below it in the image is the bottom of a stem: that point lies on the
+    ground, so it projects onto the ground plane exactly. Every other plant pixel stands above the
+    ground, and projecting it onto any one plane smears each plant along the camera's ray, which
+    tilts a fitted row toward the rays (by about 3° at a 20° heading)."""
+    mask = np.asarray(mask, bool)
+    base = mask.copy()
+    base[:-1] &= ~mask[1:]
+    base[-1] = False  # the frame's bottom edge cuts through plants: not where they stand
+    rr, cc = np.nonzero(base)
+    gx, gy, hit = pixel_to_ground(rr, cc, replace(camera, plane_height_m=0.0))
+    sel = hit & (gx > 0) & (gx < max_range_m)
+    return gx[sel], gy[sel]
+
+
+def row_direction(
+    gx: np.ndarray, gy: np.ndarray, row_spacing: float, max_angle_rad: float, step_rad: float
+) -> tuple[float, float, float]:
+    """The rows' direction in the robot frame by a periodic Hough search: for each candidate angle φ
+    the ground points' distance across the rows ``u = Y cos φ − X sin φ`` (m) is wrapped at the row
+    spacing; parallel rows make those phases agree. Returns (φ rad, phase u0 m of the rows, the
+    alignment 0–1: the mean resultant length of the phases at φ)."""
+    angles = np.arange(-max_angle_rad, max_angle_rad + step_rad / 2, step_rad)
+    u = gy[None, :] * np.cos(angles)[:, None] - gx[None, :] * np.sin(angles)[:, None]
+    z = np.exp(2j * np.pi * u / row_spacing).mean(axis=1)
+    k = int(np.argmax(np.abs(z)))
+    phase = float(np.angle(z[k])) * row_spacing / (2 * np.pi)
+    return float(angles[k]), phase, float(np.abs(z[k]))
 
 
 def detect_rows(
@@ -133,30 +188,139 @@ def detect_rows(
     row_spacing: float,
     max_range_m: float = 4.0,
     min_points: int = 15,
+    max_heading_deg: float = 30.0,
+    min_alignment: float = 0.5,
+    min_depth_m: float = 0.5,
 ) -> RowEstimate:
-    """Find the two crop rows either side of the robot and the lane centre between them."""
+    """Find the crop rows either side of the robot and the lane centre between them.
+
+    Plant pixels are projected onto the ground (robot frame, within ``max_range_m``); the rows'
+    direction and phase come from :func:`row_direction` (headings within ``max_heading_deg``), then
+    the row left and the row right of the robot are each fitted with :func:`robust_line_fit` on the
+    points within a quarter spacing of it. A row counts if ``min_points`` pixels support it and they
+    span at least ``min_depth_m`` forward (weeds are blobs, rows are lines); with no row, or pixels
+    that do not line up at the row spacing (alignment below ``min_alignment``), it says no rows.
+    """
+    if not (np.isfinite(row_spacing) and row_spacing > 0):
+        raise ValueError(f"row_spacing must be a finite number > 0 m, got {row_spacing}")
     mask, thr = plant_mask(rgb)
-    rr, cc = np.nonzero(mask)
-    gx, gy, hit = pixel_to_ground(rr, cc, camera)
-    sel = hit & (gx > 0) & (gx < max_range_m)
-    gx, gy = gx[sel], gy[sel]
-    half = row_spacing / 2
+    gx, gy = plant_base_points(mask, camera, max_range_m)
+    if gx.size < min_points:
+        return RowEstimate(0.0, 0.0, False, None, None, 0, 0, thr)
+    phi, phase, alignment = row_direction(
+        gx, gy, row_spacing, np.radians(max_heading_deg), np.radians(1.0)
+    )
+    u = gy * np.cos(phi) - gx * np.sin(phi)
+    # the lane centre nearest the robot lies half a spacing from the rows' phase
+    centre = (phase + row_spacing / 2 + row_spacing / 2) % row_spacing - row_spacing / 2
     lines: dict[str, tuple[float, float] | None] = {"left": None, "right": None}
     counts = {"left": 0, "right": 0}
+    reach = 0.0
     for side, sign in (("left", 1), ("right", -1)):
-        near = np.abs(gy - sign * half) < 0.4 * row_spacing
+        near = np.abs(u - (centre + sign * row_spacing / 2)) < row_spacing / 6
         counts[side] = int(near.sum())
-        if counts[side] >= min_points:
-            lines[side] = robust_line_fit(gx[near], gy[near])
+        if counts[side] < min_points:
+            continue
+        depth = np.percentile(gx[near], [5, 95])
+        if depth[1] - depth[0] < min_depth_m:
+            continue
+        lines[side] = robust_line_fit(gx[near], gy[near])
+        reach = max(reach, float(depth[1]))
     left, right = lines["left"], lines["right"]
+    if alignment < min_alignment or (left is None and right is None):
+        return RowEstimate(
+            0.0, 0.0, False, None, None, counts["left"], counts["right"], thr, alignment
+        )
     if left is not None and right is not None:
         c0, c1 = (left[0] + right[0]) / 2, (left[1] + right[1]) / 2
     elif left is not None:
-        c0, c1 = left[0] - half, left[1]
-    elif right is not None:
-        c0, c1 = right[0] + half, right[1]
+        c1 = left[1]
+        c0 = left[0] - row_spacing / 2 * np.sqrt(1 + c1**2)
     else:
-        return RowEstimate(0.0, 0.0, False, None, None, counts["left"], counts["right"], thr)
+        c1 = right[1]
+        c0 = right[0] + row_spacing / 2 * np.sqrt(1 + c1**2)
+    heading = float(-np.arctan(c1))
     return RowEstimate(
-        -c0, float(-np.arctan(c1)), True, left, right, counts["left"], counts["right"], thr
+        float(-c0 * np.cos(heading)),
+        heading,
+        True,
+        left,
+        right,
+        counts["left"],
+        counts["right"],
+        thr,
+        alignment,
+        reach,
     )
+
+
+@dataclass
+class RowFilter:
+    """A Kalman filter over (offset m, heading rad) across camera frames.
+
+    Between frames the robot's own motion predicts both (offset grows by v·sin(heading)·dt, the
+    heading by the turn rate × dt); a frame's estimate then corrects them, weighted by the noise
+    levels below. A frame that disagrees by more than ``gate`` (Mahalanobis distance², χ² with two
+    degrees of freedom: 13.8 is the 0.1 % tail) is set aside; after ``max_misses`` frames in a row
+    without an accepted estimate the filter says it has lost the rows, and the next frame that sees
+    rows starts it afresh.
+    """
+
+    offset_sd_m: float = 0.03  # one frame's offset noise
+    heading_sd_rad: float = 0.02  # one frame's heading noise
+    drift_sd_m: float = 0.02  # offset the prediction loses per metre driven
+    turn_sd_rad: float = 0.02  # heading the prediction loses per second
+    gate: float = 13.8
+    max_misses: int = 5
+    state: np.ndarray | None = None  # (offset, heading) or None before the rows are found
+    cov: np.ndarray | None = None
+    misses: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("offset_sd_m", "heading_sd_rad", "drift_sd_m", "turn_sd_rad", "gate"):
+            value = getattr(self, name)
+            if not (np.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a finite number > 0, got {value}")
+        if self.max_misses < 1:
+            raise ValueError(f"max_misses must be >= 1 frame, got {self.max_misses}")
+
+    def predict(self, v_mps: float, omega_radps: float, dt: float) -> None:
+        """Move the estimate with the robot: speed ``v_mps`` (m/s), turn rate ``omega_radps``
+        (rad/s, + = left) for ``dt`` seconds."""
+        if self.state is None:
+            return
+        offset, heading = self.state
+        self.state = np.array([offset + v_mps * math.sin(heading) * dt, heading + omega_radps * dt])
+        jac = np.array([[1.0, v_mps * math.cos(heading) * dt], [0.0, 1.0]])
+        q = np.diag([(self.drift_sd_m * abs(v_mps) * dt) ** 2, (self.turn_sd_rad * dt) ** 2])
+        self.cov = jac @ self.cov @ jac.T + q
+
+    def update(self, estimate: RowEstimate) -> RowEstimate:
+        """Fold in one frame's ``estimate``; returns the filtered estimate (``ok`` False while the
+        rows are lost)."""
+        r = np.diag([self.offset_sd_m**2, self.heading_sd_rad**2])
+        if estimate.ok:
+            z = np.array([estimate.offset_m, estimate.heading_rad])
+            if self.state is None or self.misses >= self.max_misses:
+                self.state, self.cov, self.misses = z, r.copy(), 0
+            else:
+                s = self.cov + r
+                innovation = z - self.state
+                if float(innovation @ np.linalg.solve(s, innovation)) <= self.gate:
+                    gain = self.cov @ np.linalg.inv(s)
+                    self.state = self.state + gain @ innovation
+                    self.cov = (np.eye(2) - gain) @ self.cov
+                    self.misses = 0
+                else:
+                    self.misses += 1
+        else:
+            self.misses += 1
+        return self.current(estimate)
+
+    def current(self, frame: RowEstimate = NO_ROWS) -> RowEstimate:
+        """The filtered estimate, with the fitted rows and counts of ``frame``."""
+        if self.state is None or self.misses >= self.max_misses:
+            return replace(frame, offset_m=0.0, heading_rad=0.0, ok=False)
+        return replace(
+            frame, offset_m=float(self.state[0]), heading_rad=float(self.state[1]), ok=True
+        )
