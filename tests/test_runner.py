@@ -229,3 +229,14 @@ def test_timings_save_commits_the_records_and_rewrites_the_readme(mini, tmp_path
     )
     (committed,) = timings.committed_records(mini, "book")
     assert set(timings.read_record(committed).seconds) == {"10-good"}
+
+
+def test_the_teachers_page_gets_the_times_and_the_workshop_sizes(mini, tmp_path):
+    staging = tmp_path / "staging"
+    (tmp_path / "vendor").mkdir()
+    runner.stage(mini, staging, tmp_path / "vendor")
+    runner.render_times(mini, staging)
+    page = (staging / "book" / "teaching.md").read_text()
+    assert runner.SIZES_MARKER not in page and timings.INTRO_MARKER not in page
+    assert "| Good | `n = 3` |" in page  # the mini book's CI size
+    assert "| chapter | book size (`make book`) | CI size (`make test`) |" in page

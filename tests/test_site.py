@@ -11,6 +11,7 @@ pytestmark = pytest.mark.slow
 PROSE = [
     sitecheck.PageExpectation("book/intro.html", math=True),
     sitecheck.PageExpectation("book/how-to-use.html"),
+    sitecheck.PageExpectation("book/teaching.html"),
     sitecheck.PageExpectation("book/references.html"),
 ]
 

@@ -80,7 +80,7 @@ def test_record_names_sort_by_time():
 def test_a_missing_marker_is_a_clear_error(tmp_path):
     (tmp_path / "intro.md").write_text("# Intro\n")
     with pytest.raises(ValueError, match="chapter-times"):
-        timings.render_intro(tmp_path / "intro.md", "| t |")
+        timings.render_page(tmp_path / "intro.md", "| t |")
     with pytest.raises(ValueError, match="README.md has no generated"):
         timings.replace_readme_block("# README\n", "| t |")
 
@@ -101,7 +101,8 @@ def test_the_readme_types_no_duration_outside_its_generated_table():
     assert not typed, f"durations typed into README.md (record them instead): {typed}"
 
 
-def test_the_intro_carries_the_marker_and_no_typed_times():
-    intro = (ROOT / "book" / "intro.md").read_text()
-    assert timings.INTRO_MARKER in intro
-    assert not TYPED_DURATION.search(unquoted(intro))
+@pytest.mark.parametrize("page", runner.TIMED_PAGES)
+def test_the_timed_pages_carry_the_marker_and_no_typed_times(page):
+    text = (ROOT / "book" / page).read_text()
+    assert timings.INTRO_MARKER in text
+    assert not TYPED_DURATION.findall(unquoted(text))

@@ -37,6 +37,10 @@ from fieldnotes.book import RESULTS_ENV
 NOTEBOOK_DIR = "notebooks"
 CI_PARAMETERS = Path("tests") / "ci_parameters.yml"
 BUILD = Path("_build")
+#: Book pages that carry the generated chapter-times table (at ``timings.INTRO_MARKER``).
+TIMED_PAGES = ("intro.md", "teaching.md")
+#: Where the teacher's page gets the table of workshop-size parameters.
+SIZES_MARKER = "<!-- workshop-sizes -->"
 
 #: npm packages vendored into the site so that no page loads anything from a CDN.
 #: name -> (package spec, folder inside the package, destination under vendor/)
@@ -439,9 +443,22 @@ def times_table(root: Path, *, include_local: bool = True) -> str:
     )
 
 
+def sizes_table(root: Path) -> str:
+    """A markdown table of each toc chapter's workshop (CI) parameters, as code to paste."""
+    titles, sizes = chapter_titles(root), ci_parameters(root)
+    lines = ["| chapter | parameters at workshop size |", "| --- | --- |"]
+    for name, title in titles.items():
+        values = "; ".join(f"`{k} = {v!r}`" for k, v in sizes.get(name, {}).items())
+        lines.append(f"| {title} | {values or 'the defaults'} |")
+    return "\n".join(lines) + "\n"
+
+
 def render_times(root: Path, staging: Path) -> None:
-    """Write the chapter-times table into the staged intro (run after the notebooks executed)."""
-    times.render_intro(Path(staging) / "book" / "intro.md", times_table(root))
+    """Write the generated tables into the staged pages (run after the notebooks executed)."""
+    table = times_table(root)
+    for page in TIMED_PAGES:
+        times.render_page(Path(staging) / "book" / page, table)
+    times.render_page(Path(staging) / "book" / "teaching.md", sizes_table(root), SIZES_MARKER)
 
 
 def save_times(root: Path) -> str:
