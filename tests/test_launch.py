@@ -59,3 +59,33 @@ def test_the_cell_is_written_after_the_parameters_once_and_checked(tmp_path):
 def test_the_readme_clones_the_configured_repository():
     url, _ = launch.repository(ROOT)
     assert f"git clone {url}" in (ROOT / "README.md").read_text()
+
+
+def test_hosted_machines_are_recognised_from_their_environment(monkeypatch):
+    for key in [
+        k for k in launch.os.environ if k.startswith("BINDER_") or k == "COLAB_RELEASE_TAG"
+    ]:
+        monkeypatch.delenv(key)
+    assert launch.hosted() is None
+    monkeypatch.setenv("BINDER_SERVICE_HOST", "10.0.0.1")
+    assert launch.hosted() == "Binder"
+    monkeypatch.setenv("COLAB_RELEASE_TAG", "release-colab")
+    assert launch.hosted() == "Colab"
+
+
+def test_what_cannot_run_is_one_line(monkeypatch):
+    from fieldnotes import preflight
+
+    monkeypatch.setenv("COLAB_RELEASE_TAG", "release-colab")
+    monkeypatch.setattr(preflight.Requirement, "present", lambda self: False)
+    for feature in ("postgresql", "java"):
+        note = launch.cannot_run(feature)
+        assert note.startswith("skipped on Colab: ") and "\n" not in note
+    monkeypatch.setattr(preflight.Requirement, "present", lambda self: True)
+    assert launch.cannot_run("postgresql") is None and launch.cannot_run("java") is None
+    monkeypatch.setattr(launch, "PROCESSES_MEMORY_GIB", 1e6)
+    assert "GiB free" in launch.cannot_run("processes")
+    monkeypatch.setattr(launch, "PROCESSES_MEMORY_GIB", 0.0)
+    assert launch.cannot_run("processes") is None  # this machine: 2 cores
+    with pytest.raises(ValueError, match="feature must be"):
+        launch.cannot_run("gpu")

@@ -13,11 +13,17 @@ README's clone line uses it and the install cells are written from it::
 
 The cell is plain Python with the standard library only, because it runs before the package
 exists.
+
+Once the package is there, a chapter asks :func:`cannot_run` before a part that a free hosted
+machine may not offer (a PostgreSQL server, Java for Spark, several training processes) and
+prints its one-line note instead of failing with a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import os
 import sys
 from pathlib import Path
 
@@ -38,6 +44,51 @@ if importlib.util.find_spec("fieldnotes") is None:
         [sys.executable, "-m", "pip", "install", "--quiet", "fieldnotes @ git+{url}@{branch}"],
         check=True,
     )"""
+
+
+#: Memory (GiB) a chapter's multi-process training run needs beside the notebook's kernel.
+PROCESSES_MEMORY_GIB = 4.0
+
+
+def hosted() -> str | None:
+    """'Colab' or 'Binder' when this kernel runs on one of them (from their environment), else None."""
+    if "COLAB_RELEASE_TAG" in os.environ or importlib.util.find_spec("google.colab") is not None:
+        return "Colab"
+    if any(k.startswith("BINDER_") for k in os.environ):
+        return "Binder"
+    return None
+
+
+def cannot_run(feature: str) -> str | None:
+    """Why ``feature`` cannot run here, in one line, or None when it can.
+
+    ``feature`` is ``"postgresql"`` (the server programs, for chapter 5's PostgreSQL runs),
+    ``"java"`` (Spark, chapter 3) or ``"processes"`` (several CPU training processes, chapters 1
+    and 2: at least 2 cores and ``PROCESSES_MEMORY_GIB`` available).
+    """
+    from fieldnotes import preflight
+
+    programs = {r.program: r for r in preflight.TEST}
+    where = f" on {hosted()}" if hosted() else ""
+    if feature == "postgresql":
+        if not programs["initdb"].present():
+            return f"skipped{where}: no PostgreSQL server programs (apt-get install postgresql)"
+        return None
+    if feature == "java":
+        if not programs["java"].present():
+            return f"skipped{where}: no Java for Spark (apt-get install openjdk-17-jre-headless)"
+        return None
+    if feature == "processes":
+        import psutil
+
+        cores, free = os.cpu_count() or 1, psutil.virtual_memory().available / 2**30
+        if cores < 2 or free < PROCESSES_MEMORY_GIB:
+            return (
+                f"skipped{where}: the multi-process run needs 2 cores and "
+                f"{PROCESSES_MEMORY_GIB:g} GiB free; this machine has {cores} and {free:.1f} GiB"
+            )
+        return None
+    raise ValueError(f"feature must be 'postgresql', 'java' or 'processes', got {feature!r}")
 
 
 def repository(root: Path) -> tuple[str, str]:
