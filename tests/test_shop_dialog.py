@@ -37,7 +37,8 @@ def test_a_whole_purchase_needs_the_summary_confirmed():
     state, reply, effects = talk(["à không size XL"], state)  # a correction changes the line, re-shows the summary
     assert state["stage"] == "confirm" and state["cart"][0][0].endswith("-3") and effects == []
     state, reply, effects = talk(["xác nhận"], state)
-    assert [e.kind for e in effects] == ["place_order"] and effects[0].lines == ((state["cart"][0][0], 2),)
+    assert [e.kind for e in effects] == ["place_order"] and effects[0].lines[0][0].endswith("-3")
+    assert effects[0].lines[0][1] == 2 and state["cart"] == []  # the lines went into the order
     assert effects[0].details == {"name": "Trần Văn An", "phone": "0912345678", "address": "12 lê lợi quận 1 tp hcm"}
 
 
@@ -96,3 +97,36 @@ def test_a_correction_to_a_size_with_too_few_units_keeps_the_line():
         state, reply, _ = step(state, model.parse(text), shop)
     assert "chỉ còn 1" in reply and state["cart"] == [[first.sku, 2]] and state["stage"] == "confirm"
     assert state["size"] == first.size
+
+
+def placed_state():
+    state, _, effects = talk(["tìm balo", "chọn số 1", "thêm 1 cái", "thanh toán",
+                              "tên Trần An sđt 0912345678 địa chỉ 12 Lê Lợi Quận 1 TP HCM", "xác nhận"])
+    assert [e.kind for e in effects] == ["place_order"]
+    return state | {"order_id": "O-first"}
+
+
+def test_cancelling_an_order_asks_to_confirm_and_names_the_order():
+    state, reply, effects = talk(["hủy đơn"], placed_state())
+    assert effects == [] and "O-first" in reply and "xác nhận" in reply
+    _, reply, effects = talk(["xác nhận"], state)
+    assert [(e.kind, e.order_id) for e in effects] == [("cancel_order", "O-first")] and "O-first" in reply
+
+
+def test_anything_but_a_confirmation_keeps_the_order():
+    state, _, _ = talk(["hủy đơn"], placed_state())
+    state, _, effects = talk(["đơn hàng sao rồi", "xác nhận"], state)
+    assert effects == [] and state["cancel_asked"] is None
+
+
+def test_cancel_with_a_new_cart_drops_the_cart_not_the_earlier_order():
+    state, _, _ = talk(["tìm balo", "chọn số 2", "thêm 1 cái"], placed_state())
+    assert state["cart"]
+    state, reply, effects = talk(["hủy đơn", "xác nhận"], state)
+    assert effects == [] and state["cart"] == [] and state["order_id"] == "O-first"
+
+
+@pytest.mark.parametrize(("text", "name"), [("my name is Lan", "Lan"), ("my name is Khoa", "Khoa"),
+                                            ("tên mình là Huỳnh Linh", "Huỳnh Linh")])
+def test_a_name_of_any_length_fills_the_name_slot(text, name):
+    assert trained_nlu(1500, 1).parse(text).slots["name"] == name

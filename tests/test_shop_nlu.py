@@ -104,3 +104,21 @@ def test_say_fills_the_goal_and_refuses_unknown_channels():
 
 def test_empty_message_parses_to_other():
     assert rule_parse("").intent == "other"
+
+
+def test_held_out_names_addresses_and_price_forms_never_reach_training():
+    import numpy as np
+
+    from fieldnotes.shop.utterances import ADDRESS_PARTS, NAME_PARTS, PRICE_FORMS, make_address, make_name
+
+    for parts in (NAME_PARTS, ADDRESS_PARTS):
+        for train, test in zip(parts["train"], parts["test"], strict=True):
+            assert not set(train) & set(test)
+    assert not set(PRICE_FORMS["train"]) & set(PRICE_FORMS["test"])
+    rng = np.random.default_rng(0)
+    train_words = {w for part in NAME_PARTS["train"] + ADDRESS_PARTS["train"] for p in part for w in p.split()}
+    names = [make_name(rng, "test") for _ in range(200)]
+    assert {len(n.split()) for n in names} == {1, 2, 3}
+    streets = {make_address(rng, "test").split(" ", 1)[1] for _ in range(50)}
+    assert all(not any(s.startswith(t) for t in ADDRESS_PARTS["train"][0]) for s in streets)
+    assert not {w for n in names for w in n.split()} & train_words

@@ -1,6 +1,10 @@
 """The conversation as a deterministic state machine: browse -> variant -> cart -> details ->
 confirm -> placed, with cancel and order status.
 
+Cancelling a cart in progress needs no confirmation; cancelling an order does: the assistant
+names the order and its status and cancels (and refunds) only on a ``confirm`` that answers that
+question. With a cart in progress, "hủy" (*cancel*) drops the cart, never an earlier order.
+
 :func:`step` is pure: it takes the state (a JSON-able dict kept in the database), what the
 message means (a :class:`~fieldnotes.shop.nlu.Parse`) and a read-only view of the shop, and
 returns the new state, the reply and the effects the caller must apply in its transaction
@@ -32,7 +36,7 @@ DETAILS = ("name", "phone", "address")
 def new_state() -> dict:
     """The state of a conversation that has not started."""
     return {"stage": "browse", "query": {}, "results": [], "product": None, "size": None, "cart": [],
-            "details": {}, "order_id": None, "reasks": 0}
+            "details": {}, "order_id": None, "reasks": 0, "cancel_asked": None}
 
 
 @dataclass(frozen=True)
@@ -152,28 +156,34 @@ def step(state: dict, parse: Parse, shop: Shop) -> tuple[dict, str, list[Effect]
 def _turn(state: dict, parse: Parse, shop: Shop, effects: list[Effect]) -> str | None:
     """Act on one parse; None means the message could not be acted on (a re-ask)."""
     intent, slots = parse.intent, parse.slots
+    asked, state["cancel_asked"] = state.get("cancel_asked"), None  # a cancel question lasts one turn
     if state["stage"] == "handoff":
         return "Nhân viên tư vấn sẽ trả lời bạn ngay."
     if intent == "greet":
         return "Chào bạn! Bạn cần tìm sản phẩm gì ạ?"
     if intent == "order_status":  # the caller fills {status} in from the database
         return f"Đơn {state['order_id']}: {{status}}." if state["order_id"] else "Bạn chưa có đơn hàng nào."
+    if asked and intent == "confirm":
+        effects.append(Effect("cancel_order", order_id=asked))
+        state.update(cart=[], stage="browse")
+        return f"Đơn {asked} đã được hủy; nếu đã thanh toán, tiền sẽ được hoàn lại."
     if intent == "cancel":
-        if state["order_id"]:
-            effects.append(Effect("cancel_order", order_id=state["order_id"]))
-            state.update(cart=[], stage="browse")
-            return "Đơn hàng đã được hủy và hoàn tiền."
         if state["cart"]:
             state.update(cart=[], stage="browse")
             return "Đã bỏ giỏ hàng."
+        if state["order_id"]:
+            state["cancel_asked"] = state["order_id"]
+            return (f"Bạn muốn hủy đơn {state['order_id']} ({{status}})? Nhắn \"xác nhận\" để hủy, "
+                    "hoặc nhắn khác để giữ đơn.")
         return None
     if state["stage"] == "placed" and intent != "search":
         return "Đơn của bạn đã được đặt. Bạn muốn xem tình trạng đơn hay hủy đơn?"
+    if intent in ("give_details", "confirm") or (state["stage"] in ("details", "confirm") and slots.keys() & set(DETAILS)
+                                                 and "ptype" not in slots):  # a name the classifier took for a search
+        return _details_or_confirm(state, parse, shop, effects)
     if intent in ("search", "refine") and (slots.keys() & {"ptype", "colour", "brand", "gender", "price"}
                                            or intent == "search"):
         return _search(state, parse, shop)
-    if intent in ("give_details", "confirm") or (state["stage"] in ("details", "confirm") and slots.keys() & set(DETAILS)):
-        return _details_or_confirm(state, parse, shop, effects)
     if intent in ("pick", "refine") or (intent == "add_to_cart" and ("item" in slots or "size" in slots)):
         reply = _pick(state, slots, shop)
         if intent != "add_to_cart" or reply is not None and not reply.startswith("OK"):
@@ -250,7 +260,7 @@ def _details_or_confirm(state: dict, parse: Parse, shop: Shop, effects: list[Eff
         if state["stage"] != "confirm":
             return "Chưa có đơn nào để xác nhận." if not state["cart"] else _ask_details(state, shop)
         effects.append(Effect("place_order", tuple((s, q) for s, q in state["cart"]), dict(state["details"])))
-        state["stage"] = "placed"  # the caller stores the order id, or goes back to the cart if out of stock
+        state.update(stage="placed", cart=[])  # the caller stores the order id (or, out of stock, says so)
         return "Đặt hàng thành công!"
     digits = [t for t in parse.tokens if sum(c.isdigit() for c in t) >= 6]
     if digits and "phone" not in parse.slots and "address" not in parse.slots:

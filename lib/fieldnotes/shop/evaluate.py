@@ -30,7 +30,7 @@ from fieldnotes.shop.dialog import new_state
 from fieldnotes.shop.nlu import Parse, rule_parse, trained_nlu
 from fieldnotes.shop.payments import payment_key
 from fieldnotes.shop.search import Filters, SearchIndex, build_index, search
-from fieldnotes.shop.simulator import Goal, make_goals, pass_hat_k, simulate
+from fieldnotes.shop.simulator import Goal, make_goals, pass_hat_k, price_phrase, simulate
 from fieldnotes.shop.store import Store
 from fieldnotes.shop.text import find_price, fold, normalize
 from fieldnotes.shop.utterances import CHANNELS, Utterance, make_utterances, utter
@@ -103,7 +103,7 @@ def make_queries(catalog: Catalog, n: int, *, seed: int) -> list[Query]:
             goal["gender"] = p.gender
         step = 100_000 if p.price_vnd < 2_000_000 else 1_000_000
         top = (p.price_vnd // step + 1 + int(rng.integers(0, 3))) * step
-        goal["price"] = f"dưới {top // 1000}k" if top < 1_000_000 else f"dưới {top // 1_000_000} triệu"
+        goal["price"] = price_phrase(top)  # a held-out price form ("không quá 300k", "tối đa 2 triệu")
         channel = CHANNELS[i % len(CHANNELS)]
         u = utter("search", rng, channel=channel, goal=goal)
         carried = {t[2:] for t in u.tags if t != "O"}

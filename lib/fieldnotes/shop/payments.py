@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass
 
-from fieldnotes.shop.store import Store, Tx, request_hash
+from fieldnotes.shop.store import PAYMENT_KEY_PREFIX, Store, Tx, request_hash
 
 
 class ProviderTimeout(Exception):
@@ -29,23 +30,22 @@ class MockProvider:
     """A payment provider whose ledger lives in ``store``; a share of first calls time out after charging.
 
     ``timeout_rate`` is the fraction of keys whose first call charges and then times out; which keys
-    is fixed by ``seed``, so every worker process agrees.
+    is fixed by ``seed``, and "first" is read from the ledger (the call that booked the charge), so
+    every worker process agrees and a restarted worker does not forget.
     """
 
     store: Store
     timeout_rate: float = 0.0
     seed: int = 0
-    _calls: dict[str, int] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.timeout_rate <= 1.0:
             raise ValueError(f"timeout_rate must be in [0, 1], got {self.timeout_rate}")
 
-    def _times_out(self, key: str) -> bool:
-        """Whether this call of ``key`` times out: only a first call, for a seeded share of keys."""
-        self._calls[key] = self._calls.get(key, 0) + 1
+    def times_out(self, key: str) -> bool:
+        """Whether the call that books ``key``'s charge times out (a seeded share of keys)."""
         digest = hashlib.sha256(f"{self.seed}:{key}".encode()).digest()
-        return self._calls[key] == 1 and int.from_bytes(digest[:4], "big") < self.timeout_rate * 2**32
+        return int.from_bytes(digest[:4], "big") < self.timeout_rate * 2**32
 
     def charge(self, key: str, amount_vnd: int, reference: str) -> dict:
         """Charge ``amount_vnd`` once per key; returns {charge_id, status, amount_vnd}.
@@ -58,14 +58,14 @@ class MockProvider:
         body_hash = request_hash({"amount_vnd": amount_vnd, "reference": reference})
         fresh = {"charge_id": "ch_" + body_hash[:16], "status": "captured", "amount_vnd": amount_vnd}
         with self.store.transaction() as tx:  # insert-if-absent, then read: safe under concurrent retries
-            tx.execute("INSERT INTO provider_ledger VALUES (?, ?, ?, ?, 'captured', ?) ON CONFLICT DO NOTHING",
-                       (key, body_hash, fresh["charge_id"], amount_vnd, json.dumps(fresh)))
+            booked = tx.execute("INSERT INTO provider_ledger VALUES (?, ?, ?, ?, 'captured', ?) ON CONFLICT DO NOTHING",
+                                (key, body_hash, fresh["charge_id"], amount_vnd, json.dumps(fresh))).rowcount == 1
             first_hash, first = tx.one(
                 "SELECT request_hash, response FROM provider_ledger WHERE idempotency_key = ?", (key,))
         if first_hash != body_hash:
             raise IdempotencyConflict(f"idempotency key {key!r} was first used with a different body")
         response = json.loads(first)
-        if self._times_out(key):
+        if booked and self.times_out(key):
             raise ProviderTimeout(f"provider timed out on {key!r} (after charging)")
         return response
 
@@ -77,12 +77,19 @@ class MockProvider:
 
 def payment_key(order_id: str) -> str:
     """The idempotency key of an order's payment: one order, one key, whichever worker pays."""
-    return f"pay:{order_id}"
+    return PAYMENT_KEY_PREFIX + order_id
 
 
-def pay_order(store: Store, provider: MockProvider, order_id: str, *, attempts: int = 3) -> str:
-    """Pay a placed order; returns the order's status afterwards ('paid', or 'placed' if every
-    attempt timed out: a later call with the same key completes it).
+def pay_order(store: Store, provider: MockProvider, order_id: str, *, attempts: int = 3,
+              pause_before_charge_s: float = 0.0) -> str:
+    """Pay a placed order; returns the order's status afterwards ('paid', 'cancelled' if a cancel
+    won the race, or 'placed' if every attempt timed out: a later call with the same key completes it).
+
+    The payment is recorded as pending before the provider is called. ``pause_before_charge_s``
+    (s) sleeps between that record and the charge, a test hook that holds a turn in the
+    commit-to-charge window so a killed worker lands there. A cancel that commits while the charge
+    is under way marks the payment refunded; the capture then finds no pending payment and the
+    charge is refunded at the provider, so a cancelled order never keeps a charge.
     """
     key = payment_key(order_id)
     with store.transaction() as tx:
@@ -97,18 +104,39 @@ def pay_order(store: Store, provider: MockProvider, order_id: str, *, attempts: 
         row = tx.one("SELECT request_hash FROM payments WHERE idempotency_key = ?", (key,))
         if row[0] != request_hash(body):
             raise IdempotencyConflict(f"idempotency key {key!r} was first used with a different body")
+    if pause_before_charge_s > 0:
+        time.sleep(pause_before_charge_s)
     for _ in range(attempts):
         try:
             response = provider.charge(key, order["total_vnd"], order_id)
         except ProviderTimeout:
             continue
         with store.transaction() as tx:
-            tx.execute("UPDATE payments SET status = 'captured', charge_id = ?, response = ? "
-                       "WHERE idempotency_key = ? AND status = 'pending'",
-                       (response["charge_id"], json.dumps(response), key))
+            captured = tx.execute("UPDATE payments SET status = 'captured', charge_id = ?, response = ? "
+                                  "WHERE idempotency_key = ? AND status = 'pending'",
+                                  (response["charge_id"], json.dumps(response), key)).rowcount
             tx.execute("UPDATE orders SET status = 'paid' WHERE order_id = ? AND status = 'placed'", (order_id,))
-        return "paid"
+            status = tx.one("SELECT status FROM orders WHERE order_id = ?", (order_id,))[0]
+        if not captured and status == "cancelled":  # cancelled while the charge was under way
+            provider.refund(key)
+        return status
     return "placed"
+
+
+def reconcile(store: Store, provider: MockProvider) -> dict[str, int]:
+    """Finish what a killed worker or a lost reply left half-done; returns how many orders were
+    ``paid`` (placed, i.e. confirmed and not yet paid: the payment is resumed with its key) and ``refunded``
+    (cancelled, the provider still holding a captured charge). Safe to run beside live workers:
+    it pays through the same idempotent path and refunds only charges of cancelled orders."""
+    with store.transaction(write=False) as tx:
+        pending = [r[0] for r in tx.all("SELECT order_id FROM orders WHERE status = 'placed' ORDER BY order_id")]
+        unrefunded = [r[0] for r in tx.all(
+            "SELECT g.idempotency_key FROM provider_ledger g JOIN orders o ON g.idempotency_key = ? || o.order_id "
+            "WHERE g.status = 'captured' AND o.status = 'cancelled' ORDER BY g.idempotency_key", (PAYMENT_KEY_PREFIX,))]
+    paid = sum(pay_order(store, provider, order_id) == "paid" for order_id in pending)
+    for key in unrefunded:
+        provider.refund(key)
+    return {"paid": paid, "refunded": len(unrefunded)}
 
 
 def cancel_in(tx: Tx, order_id: str) -> str:

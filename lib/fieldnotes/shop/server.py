@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -15,11 +16,30 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from uvicorn.protocols.http.auto import AutoHTTPProtocol
+
 from fieldnotes.shop.catalog import Catalog, make_catalog
 from fieldnotes.shop.store import free_port, open_store
 
 TRAIN_MESSAGES = 3000
 """Generated messages the parser is trained on when ``serve`` trains it."""
+
+
+class NoDelayHTTPProtocol(AutoHTTPProtocol):
+    """uvicorn's HTTP protocol with TCP_NODELAY set on every accepted connection.
+
+    With ``--workers`` >= 2 uvicorn binds the listening socket itself as ``socket.socket(AF_INET)``
+    (protocol number 0), and asyncio sets TCP_NODELAY only on sockets whose protocol number is
+    IPPROTO_TCP, so the workers' connections keep Nagle's algorithm: a response written in two
+    pieces (headers, then body) waits for the client's delayed ACK, about 40 ms on Linux. One worker
+    binds through ``create_server(host, port)`` and never had the stall.
+    """
+
+    def connection_made(self, transport) -> None:  # noqa: D102 (asyncio.Protocol)
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        super().connection_made(transport)
 
 
 def prepare_database(db_url: str, catalog: Catalog) -> None:
@@ -52,8 +72,9 @@ def ensure_nlu(path: str | Path, *, messages: int, seed: int) -> Path:
 
 def serve(db_url: str, port: int, *, workers: int = 1, products: int = 500, seed: int = 0,
           nlu_path: str | None = None, train_messages: int = TRAIN_MESSAGES, timeout_rate: float = 0.0,
-          host: str = "127.0.0.1") -> None:
-    """Serve the shop on ``host:port`` with ``workers`` uvicorn processes until interrupted."""
+          host: str = "127.0.0.1", tcp_nodelay: bool = True) -> None:
+    """Serve the shop on ``host:port`` with ``workers`` uvicorn processes until interrupted;
+    ``tcp_nodelay=False`` keeps uvicorn's own sockets (see :class:`NoDelayHTTPProtocol`)."""
     import uvicorn
 
     from fieldnotes.shop.service import ENV
@@ -67,8 +88,9 @@ def serve(db_url: str, port: int, *, workers: int = 1, products: int = 500, seed
         model = ensure_nlu(nlu_path or Path(tmp) / "nlu.pkl", messages=train_messages, seed=seed)
         os.environ.update({ENV["db"]: db_url, ENV["products"]: str(products), ENV["seed"]: str(seed),
                            ENV["nlu"]: str(model), ENV["timeout_rate"]: str(timeout_rate)})
+        http = "fieldnotes.shop.server:NoDelayHTTPProtocol" if tcp_nodelay else "auto"
         uvicorn.run("fieldnotes.shop.service:app_from_env", factory=True, host=host, port=port, workers=workers,
-                    log_level="warning", access_log=False)
+                    http=http, log_level="warning", access_log=False)
 
 
 @dataclass(frozen=True)
@@ -81,10 +103,11 @@ class Server:
 
 @contextlib.contextmanager
 def running_server(db_url: str, *, workers: int = 1, products: int = 200, seed: int = 0,
-                   nlu_path: str | Path | None = None, timeout_rate: float = 0.0,
-                   start_timeout_s: float = 180.0) -> Iterator[Server]:
+                   nlu_path: str | Path | None = None, timeout_rate: float = 0.0, tcp_nodelay: bool = True,
+                   env: dict[str, str] | None = None, start_timeout_s: float = 180.0) -> Iterator[Server]:
     """Start ``python -m fieldnotes.shop serve`` on 127.0.0.1 and a free port; yield it; stop it
-    (the whole process group: supervisor and workers) however the block ends."""
+    (the whole process group: supervisor and workers) however the block ends. ``env`` adds
+    environment variables for the server (e.g. :data:`fieldnotes.shop.service.PAUSE_ENV`)."""
     import httpx
 
     port = free_port()
@@ -93,8 +116,11 @@ def running_server(db_url: str, *, workers: int = 1, products: int = 200, seed: 
            "--timeout-rate", str(timeout_rate)]
     if nlu_path is not None:
         cmd += ["--nlu", str(nlu_path)]
+    if not tcp_nodelay:
+        cmd += ["--no-tcp-nodelay"]
     log = tempfile.TemporaryFile()
-    process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                               env=os.environ | (env or {}))
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + start_timeout_s

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -28,7 +29,7 @@ from pydantic import BaseModel, Field
 from fieldnotes.shop.catalog import Catalog, make_catalog
 from fieldnotes.shop.dialog import SHOWN, Shop, new_state, step
 from fieldnotes.shop.nlu import Parse, load_nlu
-from fieldnotes.shop.payments import MockProvider, cancel_in, pay_order, payment_key
+from fieldnotes.shop.payments import MockProvider, cancel_in, pay_order, payment_key, reconcile
 from fieldnotes.shop.search import build_index, search
 from fieldnotes.shop.store import OutOfStock, StaleState, Store, Tx, request_hash
 from fieldnotes.shop.text import MAX_MESSAGE_CHARS
@@ -54,6 +55,8 @@ class Assistant:
     shop: Shop
     parse: Callable[[str], Parse]
     provider: MockProvider
+    pause_before_charge_s: float = 0.0
+    """Test hook (s): hold each payment between its pending record and the charge."""
 
 
 def text_problem(text: str) -> str | None:
@@ -105,29 +108,67 @@ def _apply(tx: Tx, session_id: str, message_id: int, state: dict, reply: str, ef
             cancel_in(tx, effect.order_id)
             happened = "cancelled"
     if "{status}" in reply:
-        row = tx.one("SELECT status FROM orders WHERE order_id = ?", (state["order_id"],))
+        row = tx.one("SELECT status FROM orders WHERE order_id = ?", (state.get("cancel_asked") or state["order_id"],))
         reply = reply.replace("{status}", {"placed": "đã đặt, chờ thanh toán", "paid": "đã thanh toán",
                                            "cancelled": "đã hủy"}.get(row[0] if row else "", "không rõ"))
     return state, reply, happened
 
 
+class Settling:
+    """How many payments and refunds this process is making right now, between a turn's commit and
+    the provider's answer (thread-safe). Diagnostics only, reported by /health so that a kill test
+    can strike a worker inside that window; nothing about a conversation depends on it."""
+
+    def __init__(self):
+        self.lock, self.now = threading.Lock(), 0
+
+    @contextlib.contextmanager
+    def one(self):
+        """Count one settlement for the duration of the block."""
+        with self.lock:
+            self.now += 1
+        try:
+            yield
+        finally:
+            with self.lock:
+                self.now -= 1
+
+
+SETTLING = Settling()
+
+
 def _settle(assistant: Assistant, recorded: dict) -> None:
     """After the commit: pay an order the turn placed (or finish paying it), refund one it cancelled."""
+    with SETTLING.one():
+        _settle_now(assistant, recorded)
+
+
+def _settle_now(assistant: Assistant, recorded: dict) -> None:
+    """The payment or refund of :func:`_settle`."""
     order_id = recorded["order_id"]
     if recorded["happened"] == "placed":
-        pay_order(assistant.store, assistant.provider, order_id)
+        pay_order(assistant.store, assistant.provider, order_id, pause_before_charge_s=assistant.pause_before_charge_s)
     elif recorded["happened"] == "cancelled":
         assistant.provider.refund(payment_key(order_id))
 
 
-def _response(assistant: Assistant, recorded: dict, message_id: int, replayed: bool) -> dict:
-    """The reply as sent: the recorded turn plus the order as the database holds it now."""
+def _response(assistant: Assistant, session_id: str, recorded: dict, message_id: int, replayed: bool) -> dict:
+    """The reply as first sent. A turn about an order sends the order as the database holds it after
+    the turn's payment or refund; that first response is kept with the turn (the first one to be
+    computed wins), so a replay returns it byte for byte rather than re-reading the order."""
+    if recorded.get("response") is not None:
+        return recorded["response"] | {"replayed": replayed}
     order = None
     if recorded["order_id"]:
         with assistant.store.transaction(write=False) as tx:
             order = Store.order(tx, recorded["order_id"])
-    return {"reply": recorded["reply"], "state": recorded["state"], "products": recorded["products"],
-            "order": order, "message_id": message_id, "replayed": replayed, "accepted": True}
+    response = {"reply": recorded["reply"], "state": recorded["state"], "products": recorded["products"],
+                "order": order, "message_id": message_id, "replayed": replayed, "accepted": True}
+    if order is not None:
+        with assistant.store.transaction() as tx:
+            first = Store.keep_response(tx, session_id, message_id, response | {"replayed": False})
+        return first | {"replayed": replayed}
+    return response
 
 
 def handle_turn(assistant: Assistant, session_id: str, message_id: int, text: str) -> dict:
@@ -149,8 +190,9 @@ def handle_turn(assistant: Assistant, session_id: str, message_id: int, text: st
             if seen[0] != body:
                 raise TurnError(409, f"message_id {message_id} of session {session_id} was already used "
                                      "with a different text")
-            _settle(assistant, seen[1])  # finishes a payment a killed worker or a timeout left open
-            return _response(assistant, seen[1], message_id, replayed=True)
+            if seen[1].get("response") is None:
+                _settle(assistant, seen[1])  # finishes a payment a killed worker or a timeout left open
+            return _response(assistant, session_id, seen[1], message_id, replayed=True)
         if message_id != last + 1:
             raise TurnError(409, f"message_id {message_id} is out of order; session {session_id} expects "
                                  f"{last + 1}")
@@ -167,7 +209,7 @@ def handle_turn(assistant: Assistant, session_id: str, message_id: int, text: st
         except StaleState:
             continue
         _settle(assistant, recorded)
-        return _response(assistant, recorded, message_id, replayed=False)
+        return _response(assistant, session_id, recorded, message_id, replayed=False)
     raise TurnError(409, f"session {session_id} is busy (changed {RETRIES} times while this turn was served); "
                          "send the message again")
 
@@ -257,16 +299,19 @@ def in_stock_now(store: Store, product_ids: list[str], size: str | None) -> list
 
 
 def build_assistant(db_url: str, catalog: Catalog, parse: Callable[[str], Parse], *, timeout_rate: float = 0.0,
-                    seed: int = 0) -> Assistant:
-    """An assistant over the store at ``db_url`` (which already holds ``catalog``)."""
+                    seed: int = 0, pause_before_charge_s: float = 0.0) -> Assistant:
+    """An assistant over the store at ``db_url`` (which already holds ``catalog``); first it
+    reconciles payments a killed worker left half-done (:func:`~fieldnotes.shop.payments.reconcile`)."""
     store = Store(db_url)
+    provider = MockProvider(store, timeout_rate=timeout_rate, seed=seed)
+    reconcile(store, provider)
     catalog = with_stock(catalog, store)
     index = build_index(catalog)
     def live_search(text: str, filters) -> list[str]:  # the index's stock is as of start-up: recheck it
         return in_stock_now(store, search(index, text, filters=filters, k=4 * SHOWN), filters.size)[:SHOWN]
 
     shop = Shop(catalog, live_search, lambda pid: units_left(store, pid))
-    return Assistant(store, shop, parse, MockProvider(store, timeout_rate=timeout_rate, seed=seed))
+    return Assistant(store, shop, parse, provider, pause_before_charge_s)
 
 
 def create_app(make_assistant: Callable[[], Assistant]):
@@ -295,12 +340,17 @@ def create_app(make_assistant: Callable[[], Assistant]):
         return assistant.store.orders_of(session_id)
 
     @app.get("/health")
-    def health() -> dict:
-        return {"status": "ok", "pid": os.getpid()}
+    def health(assistant: AssistantDep) -> dict:
+        return {"status": "ok", "pid": os.getpid(), "products": len(assistant.shop.catalog.products),
+                "settling": SETTLING.now}
 
     @app.get("/audit")
     def audit(assistant: AssistantDep) -> dict[str, int]:
         return assistant.store.audit()
+
+    @app.post("/reconcile")
+    def reconcile_payments(assistant: AssistantDep) -> dict[str, int]:
+        return reconcile(assistant.store, assistant.provider)
 
     @app.get("/", response_class=HTMLResponse)
     def page() -> str:
@@ -312,6 +362,9 @@ def create_app(make_assistant: Callable[[], Assistant]):
 ENV = {"db": "FIELDNOTES_SHOP_DB", "products": "FIELDNOTES_SHOP_PRODUCTS", "seed": "FIELDNOTES_SHOP_SEED",
        "nlu": "FIELDNOTES_SHOP_NLU", "timeout_rate": "FIELDNOTES_SHOP_TIMEOUT_RATE"}
 """Environment variables through which ``serve`` configures every uvicorn worker."""
+PAUSE_ENV = "FIELDNOTES_SHOP_PAUSE_BEFORE_CHARGE_S"
+"""Optional test hook (s): each worker holds every payment this long between recording it as
+pending and charging, so a kill test's SIGKILL lands inside the commit-to-charge window."""
 
 
 def app_from_env():
@@ -325,6 +378,7 @@ def app_from_env():
         catalog = make_catalog(int(os.environ[ENV["products"]]), seed=int(os.environ[ENV["seed"]]))
         model = load_nlu(os.environ[ENV["nlu"]])
         return build_assistant(os.environ[ENV["db"]], catalog, model.parse,
-                               timeout_rate=float(os.environ[ENV["timeout_rate"]]), seed=int(os.environ[ENV["seed"]]))
+                               timeout_rate=float(os.environ[ENV["timeout_rate"]]), seed=int(os.environ[ENV["seed"]]),
+                               pause_before_charge_s=float(os.environ.get(PAUSE_ENV, "0")))
 
     return create_app(make)

@@ -24,13 +24,9 @@ from fieldnotes.shop.nlu import slots_from_tags
 from fieldnotes.shop.text import PriceRange, fold, normalize
 from fieldnotes.shop.utterances import (
     CHANNELS,
-    CITIES,
-    DISTRICTS,
-    FAMILY,
-    GIVEN,
-    MIDDLE,
-    STREETS,
     Utterance,
+    make_address,
+    make_name,
     utter,
 )
 
@@ -63,17 +59,12 @@ class Goal:
         return self.new_address or self.address
 
 
-def _price_phrase(max_vnd: int) -> str:
+def price_phrase(max_vnd: int) -> str:
     """A held-out price form for "at most ``max_vnd``": "không quá 450k" or "tối đa 2tr5"."""
     if max_vnd < 1_000_000:
         return f"không quá {max_vnd // 1000}k"
     millions, rest = divmod(max_vnd, 1_000_000)
     return f"tối đa {millions}tr{rest // 100_000}" if rest else f"tối đa {millions} triệu"
-
-
-def _address(rng: np.random.Generator) -> str:
-    pick = lambda seq: seq[int(rng.integers(len(seq)))]  # noqa: E731
-    return f"{int(rng.integers(1, 300))} {pick(STREETS)} {pick(DISTRICTS)} {pick(CITIES)}"
 
 
 def make_goals(catalog: Catalog, n: int, *, seed: int) -> list[Goal]:
@@ -90,12 +81,11 @@ def make_goals(catalog: Catalog, n: int, *, seed: int) -> list[Goal]:
         p = catalog.product(v.product_id)
         step = 50_000 if p.price_vnd < 1_000_000 else 500_000
         max_vnd = (p.price_vnd // step + 1 + int(rng.integers(0, 3))) * step
-        name = f"{FAMILY[int(rng.integers(len(FAMILY)))]} {MIDDLE[int(rng.integers(len(MIDDLE)))]} " \
-               f"{GIVEN[int(rng.integers(len(GIVEN)))]}"
+        name = make_name(rng, "test")
         phone = "09" + "".join(str(int(d)) for d in rng.integers(0, 10, 8))
-        goals.append(Goal(kind, p.ptype, p.colour, max_vnd, _price_phrase(max_vnd), v.size or None,
-                          2 if kind == "buy_two" else 1, name, phone, _address(rng),
-                          _address(rng) if kind == "change_address" else None))
+        goals.append(Goal(kind, p.ptype, p.colour, max_vnd, price_phrase(max_vnd), v.size or None,
+                          2 if kind == "buy_two" else 1, name, phone, make_address(rng, "test"),
+                          make_address(rng, "test") if kind == "change_address" else None))
     return goals
 
 
@@ -172,6 +162,8 @@ class _Shopper:
         if (self.cancelled and stage != "placed") or (stage == "placed" and g.kind != "cancel"):
             self.log.outcome = "done"
             return None
+        if stage == "placed" and self.cancelled and "xac nhan" in fold(reply["reply"]):
+            return self.message("confirm", {})  # the assistant asks to confirm the cancel
         if stage == "placed":  # again if the assistant did not take the first "cancel"
             self.cancelled = True
             return self.message("cancel", {})

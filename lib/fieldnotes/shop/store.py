@@ -45,6 +45,8 @@ CREATE TABLE IF NOT EXISTS provider_ledger (idempotency_key TEXT PRIMARY KEY, re
   charge_id TEXT NOT NULL, amount_vnd BIGINT NOT NULL, status TEXT NOT NULL, response TEXT NOT NULL);
 """
 ORDER_STATUSES = ("placed", "paid", "cancelled")
+PAYMENT_KEY_PREFIX = "pay:"
+"""An order's payment idempotency key is this prefix and its order id."""
 
 
 class OutOfStock(Exception):
@@ -213,6 +215,20 @@ class Store:
         tx.execute("INSERT INTO messages VALUES (?, ?, ?, ?)",
                    (session_id, message_id, req_hash, json.dumps(reply, ensure_ascii=False)))
 
+    @staticmethod
+    def keep_response(tx: Tx, session_id: str, message_id: int, response: dict) -> dict:
+        """Keep the first response sent for an answered message (with its reply record); returns
+        the response kept, which is an earlier one if another worker kept one first."""
+        row = tx.one("SELECT reply FROM messages WHERE session_id = ? AND message_id = ?", (session_id, message_id))
+        if row is None:
+            raise ValueError(f"message {message_id} of session {session_id} was never answered")
+        recorded = json.loads(row[0])
+        if recorded.get("response") is None:
+            recorded["response"] = response
+            tx.execute("UPDATE messages SET reply = ? WHERE session_id = ? AND message_id = ?",
+                       (json.dumps(recorded, ensure_ascii=False), session_id, message_id))
+        return recorded["response"]
+
     # -------------------------------------------------------------- orders
 
     @staticmethod
@@ -280,11 +296,14 @@ class Store:
     # -------------------------------------------------------------- invariants
 
     def audit(self) -> dict[str, int]:
-        """Violations of each database invariant (0 = held), read in one transaction."""
+        """Violations of each database invariant (0 = held), read in one transaction; meant for a
+        quiet database (after a run and :func:`fieldnotes.shop.payments.reconcile`), since a
+        payment under way is briefly charged and not yet captured. Stock below zero is not audited:
+        the schema's CHECK refuses it."""
         with self.transaction() as tx:
             q = lambda sql: int(tx.one(sql)[0])  # noqa: E731
+            ledger_order = f"provider_ledger g LEFT JOIN orders o ON g.idempotency_key = '{PAYMENT_KEY_PREFIX}' || o.order_id"
             return {
-                "no_negative_stock": q("SELECT COUNT(*) FROM variants WHERE stock < 0"),
                 "units_sold_equal_units_ordered": q(
                     "SELECT COUNT(*) FROM variants v WHERE v.initial_stock - v.stock != COALESCE((SELECT SUM(l.quantity) "
                     "FROM order_lines l JOIN orders o USING (order_id) WHERE l.sku = v.sku AND o.status != 'cancelled'), 0)"),
@@ -295,6 +314,12 @@ class Store:
                 "no_charge_without_payment": q(
                     "SELECT COUNT(*) FROM provider_ledger g WHERE g.status = 'captured' AND NOT EXISTS (SELECT 1 FROM "
                     "payments p WHERE p.idempotency_key = g.idempotency_key AND p.status IN ('captured', 'refunded'))"),
+                "every_charge_is_for_a_paid_order_or_refunded": q(
+                    f"SELECT COUNT(*) FROM {ledger_order} WHERE g.status = 'captured' "
+                    "AND (o.order_id IS NULL OR o.status != 'paid')"),
+                "ledger_amount_equals_order_total": q(
+                    f"SELECT COUNT(*) FROM {ledger_order} WHERE o.order_id IS NULL OR g.amount_vnd != o.total_vnd"),
+                "no_confirmed_order_left_unpaid": q("SELECT COUNT(*) FROM orders WHERE status = 'placed'"),
                 "repeated_messages_did_not_move_dialogue": q(
                     "SELECT COUNT(*) FROM sessions s WHERE s.version != (SELECT COUNT(*) FROM messages m "
                     "WHERE m.session_id = s.session_id)"),

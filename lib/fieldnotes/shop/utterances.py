@@ -121,12 +121,32 @@ QUANTITY_FORMS = {"train": ("{n} cái", "{n}", "số lượng {n}", "{w} cái"),
 ITEM_FORMS = {"train": ("{n}", "{w}"), "test": ("{n}",)}
 NUMBER_WORDS = {"một": 1, "hai": 2, "ba": 3, "bốn": 4, "năm": 5, "sáu": 6, "bảy": 7, "tám": 8, "chín": 9, "mười": 10,
                 "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "first": 1, "second": 2, "third": 3}
-FAMILY = ("Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Võ", "Đặng", "Bùi")
-MIDDLE = ("Văn", "Thị", "Minh", "Ngọc", "Quốc", "Thu")
-GIVEN = ("An", "Bình", "Hương", "Lan", "Tuấn", "Dũng", "Trang", "Phương", "Hải", "Linh")
-STREETS = ("Lê Lợi", "Nguyễn Huệ", "Trần Hưng Đạo", "Hai Bà Trưng", "Lý Thường Kiệt", "Điện Biên Phủ")
-DISTRICTS = ("Quận 1", "Quận 3", "Ba Đình", "Hoàn Kiếm", "Hải Châu", "Ninh Kiều")
-CITIES = ("TP HCM", "Hà Nội", "Đà Nẵng", "Cần Thơ")
+NAME_PARTS = {  # split -> (family names, middle names, given names): test shoppers are people training never met
+    "train": (("Nguyễn", "Trần", "Lê", "Phạm", "Hoàng"), ("Văn", "Thị", "Minh"), ("An", "Bình", "Hương", "Lan", "Tuấn")),
+    "test": (("Võ", "Đặng", "Bùi", "Đỗ", "Huỳnh"), ("Ngọc", "Quốc", "Thu", "Hữu"),
+             ("Dũng", "Trang", "Phương", "Hải", "Linh", "Khoa")),
+}
+ADDRESS_PARTS = {  # split -> (streets, districts, cities)
+    "train": (("Lê Lợi", "Nguyễn Huệ", "Trần Hưng Đạo"), ("Quận 1", "Quận 3", "Ba Đình"), ("TP HCM", "Hà Nội")),
+    "test": (("Hai Bà Trưng", "Lý Thường Kiệt", "Điện Biên Phủ", "Pasteur", "Võ Văn Tần"),
+             ("Hoàn Kiếm", "Hải Châu", "Ninh Kiều", "Quận 7"), ("Đà Nẵng", "Cần Thơ", "Huế")),
+}
+NAME_LENGTHS = ((3, 0.6), (2, 0.2), (1, 0.2))
+"""How many words a name has, with their shares: "Trần Thị Lan", "Trần Lan", "Lan"."""
+
+
+def make_name(rng: np.random.Generator, split: str) -> str:
+    """A Vietnamese person's name of one to three words from ``split``'s lists."""
+    words = int(rng.choice([n for n, _ in NAME_LENGTHS], p=[w for _, w in NAME_LENGTHS]))
+    family, middle, given = (seq[int(rng.integers(len(seq)))] for seq in NAME_PARTS[split])
+    return {3: f"{family} {middle} {given}", 2: f"{family} {given}", 1: given}[words]
+
+
+def make_address(rng: np.random.Generator, split: str) -> str:
+    """A delivery address (house number, street, district, city) from ``split``'s lists."""
+    streets, districts, cities = ADDRESS_PARTS[split]
+    pick = lambda seq: seq[int(rng.integers(len(seq)))]  # noqa: E731
+    return f"{int(rng.integers(1, 300))} {pick(streets)} {pick(districts)} {pick(cities)}"
 
 
 @dataclass(frozen=True)
@@ -192,11 +212,11 @@ def _slot_value(slot: str, rng: np.random.Generator, split: str, english: bool, 
         form = pick(forms[split])
         return form.format(n=n, w=words[0] if words else n)
     if slot == "name":
-        return goal.get("name") or f"{pick(FAMILY)} {pick(MIDDLE)} {pick(GIVEN)}"
+        return goal.get("name") or make_name(rng, split)
     if slot == "phone":
         return goal.get("phone") or "0" + pick("35789") + "".join(str(int(d)) for d in rng.integers(0, 10, 8))
     if slot == "address":
-        return goal.get("address") or f"{int(rng.integers(1, 300))} {pick(STREETS)} {pick(DISTRICTS)} {pick(CITIES)}"
+        return goal.get("address") or make_address(rng, split)
     raise ValueError(f"slot {slot!r} is unknown; expected one of {SLOTS}")
 
 
