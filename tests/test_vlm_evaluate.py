@@ -1,9 +1,23 @@
-"""Metrics by hand-computed examples; batched greedy decoding equals one-at-a-time decoding."""
+"""Metrics by hand-computed examples (LLaVA-Med's token F1 and recall, nltk's BLEU-1), bootstrap
+intervals, the majority baseline; batched greedy decoding equals one-at-a-time decoding."""
 
+import math
+
+import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from fieldnotes.vlm.evaluate import answer_questions, prompt_text, vqa_metrics
+from fieldnotes.vlm.baselines import majority_answers
+from fieldnotes.vlm.evaluate import (
+    answer_questions,
+    bleu1,
+    bootstrap_interval,
+    prompt_text,
+    token_f1,
+    vqa_metrics,
+)
 from fieldnotes.vlm.fusion import FusionConfig
 from fieldnotes.vlm.language import LanguageConfig, build_language_model, train_tokenizer
 from fieldnotes.vlm.model import MedVLM
@@ -23,10 +37,73 @@ def test_every_question_counts_including_invalid_closed_answers():
     assert m["open_exact_match"] == pytest.approx(1 / 2)
     assert m["overall_accuracy"] == pytest.approx(3 / 5)
     assert (m["n_closed"], m["n_open"], m["n_questions"]) == (3, 2, 5)
-    assert m["by_modality"]["ct/closed"] == {"accuracy": 0.5, "n": 2}
-    assert m["by_question_type"]["location/open"] == {"accuracy": 1.0, "n": 1}
+    assert (m["by_modality"]["ct/closed"]["accuracy"], m["by_modality"]["ct/closed"]["n"]) == (
+        0.5,
+        2,
+    )
+    loc = m["by_question_type"]["location/open"]
+    assert (loc["accuracy"], loc["n"], loc["token_recall"], loc["f1"]) == (1.0, 1, 1.0, 1.0)
+    # open: "left lung" right (recall 1, F1 1, BLEU-1 1); "mri" for "ct" shares nothing (0, 0, 0)
+    assert m["open_token_recall"] == pytest.approx(0.5)
+    assert m["open_f1"] == pytest.approx(0.5) and m["open_bleu1"] == pytest.approx(0.5)
+    for name, (lo, hi) in m["interval_95"].items():
+        assert lo <= m[name] <= hi, name
     with pytest.raises(ValueError, match="differ"):
         vqa_metrics(items, preds[:2])
+
+
+def test_token_scores_match_llava_med_and_nltk_by_hand():
+    # LLaVA-Med calculate_f1score: tp counts the prediction's copies of shared words
+    assert token_f1("left lung", "left lung") == (1.0, 1.0, 1.0)
+    f1, p, r = token_f1("left", "left lung")  # precision 1, recall 1/2
+    assert (p, r) == (1.0, 0.5) and f1 == pytest.approx(2 / 3)
+    f1, p, r = token_f1("left left ribs", "left lung")  # tp 2, fp 1, fn 1
+    assert (p, r) == (2 / 3, 2 / 3) and f1 == pytest.approx(2 / 3)
+    assert token_f1("", "left lung") == (0.0, 0.0, 0.0) and token_f1("mri", "ct") == (0.0, 0.0, 0.0)
+    # nltk sentence_bleu(weights=(1, 0, 0, 0)): clipped unigram precision x brevity penalty
+    assert bleu1("left lung", "left lung") == 1.0
+    assert bleu1("left", "left lung") == pytest.approx(math.exp(1 - 2 / 1))
+    assert bleu1("left left ribs", "left lung") == pytest.approx(1 / 3)  # clipped to 1 of 3, c > r
+    assert bleu1("", "left lung") == 0.0 and bleu1("mri", "ct") == 0.0
+
+
+words = st.lists(st.sampled_from(["left", "right", "lung", "ct", "no"]), max_size=4).map(" ".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(words, words)
+def test_token_scores_are_fractions_and_one_only_for_equal_word_sets(pred, truth):
+    f1, p, r = token_f1(pred, truth)
+    assert 0 <= f1 <= 1 and 0 <= p <= 1 and 0 <= r <= 1 and 0 <= bleu1(pred, truth) <= 1
+    # LLaVA-Med counts a missing word only when it is absent from the prediction altogether, so
+    # F1 is 1 exactly when both use the same set of words ("left" scores 1 against "left left")
+    assert (f1 == 1.0) == (bool(pred) and set(pred.split()) == set(truth.split()))
+
+
+def test_bootstrap_interval_is_deterministic_and_narrows_with_more_questions():
+    rng = np.random.default_rng(0)
+    small, large = rng.random(50) < 0.7, rng.random(5000) < 0.7
+    a, b = bootstrap_interval(small, seed=3), bootstrap_interval(small, seed=3)
+    assert a == b and a[0] < small.mean() < a[1]
+    lo, hi = bootstrap_interval(large, seed=3)
+    assert hi - lo < (a[1] - a[0]) / 4  # width ~ 1/sqrt(n): 10x the questions, ~1/3 the width
+    # the 95 % interval of a proportion: about +-1.96 sqrt(p(1-p)/n)
+    assert hi - lo == pytest.approx(2 * 1.96 * math.sqrt(0.7 * 0.3 / 5000), rel=0.15)
+    assert all(math.isnan(v) for v in bootstrap_interval([], seed=0))
+    with pytest.raises(ValueError, match="level"):
+        bootstrap_interval(small, level=1.5)
+
+
+def test_majority_answer_per_question_string_with_a_fallback_per_answer_type():
+    train = [_it("is there a nodule?", "no", "closed"), _it("is there a nodule?", "no", "closed"),
+             _it("is there a nodule?", "yes", "closed"), _it("what modality is this?", "ct", "open", "modality"),
+             _it("what modality is this?", "mri", "open", "modality"), _it("is this normal?", "yes", "closed")]  # fmt: skip
+    items = [_it("is there a nodule?", "yes", "closed"), _it("what modality is this?", "ct", "open"),
+             _it("is a fracture present?", "no", "closed"), _it("which side?", "left", "open")]  # fmt: skip
+    # tie ct/mri broken alphabetically; unseen questions get their answer type's majority
+    assert majority_answers(train, items) == ["no", "ct", "no", "ct"]
+    with pytest.raises(ValueError, match="train_items is empty"):
+        majority_answers([], items)
 
 
 @pytest.mark.parametrize("kind", ["xattn", "qformer", "linear"])

@@ -30,10 +30,20 @@ def test_ablation_bars_and_curves_have_labelled_axes():
     summary = pd.DataFrame({"encoder": ["general", "medical"], "language model": ["medical"] * 2,
                             "fusion": ["qformer"] * 2, "closed accuracy mean": [0.5, 0.7],
                             "closed accuracy sd": [float("nan")] * 2, "seeds": [1, 1]})  # fmt: skip
-    fig = plot_ablation(summary, {"closed_accuracy": 0.4})
+    blind = {"majority answer per question": {"closed_accuracy": 0.4},
+             "medical LM, question only (no image)": {"closed_accuracy": 0.55}}  # fmt: skip
+    fig = plot_ablation(summary, blind)
     ax = fig.axes[0]
     assert [p.get_height() for p in ax.patches] == pytest.approx([50.0, 70.0])
     assert ax.get_ylabel() == "closed accuracy (%)"
+    lines = {
+        ln.get_label(): ln.get_ydata()[0]
+        for ln in ax.get_lines()
+        if ln.get_label().startswith("blind")
+    }
+    assert lines == pytest.approx({"blind: majority answer per question": 40.0,
+                                   "blind: medical LM, question only (no image)": 55.0})  # fmt: skip
+    assert "validation split" in ax.get_title()
     ax = plot_curves({"a": [3.0, 2.0, 1.0] * 10}, "t", 5).axes[0]
     assert ax.get_xlabel() == "optimizer step" and "nats" in ax.get_ylabel()
     plt.close("all")

@@ -115,3 +115,44 @@ def test_compare():
     assert findings.compare(0.4, 0.5) == "worse than"
     assert findings.compare(0.6, 0.5) == "better than"
     assert findings.compare(0.5, 0.5) == "exactly as well as"
+
+
+def test_against_blind_counts_cells_above_the_strongest_blind_baseline():
+    import pandas as pd
+
+    from fieldnotes.vlm.findings import against_blind
+
+    summary = pd.DataFrame({"overall accuracy mean": [0.50, 0.56, 0.70]})
+    blind = {"majority answer per question": {"overall_accuracy": 0.53},
+             "medical LM, question only (no image)": {"overall_accuracy": 0.55}}  # fmt: skip
+    v = against_blind(summary, blind)
+    assert (v["best_blind"], v["cells_above"], v["cells"]) == (
+        "medical LM, question only (no image)",
+        2,
+        3,
+    )
+    assert v["sentence"].startswith("2 of the 3 trained cells scored above")
+    assert against_blind(summary.iloc[:1], blind)["sentence"].startswith(
+        "None of the 1 trained cell "
+    )
+    assert against_blind(summary.iloc[2:], blind)["sentence"].startswith("Every one of the 1")
+    with pytest.raises(ValueError, match="baselines is empty"):
+        against_blind(summary, {})
+
+
+def test_score_table_shows_each_score_with_its_interval():
+    from fieldnotes.vlm.evaluate import vqa_metrics
+    from fieldnotes.vlm.findings import score_table
+    from fieldnotes.vlm.text import VQAItem
+
+    items = [
+        VQAItem(0, "a?", "yes", "closed", "normal", "ct"),
+        VQAItem(0, "b?", "ct", "open", "modality", "ct"),
+    ]
+    table = score_table({"m": vqa_metrics(items, ["yes", "mri"])})
+    assert table.loc[0, "closed accuracy"] == "100.0% [100.0%, 100.0%]"
+    assert (
+        table.loc[0, "open exact match"] == "0.0% [0.0%, 0.0%]" and table.loc[0, "questions"] == 2
+    )
+    with pytest.raises(ValueError, match="models is empty"):
+        score_table({})

@@ -1,5 +1,5 @@
-"""The experiment end to end at a toy size: learning happens, a killed run resumes to the same metrics,
-the CLI writes metrics.json."""
+"""The experiment end to end at a toy size: disjoint splits, learning happens, blind baselines, a killed
+run resumes to the same metrics, the CLI writes metrics.json and refuses a test seed that reuses a split."""
 
 import json
 import os
@@ -35,7 +35,7 @@ vp.set_threads(1)
 size = replace(TOY, vqa_steps=400)
 data = vp.make_medical_data(size, 0)
 pre = vp.pretrain(size, data, 0)
-vp.run_config(pre, data, size, "medical", "medical", "qformer", 0, checkpoint_dir={ckpt!r}, progress=False)
+vp.run_config(pre, data, size, vp.VLMRunConfig(checkpoint_dir={ckpt!r}, progress=False))
 """
 
 
@@ -49,19 +49,62 @@ def toy():
 def test_data_splits_and_shapes(toy):
     data, pre = toy
     assert len(data.caption_scans) == 48 and len(data.test_scans) == 12
+    assert len(data.validation_scans) == TOY.n_validation_images
     assert pre.features[("medical", "train")].shape[:1] == (48,)
+    assert pre.features[("medical", "validation")].shape[:1] == (TOY.n_validation_images,)
     assert set(pre.lm_state) == {"general", "medical"}
     assert set(pre.encoders) == {"general", "medical", "random"}
     assert pre.features[("random", "test")].shape == pre.features[("medical", "test")].shape
-    with pytest.raises(ValueError, match="collides"):
-        vp.make_medical_data(TOY, 0, test_seed=1)
     with pytest.raises(ValueError, match="size"):
         vp.get_size("huge")
 
 
+def _pixels(scans):
+    return {s.image.tobytes() for s in scans}
+
+
+@pytest.mark.parametrize("seed", [0, 1, 7])
+def test_splits_are_disjoint_and_a_reused_test_seed_is_refused(seed):
+    size = replace(
+        TOY, n_caption_images=30, n_train_images=30, n_validation_images=30, n_test_images=30
+    )
+    data = vp.make_medical_data(size, seed)
+    splits = [data.caption_scans, data.train_scans, data.validation_scans, data.test_scans]
+    pixels = [_pixels(s) for s in splits]
+    assert sum(len(p) for p in pixels) == len(set().union(*pixels)) == 120  # no scan in two splits
+    assert len(set(data.split_seeds.values())) == 4
+    for name in ("caption", "train", "validation"):
+        with pytest.raises(vp.SplitCollision, match=f"{name} split of seed {seed}"):
+            vp.make_medical_data(size, seed, test_seed=data.split_seeds[name])
+    other = vp.make_medical_data(size, seed, test_seed=12345)
+    assert _pixels(other.test_scans).isdisjoint(set().union(*pixels[:3]))
+    assert _pixels(other.train_scans) == pixels[1]  # the test seed changes only the test split
+
+
+def test_blind_baselines_see_no_image(toy):
+    data, pre = toy
+    base = vp.blind_baselines(pre, data, TOY, 0, "validation", vqa_steps=10, lms=("general", "medical"),
+                              progress=False)  # fmt: skip
+    assert list(base) == ["majority answer per question", "general LM, question only (no image)",
+                          "medical LM, question only (no image)"]  # fmt: skip
+    for m in base.values():
+        assert m["n_questions"] == len(data.validation_items)
+    run = vp.VLMRunConfig(fusion="none", vqa_steps=10, progress=False)
+    blind = vp.run_config(pre, data, TOY, run, "validation")
+    assert blind.align_losses == [] and len(blind.vqa_losses) == 10
+    # its answers do not change when every image's tokens are replaced by noise
+    import torch
+
+    from fieldnotes.vlm.evaluate import answer_questions
+
+    noise = torch.randn_like(pre.features[("medical", "validation")])
+    again = answer_questions(blind.model, pre.tokenizer, noise, data.validation_items)
+    assert again == blind.predictions
+
+
 def test_training_learns_and_ablation_has_every_cell(toy):
     data, pre = toy
-    r = vp.run_config(pre, data, TOY, "medical", "medical", "xattn", 0, progress=False)
+    r = vp.run_config(pre, data, TOY, vp.VLMRunConfig(fusion="xattn", progress=False), "test")
     assert sum(r.vqa_losses[-5:]) < sum(r.vqa_losses[:5])
     assert r.metrics["n_questions"] == len(data.test_items)
     df = vp.run_ablation(pre, data, TOY, 0, progress=False)
@@ -88,9 +131,10 @@ def test_killed_run_resumes_to_the_same_metrics(toy, tmp_path):
     )
     os.kill(child.pid, signal.SIGKILL)
     child.wait()
-    resumed = vp.run_config(pre, data, size, "medical", "medical", "qformer", 0, checkpoint_dir=str(ckpt),
-                            progress=False)  # fmt: skip
-    fresh = vp.run_config(pre, data, size, "medical", "medical", "qformer", 0, progress=False)
+    resumed = vp.run_config(
+        pre, data, size, vp.VLMRunConfig(checkpoint_dir=str(ckpt), progress=False)
+    )
+    fresh = vp.run_config(pre, data, size, vp.VLMRunConfig(progress=False))
     assert resumed.predictions == fresh.predictions
     assert resumed.metrics == fresh.metrics
     assert resumed.vqa_losses == pytest.approx(fresh.vqa_losses, abs=0)
@@ -106,3 +150,25 @@ def test_cli_writes_metrics(monkeypatch, tmp_path):
     assert m["test_seed"] == 77 and m["seed"] == 1 and "ablation" not in m
     assert 0.0 <= m["final"]["closed_accuracy"] <= 1.0 and m["final"]["n_questions"] > 0
     assert m["zero_shot"]["name"] == "general VLM, zero-shot"
+    assert set(m["question_only"]) == set(m["final"])
+    assert m["question_only"]["name"] == "medical LM, question only (no image)"
+    assert m["question_only"]["n_questions"] == m["final"]["n_questions"]
+    assert m["majority_answer"]["n_questions"] == m["final"]["n_questions"]
+
+
+def test_cli_refuses_a_test_seed_that_reuses_a_training_split(monkeypatch, tmp_path, capsys):
+    from fieldnotes.vlm.__main__ import main
+
+    def never(*args, **kwargs):
+        raise AssertionError("nothing may train when the test seed collides")
+
+    monkeypatch.setattr(vp, "run_chapter", never)
+    train_seed = vp.split_seeds(0)["train"]
+    assert (
+        main(
+            ["--seed", "0", "--test-seed", str(train_seed), "--out", str(tmp_path), "--no-progress"]
+        )
+        == 2
+    )
+    assert "same scans as the train split of seed 0" in capsys.readouterr().err
+    assert not (tmp_path / "metrics.json").exists()

@@ -1,7 +1,9 @@
 """Command line: ``python -m fieldnotes.vlm --size ci|book --seed S --out DIR [--test-seed T] [--only final]``.
 
-Runs pre-training, alignment, VQA tuning and evaluation of the final configuration, the zero-shot
-general VLM and the ablation, and writes ``DIR/metrics.json``.
+Runs pre-training, alignment, VQA tuning and evaluation of the final configuration on the test
+split, its blind baselines (``question_only``, ``majority_answer``), the zero-shot general VLM and
+the ablation on the validation split, and writes ``DIR/metrics.json``. A ``--test-seed`` that
+would regenerate a training or validation split is refused with exit code 2 before any training.
 """
 
 from __future__ import annotations
@@ -36,10 +38,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-progress", action="store_true", help="hide progress bars")
     args = ap.parse_args(argv)
 
-    from fieldnotes.vlm.pipeline import get_size, run_chapter, set_threads
+    from fieldnotes.vlm.pipeline import (
+        SplitCollision,
+        get_size,
+        run_chapter,
+        set_threads,
+        split_seeds,
+    )
 
     if args.seed < 0 or (args.test_seed is not None and args.test_seed < 0):
         ap.error("--seed and --test-seed must be non-negative")
+    try:
+        split_seeds(args.seed, args.test_seed)
+    except SplitCollision as e:
+        print(f"python -m fieldnotes.vlm: error: {e}", file=sys.stderr)
+        return 2
     set_threads(args.threads)
     t0 = time.perf_counter()
     metrics = run_chapter(get_size(args.size), args.seed, args.test_seed, args.only == "final",
@@ -48,11 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / "metrics.json"
     path.write_text(json.dumps(metrics, indent=2) + "\n")
-    f = metrics["final"]
-    print(
-        f"final: closed {f['closed_accuracy']:.3f}, open {f['open_exact_match']:.3f} -> {path}",
-        file=sys.stderr,
-    )
+    f, q = metrics["final"], metrics["question_only"]
+    print(f"final: closed {f['closed_accuracy']:.3f}, open {f['open_exact_match']:.3f}; question only: "
+          f"closed {q['closed_accuracy']:.3f}, open {q['open_exact_match']:.3f} -> {path}", file=sys.stderr)  # fmt: skip
     return 0
 
 

@@ -86,8 +86,11 @@ def plot_answers(scans, items, predictions, k: int = 8, seed: int = 0):
     return fig
 
 
-def plot_ablation(summary, zero_shot: dict | None = None, metric: str = "closed accuracy"):
-    """Mean ± sd over seeds of ``metric`` per (encoder, LM) group, one bar per fusion."""
+def plot_ablation(
+    summary, baselines: dict[str, dict], metric: str = "closed accuracy", split: str = "validation"
+):
+    """Mean ± sd over seeds of ``metric`` per (encoder, LM) group, one bar per fusion, with one
+    dashed reference line per blind baseline (name -> ``vqa_metrics`` on the same split)."""
     import matplotlib.pyplot as plt
 
     groups = summary[["encoder", "language model"]].drop_duplicates().values.tolist()
@@ -106,18 +109,15 @@ def plot_ablation(summary, zero_shot: dict | None = None, metric: str = "closed 
             sd = float(row[f"{metric} sd"].iloc[0]) * 100 if len(row) else np.nan
             sds.append(0.0 if np.isnan(sd) else sd)
         ax.bar(np.arange(len(groups)) + j * w - 0.4 + w / 2, means, w, yerr=sds, capsize=3, label=f)
-    if zero_shot is not None:
-        ax.axhline(
-            zero_shot[metric.replace(" ", "_")] * 100,
-            color="gray",
-            ls="--",
-            label="general VLM, zero-shot",
-        )
+    styles = ["--", ":", "-.", (0, (5, 1))]
+    for k, (name, m) in enumerate(baselines.items()):
+        ax.axhline(m[metric.replace(" ", "_")] * 100, color="0.3", ls=styles[k % len(styles)],
+                   label=f"blind: {name}")  # fmt: skip
     ax.set_xticks(np.arange(len(groups)))
     ax.set_xticklabels([f"{e} encoder\n{m} LM" for e, m in groups])
     ax.set_ylabel(f"{metric} (%)")
     ax.set_ylim(0, 100)
-    ax.set_title(f"Ablation: {metric} on the test set (mean ± sd over seeds)")
-    ax.legend(fontsize=8, ncol=2)
+    ax.set_title(f"Ablation: {metric} on the {split} split (mean ± sd over seeds)")
+    ax.legend(fontsize=7, ncol=2, loc="lower right")
     fig.tight_layout()
     return fig

@@ -193,3 +193,46 @@ def weak_spots(metrics: dict) -> dict[str, object]:
         "where_acc": where,
         "what_vs_where": compare(what, where),
     }
+
+
+def against_blind(
+    summary, baselines: dict[str, dict], metric: str = "overall accuracy"
+) -> dict[str, object]:
+    """How the ablation's cells (``pipeline.summarize_ablation``) compare with the strongest blind
+    baseline (name -> ``vqa_metrics``, same split) on ``metric``: counts, the baseline, a sentence."""
+    if not baselines:
+        raise ValueError("baselines is empty; expected at least one blind baseline")
+    column = f"{metric} mean"
+    if column not in summary.columns or len(summary) == 0:
+        raise ValueError(
+            f"summary lacks rows or the column {column!r}; expected summarize_ablation's table"
+        )
+    key = metric.replace(" ", "_")
+    name = max(baselines, key=lambda k: (baselines[k][key], k))
+    best = float(baselines[name][key])
+    means = summary[column].astype(float)
+    above = int((means > best).sum())
+    n = len(means)
+    share = "Every one" if above == n else ("None" if above == 0 else str(above))
+    sentence = (f"{share} of the {n} trained cell{'s' if n > 1 else ''} "
+                f"scored above the strongest blind baseline ({name}, {best:.1%} {metric})")  # fmt: skip
+    return {"best_blind": name, "best_blind_acc": best, "cells_above": above, "cells": n,
+            "sentence": sentence + "."}  # fmt: skip
+
+
+def score_table(models: dict[str, dict]):
+    """One row per model (name -> ``vqa_metrics``): each score as a percentage with its 95 % interval."""
+    import pandas as pd
+
+    if not models:
+        raise ValueError("models is empty; expected at least one model's metrics")
+    labels = {"closed_accuracy": "closed accuracy", "open_exact_match": "open exact match",
+              "open_token_recall": "open token recall", "open_f1": "open F1", "open_bleu1": "open BLEU-1"}  # fmt: skip
+    rows = []
+    for name, m in models.items():
+        row = {"model": name}
+        for key, label in labels.items():
+            lo, hi = m["interval_95"][key]
+            row[label] = f"{m[key]:.1%} [{lo:.1%}, {hi:.1%}]"
+        rows.append(row | {"questions": m["n_questions"]})
+    return pd.DataFrame(rows)

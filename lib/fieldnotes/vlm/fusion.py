@@ -5,6 +5,9 @@
 2. ``qformer``: a BLIP-2 Q-Former (``Blip2QFormerModel``) whose learned queries attend to the image
    tokens; their outputs are projected into the LM's embedding space and prepended to the text.
 3. ``linear``: a LLaVA-style MLP projector from every image token into the LM's embedding space.
+
+``none`` is the blind control, not a fusion: the language model gets zero image tokens and is
+trained on the questions alone (``BLIND``; it is not part of ``FUSIONS`` or the ablation grid).
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ import torch
 from torch import nn
 
 FUSIONS: tuple[str, ...] = ("xattn", "qformer", "linear")
+#: The question-only control: no image tokens reach the language model.
+BLIND = "none"
 
 
 @dataclass(frozen=True)
@@ -29,8 +34,8 @@ class FusionConfig:
     heads: int = 4
 
     def __post_init__(self):
-        if self.kind not in FUSIONS:
-            raise ValueError(f"kind must be one of {FUSIONS}, got {self.kind!r}")
+        if self.kind not in (*FUSIONS, BLIND):
+            raise ValueError(f"kind must be one of {(*FUSIONS, BLIND)}, got {self.kind!r}")
         if self.every < 1 or self.num_queries < 1 or self.qformer_layers < 1:
             raise ValueError(f"every, num_queries, qformer_layers must be >= 1, got {self}")
 
@@ -76,7 +81,7 @@ class QFormerBridge(nn.Module):
 
     def forward(self, vision):
         q = self.queries.expand(vision.shape[0], -1, -1)
-        mask = torch.ones(vision.shape[:2], dtype=torch.long)
+        mask = torch.ones(vision.shape[:2], dtype=torch.long, device=vision.device)
         out = self.qformer(
             query_embeds=q, encoder_hidden_states=vision, encoder_attention_mask=mask
         )
@@ -97,7 +102,10 @@ class LinearProjector(nn.Module):
 
 
 def build_fusion(cfg: FusionConfig, d_vision: int, d_model: int, n_layers: int) -> nn.Module:
-    """The fusion module: a ModuleList of gated blocks (one per ``every`` layers) or a prefix bridge."""
+    """The fusion module: a ModuleList of gated blocks (one per ``every`` layers), a prefix bridge,
+    or an empty ModuleList for the question-only control (``BLIND``)."""
+    if cfg.kind == BLIND:
+        return nn.ModuleList()
     if cfg.kind == "xattn":
         return nn.ModuleList(
             GatedCrossAttention(d_model, d_vision, cfg.heads) for _ in range(0, n_layers, cfg.every)

@@ -1,7 +1,20 @@
 """The whole medical VLM: (frozen) vision encoder -> fusion -> Bloom language model.
 
-Prefix fusions (Q-Former, linear) prepend projected image tokens to the text embeddings;
-gated cross-attention runs inside the LM through forward pre-hooks on its decoder blocks.
+How the image reaches the language model depends on the fusion kind:
+
+* **prefix** (``qformer``, ``linear``): the fusion turns the image tokens into ``p`` vectors in
+  the LM's embedding space; they are concatenated in front of the text embeddings and the LM
+  runs on ``inputs_embeds``. The attention mask gets ``p`` ones and the labels ``p`` ignored
+  positions (-100) in front, so no loss is taken on the image.
+* **gated cross-attention** (``xattn``): the LM's own forward is left unchanged; a forward
+  *pre-hook* on every ``every``-th decoder block replaces that block's input hidden states ``x``
+  with ``GatedCrossAttention(x, vision)`` before the block runs. The hooks read the image tokens
+  of the current call from ``MedVLM._vision``, which ``forward`` sets for the duration of one LM
+  call only (and clears in ``finally``), so a call without an image never sees a stale one.
+* **none** (the question-only control): no image tokens at all; the LM reads only the text.
+
+Every tensor the model creates (masks, padding labels, decoded ids) is created on the device of
+the tensors it is given, so the same code runs on a CPU, a GPU or the ``meta`` device.
 """
 
 from __future__ import annotations
@@ -37,6 +50,8 @@ class MedVLM(nn.Module):
         return base.transformer.h
 
     def _make_hook(self, j: int):
+        """Pre-hook of decoder block ``j * every``: its input ``x`` becomes ``fusion[j](x, vision)``."""
+
         def hook(module, args, kwargs):
             if self._vision is None:
                 return None
@@ -45,7 +60,10 @@ class MedVLM(nn.Module):
         return hook
 
     def vision_tokens(self, features=None, pixels=None):
-        """Image tokens (n, T, D) from ``features`` or by running the frozen encoder on ``pixels``."""
+        """Image tokens (n, T, D) from ``features`` or by running the frozen encoder on ``pixels``;
+        None for the question-only model."""
+        if self.fusion_cfg.kind == "none":
+            return None
         if features is not None:
             return features
         if pixels is None or self.encoder is None:
@@ -54,10 +72,14 @@ class MedVLM(nn.Module):
             return self.encoder(pixels)
 
     def forward(self, input_ids, attention_mask=None, labels=None, features=None, pixels=None):
+        """LM outputs (logits over prefix + text positions, loss when ``labels`` are given)."""
         vision = self.vision_tokens(features, pixels)
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
-        if self.fusion_cfg.kind == "xattn":
+        kind = self.fusion_cfg.kind
+        if kind == "none":
+            return self.lm(input_ids=input_ids, attention_mask=attention_mask, labels=labels)
+        if kind == "xattn":
             self._vision = vision
             try:
                 return self.lm(input_ids=input_ids, attention_mask=attention_mask, labels=labels)
@@ -67,40 +89,38 @@ class MedVLM(nn.Module):
         embeds = self.lm.get_input_embeddings()(input_ids)
         inputs = torch.cat([prefix.to(embeds.dtype), embeds], dim=1)
         n, p = prefix.shape[:2]
-        mask = torch.cat([torch.ones(n, p, dtype=attention_mask.dtype), attention_mask], dim=1)
+        ones = torch.ones(n, p, dtype=attention_mask.dtype, device=attention_mask.device)
+        mask = torch.cat([ones, attention_mask], dim=1)
         if labels is not None:
-            labels = torch.cat([torch.full((n, p), -100, dtype=labels.dtype), labels], dim=1)
+            ignore = torch.full((n, p), -100, dtype=labels.dtype, device=labels.device)
+            labels = torch.cat([ignore, labels], dim=1)
         return self.lm(inputs_embeds=inputs, attention_mask=mask, labels=labels)
 
     @torch.no_grad()
-    def generate(
-        self, prompt_ids, features=None, pixels=None, max_new_tokens: int = 4, eos_id: int = 3
-    ):
-        """Greedy decoding for equal-length prompts (n, L); returns the new token ids per row, EOS cut off."""
+    def greedy_tokens(self, prompt_ids, features=None, pixels=None, max_new_tokens: int = 4):
+        """Greedy continuation of equal-length prompts (n, L): new token ids (n, max_new_tokens),
+        on the prompts' device, with no host synchronisation inside the loop."""
         vision = self.vision_tokens(features, pixels)
         ids = prompt_ids
-        done = torch.zeros(len(ids), dtype=torch.bool)
-        out = [[] for _ in range(len(ids))]
         for _ in range(max_new_tokens):
-            logits = self.forward(ids, features=vision).logits[:, -1]
-            nxt = logits.argmax(-1)
-            for r in range(len(ids)):
-                if not done[r]:
-                    if int(nxt[r]) == eos_id:
-                        done[r] = True
-                    else:
-                        out[r].append(int(nxt[r]))
-            if bool(done.all()):
-                break
+            nxt = self.forward(ids, features=vision).logits[:, -1].argmax(-1)
             ids = torch.cat([ids, nxt[:, None]], dim=1)
-        return out
+        return ids[:, prompt_ids.shape[1] :]
+
+    def generate(
+        self, prompt_ids, features=None, pixels=None, max_new_tokens: int = 4, eos_id: int = 3
+    ) -> list[list[int]]:
+        """Greedy decoding for equal-length prompts (n, L); the new token ids per row, cut at EOS."""
+        rows = self.greedy_tokens(prompt_ids, features, pixels, max_new_tokens).tolist()
+        return [row[: row.index(eos_id)] if eos_id in row else row for row in rows]
 
 
 def set_stage(model: MedVLM, stage: int, lora_r: int = 0) -> list:
     """Freeze for a stage and return the trainable parameters.
 
-    Stage 1 (alignment): only the fusion trains. Stage 2 (VQA tuning): fusion plus the LM, either
-    fully or through LoRA adapters of rank ``lora_r`` (peft) when ``lora_r > 0``.
+    Stage 1 (alignment): only the fusion trains (nothing for the question-only model). Stage 2
+    (VQA tuning): fusion plus the LM, either fully or through LoRA adapters of rank ``lora_r``
+    (peft) when ``lora_r > 0``.
     """
     if stage not in (1, 2):
         raise ValueError(f"stage must be 1 or 2, got {stage!r}")

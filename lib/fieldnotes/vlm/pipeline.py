@@ -1,5 +1,9 @@
 """The chapter's experiment end to end: data, shared pre-training (once), alignment, VQA tuning,
-evaluation, the ablation grid and the general zero-shot baseline.
+evaluation, the ablation grid, the blind baselines and the general zero-shot model.
+
+Splits: captions, VQA train, validation and test scans come from four disjoint generator seeds.
+Everything that chooses between configurations (the ablation, the blind baselines beside it) is
+scored on the validation split; only the final configuration is scored on the test split.
 
 Pre-training is shared: two encoders (general, medical) and two language models (general,
 medical) are trained once, image tokens are cached per encoder, and every ablation cell only
@@ -14,8 +18,9 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from fieldnotes.vlm.data import Scan, images_array, make_scans
-from fieldnotes.vlm.fusion import FUSIONS, FusionConfig
+from fieldnotes.vlm.fusion import BLIND, FUSIONS, FusionConfig
 from fieldnotes.vlm.language import LanguageConfig
+from fieldnotes.vlm.seeds import derive_seed
 from fieldnotes.vlm.text import VQAItem, canonical_caption, make_captions, make_vqa
 from fieldnotes.vlm.vision import VisionConfig
 
@@ -27,6 +32,7 @@ class ExperimentSize:
     image_size: int = 64
     n_caption_images: int = 2000
     n_train_images: int = 1500
+    n_validation_images: int = 300
     n_test_images: int = 300
     n_general_images: int = 1500
     n_general_text: int = 3000
@@ -55,6 +61,7 @@ SIZES: dict[str, ExperimentSize] = {
     "ci": ExperimentSize(
         n_caption_images=400,
         n_train_images=400,
+        n_validation_images=80,
         n_test_images=80,
         n_general_images=400,
         n_general_text=800,
@@ -80,31 +87,59 @@ def get_size(name: str, **overrides) -> ExperimentSize:
     return replace(SIZES[name], **overrides)
 
 
+class SplitCollision(ValueError):
+    """A test split generated from a seed that a training or validation split also uses."""
+
+
 @dataclass
 class MedicalData:
-    """Scans and text of one experiment: caption pairs, VQA train set and VQA test set."""
+    """Scans and text of one experiment: caption pairs, VQA train, validation and test sets, and the
+    generator seed of every split (scans of different seeds never coincide)."""
 
     caption_scans: list[Scan]
     captions: list[str]
     train_scans: list[Scan]
     train_items: list[VQAItem]
+    validation_scans: list[Scan]
+    validation_items: list[VQAItem]
     test_scans: list[Scan]
     test_items: list[VQAItem]
+    split_seeds: dict[str, int] = field(default_factory=dict)
+
+
+def split_seeds(seed: int, test_seed: int | None = None) -> dict[str, int]:
+    """Generator seed of every split: derived from ``seed`` by purpose, the test split's from
+    ``test_seed`` when given. Raises ``SplitCollision`` when two splits would share a seed."""
+    seeds = {
+        name: derive_seed(seed, f"{name} scans") for name in ("caption", "train", "validation")
+    }
+    derived = dict(seeds)
+    for a, b in ((a, b) for a in derived for b in derived if a < b):
+        if derived[a] == derived[b]:
+            raise SplitCollision(
+                f"seed {seed}: the {a} and {b} splits share generator seed {derived[a]}"
+            )
+    seeds["test"] = derive_seed(seed, "test scans") if test_seed is None else test_seed
+    for name, value in derived.items():
+        if seeds["test"] == value:
+            raise SplitCollision(f"test seed {seeds['test']} generates the same scans as the {name} split "
+                                 f"of seed {seed}; choose another test seed")  # fmt: skip
+    return seeds
 
 
 def make_medical_data(size: ExperimentSize, seed: int, test_seed: int | None = None) -> MedicalData:
-    """Generate all medical data; splits use disjoint seeds (caption 3s+1, train 3s+2, test ``test_seed``)."""
-    test_seed = 3 * seed + 3 if test_seed is None else test_seed
-    if test_seed in (3 * seed + 1, 3 * seed + 2):
-        raise ValueError(
-            f"test_seed {test_seed} collides with a training split seed of seed {seed}"
-        )
-    cap = make_scans(size.n_caption_images, 3 * seed + 1, size.image_size)
-    train = make_scans(size.n_train_images, 3 * seed + 2, size.image_size)
-    test = make_scans(size.n_test_images, test_seed, size.image_size)
+    """Generate all medical data: caption, train, validation and test splits from disjoint generator
+    seeds (``split_seeds``); the collision check always runs."""
+    seeds = split_seeds(seed, test_seed)
+    n = {"caption": size.n_caption_images, "train": size.n_train_images,
+         "validation": size.n_validation_images, "test": size.n_test_images}  # fmt: skip
+    scans = {k: make_scans(n[k], v, size.image_size) for k, v in seeds.items()}
+    items = {k: make_vqa(scans[k], derive_seed(v, f"{k} questions"), size.questions_per_image)
+             for k, v in seeds.items() if k != "caption"}  # fmt: skip
     return MedicalData(
-        cap, make_captions(cap, seed), train, make_vqa(train, seed, size.questions_per_image),
-        test, make_vqa(test, test_seed + 17, size.questions_per_image),
+        scans["caption"], make_captions(scans["caption"], derive_seed(seed, "captions")),
+        scans["train"], items["train"], scans["validation"], items["validation"],
+        scans["test"], items["test"], seeds,
     )  # fmt: skip
 
 
@@ -124,7 +159,10 @@ class Pretrained:
 
 def pretrain(size: ExperimentSize, data: MedicalData, seed: int) -> Pretrained:
     """Train the tokenizer, both LMs and both encoders once, and cache every split's image tokens."""
+    import torch
+
     from fieldnotes.book import seed_everything
+    from fieldnotes.vlm.evaluate import prompt_text
     from fieldnotes.vlm.language import (
         build_language_model,
         pretrain_language_model,
@@ -134,58 +172,52 @@ def pretrain(size: ExperimentSize, data: MedicalData, seed: int) -> Pretrained:
     from fieldnotes.vlm.text import general_text, medical_text
     from fieldnotes.vlm.vision import VisionEncoder, encode_images, pretrain_clip, pretrain_general
 
-    seed_everything(seed)
-    shapes = make_shape_images(size.n_general_images, 7 * seed + 5, size.image_size)
-    gen_caps = shape_captions(shapes, seed)
-    gen_items = shape_vqa(shapes, seed)
-    gen_text = general_text(size.n_general_text, seed)
-    med_text = medical_text(data.caption_scans, seed)
-    from fieldnotes.vlm.evaluate import prompt_text
-
+    seed_everything(derive_seed(seed, "pre-training"))
+    shapes = make_shape_images(
+        size.n_general_images, derive_seed(seed, "general shapes"), size.image_size
+    )
+    gen_caps = shape_captions(shapes, derive_seed(seed, "shape captions"))
+    gen_items = shape_vqa(shapes, derive_seed(seed, "shape questions"))
+    gen_text = general_text(size.n_general_text, derive_seed(seed, "general text"))
+    med_text = medical_text(data.caption_scans, derive_seed(seed, "medical text"))
     vocab_texts = gen_text + med_text + data.captions + gen_caps
     vocab_texts += [
         prompt_text(it.question) + " " + it.answer for it in data.train_items + gen_items
     ]
     tok = train_tokenizer(vocab_texts)
     curves: dict[str, list[float]] = {}
+    torch.manual_seed(derive_seed(seed, "LM init"))
     lm = build_language_model(len(tok), size.language)
     curves["lm general"] = pretrain_language_model(lm, tok, gen_text, size.lm_general_steps, size.batch_size,
-                                                   size.lr, seed, desc="general LM")  # fmt: skip
+                                                   size.lr, derive_seed(seed, "general LM"), desc="general LM")  # fmt: skip
     lm_state = {"general": copy.deepcopy(lm.state_dict())}
     curves["lm medical"] = pretrain_language_model(lm, tok, med_text, size.lm_medical_steps, size.batch_size,
-                                                   size.lr, seed + 1, desc="medical LM")  # fmt: skip
+                                                   size.lr, derive_seed(seed, "medical LM"), desc="medical LM")  # fmt: skip
     lm_state["medical"] = copy.deepcopy(lm.state_dict())
 
     shape_imgs = images_array(shapes)
+    torch.manual_seed(derive_seed(seed, "general encoder init"))
     general = VisionEncoder(size.vision)
-    curves["vision general"] = pretrain_general(general, shape_imgs, shape_labels(shapes),
-                                                size.vision_general_steps, 64, size.lr, seed)  # fmt: skip
+    curves["vision general"] = pretrain_general(general, shape_imgs, shape_labels(shapes), size.vision_general_steps,
+                                                64, size.lr, derive_seed(seed, "general encoder"))  # fmt: skip
+    torch.manual_seed(derive_seed(seed, "medical encoder init"))
     medical = VisionEncoder(size.vision)
     cap_imgs = images_array(data.caption_scans)
     keys = [canonical_caption(s) for s in data.caption_scans]
-    curves["vision medical (CLIP)"] = pretrain_clip(medical, cap_imgs, data.captions, keys, tok,
-                                                    size.clip_steps, 64, size.lr, seed)  # fmt: skip
+    curves["vision medical (CLIP)"] = pretrain_clip(medical, cap_imgs, data.captions, keys, tok, size.clip_steps,
+                                                    64, size.lr, derive_seed(seed, "medical encoder"))  # fmt: skip
     # "random": the same ViT with no pre-training at all (the post's "or not at all" baseline)
+    torch.manual_seed(derive_seed(seed, "random encoder init"))
     encoders = {"general": general, "medical": medical, "random": VisionEncoder(size.vision)}
+    splits = {"caption": cap_imgs, "train": images_array(data.train_scans),
+              "validation": images_array(data.validation_scans), "test": images_array(data.test_scans)}  # fmt: skip
     feats = {}
-    splits = {
-        "caption": cap_imgs,
-        "train": images_array(data.train_scans),
-        "test": images_array(data.test_scans),
-    }
     for name, enc in encoders.items():
         enc.requires_grad_(False)
         for split, imgs in splits.items():
             feats[(name, split)] = encode_images(enc, imgs)
     feats[("general", "shapes")] = encode_images(general, shape_imgs)
     return Pretrained(tok, lm_state, encoders, feats, curves, shape_imgs, gen_caps, gen_items)
-
-
-def test_features(pre: Pretrained, encoder: str, scans: list[Scan]):
-    """Image tokens of new scans (e.g. a test set from another seed) through a pre-trained encoder."""
-    from fieldnotes.vlm.vision import encode_images
-
-    return encode_images(pre.encoders[encoder], images_array(scans))
 
 
 def _seq_batches(tokenizer, prompts: list[str], targets: list[str], max_len: int = 40):
@@ -210,9 +242,111 @@ def _seq_batches(tokenizer, prompts: list[str], targets: list[str], max_len: int
     return ids, mask, labels
 
 
+@dataclass(frozen=True)
+class VLMRunConfig:
+    """One VLM training run: which parts (encoder, LM, fusion or "none" for question only), its
+    seed, the stage-2 budget in steps (None: the size's ``vqa_steps``), precision and memory
+    switches, a checkpoint folder, and the torch device it trains on."""
+
+    encoder: str = "medical"
+    lm: str = "medical"
+    fusion: str = "qformer"
+    seed: int = 0
+    vqa_steps: int | None = None
+    bf16: bool = False
+    gradient_checkpointing: bool = False
+    checkpoint_dir: str | None = None
+    progress: bool = True
+    device: str = "cpu"
+
+    @property
+    def name(self) -> str:
+        """How the run is labelled in tables."""
+        if self.fusion == BLIND:
+            return f"{self.lm} LM, question only (no image)"
+        return f"{self.encoder} encoder + {self.lm} LM + {self.fusion}"
+
+
+@dataclass
+class TrainedVLM:
+    """A trained model, its loss per step in both stages and stage 2's throughput (samples/s)."""
+
+    model: object
+    align_losses: list[float]
+    vqa_losses: list[float]
+    samples_per_second: float
+
+
+def train_vlm(pre: Pretrained, size: ExperimentSize, run: VLMRunConfig, caption_feats, captions: list[str],
+              vqa_feats, vqa_items: list[VQAItem]) -> TrainedVLM:  # fmt: skip
+    """Stage 1 (align the fusion on captions; skipped for the question-only model, which has no
+    fusion) then stage 2 (VQA tuning of fusion + LM), on ``run.device``."""
+    import torch
+
+    from fieldnotes.book import seed_everything
+    from fieldnotes.vlm.evaluate import prompt_text
+    from fieldnotes.vlm.language import build_language_model
+    from fieldnotes.vlm.model import MedVLM, set_stage
+    from fieldnotes.vlm.train import TrainConfig, train_loop
+
+    if run.encoder not in pre.encoders or run.lm not in pre.lm_state:
+        raise ValueError(f"encoder must be in {sorted(pre.encoders)} and lm in {sorted(pre.lm_state)}, "
+                         f"got {run.encoder!r}, {run.lm!r}")  # fmt: skip
+    device = torch.device(run.device)
+    seed_everything(derive_seed(run.seed, "VLM init"))
+    tok = pre.tokenizer
+    language = build_language_model(len(tok), size.language)
+    language.load_state_dict(pre.lm_state[run.lm])
+    if run.gradient_checkpointing:
+        language.gradient_checkpointing_enable()
+        language.config.use_cache = False
+    model = MedVLM(language, replace(size.fusion, kind=run.fusion), size.vision.hidden).to(device)
+    bs = size.batch_size
+
+    def sampler(n: int, purpose: str):
+        base = derive_seed(run.seed, purpose)
+        return lambda step: {
+            "idx": torch.as_tensor(np.random.default_rng([base, step]).integers(0, n, bs))
+        }
+
+    def checkpoint(stage: str) -> dict:
+        folder = f"{run.checkpoint_dir}/{stage}" if run.checkpoint_dir else None
+        return {"checkpoint_dir": folder, "checkpoint_every": 10 if folder else 0}
+
+    losses1: list[float] = []
+    if run.fusion != BLIND:
+        c_ids, c_mask, c_lab = (
+            t.to(device) for t in _seq_batches(tok, ["caption :"] * len(captions), captions)
+        )
+        c_feats = caption_feats.to(device)
+
+        def loss1(b):
+            idx = b["idx"].to(device)
+            return model(c_ids[idx], c_mask[idx], c_lab[idx], features=c_feats[idx]).loss
+
+        cfg1 = TrainConfig(steps=size.align_steps, lr=size.lr, seed=derive_seed(run.seed, "alignment"),
+                           bf16=run.bf16, progress=run.progress, **checkpoint("stage1"))  # fmt: skip
+        losses1 = train_loop(set_stage(model, 1), loss1, sampler(len(c_ids), "alignment batches"), cfg1,
+                             desc=f"align {run.fusion}").losses  # fmt: skip
+    v_ids, v_mask, v_lab = (t.to(device) for t in _seq_batches(
+        tok, [prompt_text(it.question) for it in vqa_items], [it.answer for it in vqa_items]))  # fmt: skip
+    v_img = torch.tensor([it.image for it in vqa_items], device=device)
+    v_feats = vqa_feats.to(device)
+
+    def loss2(b):
+        idx = b["idx"].to(device)
+        return model(v_ids[idx], v_mask[idx], v_lab[idx], features=v_feats[v_img[idx]]).loss
+
+    cfg2 = TrainConfig(steps=run.vqa_steps or size.vqa_steps, lr=size.lr, seed=derive_seed(run.seed, "VQA tuning"),
+                       bf16=run.bf16, progress=run.progress, **checkpoint("stage2"))  # fmt: skip
+    r2 = train_loop(set_stage(model, 2, size.lora_r), loss2, sampler(len(v_ids), "VQA batches"), cfg2,
+                    desc=f"VQA {run.fusion}")  # fmt: skip
+    return TrainedVLM(model, losses1, r2.losses, r2.samples_per_second)
+
+
 @dataclass
 class RunResult:
-    """One trained VLM: its metrics on the test set, predictions, loss curves and throughput."""
+    """One trained VLM: its metrics on the evaluated split, predictions, loss curves and throughput."""
 
     name: str
     model: object
@@ -225,148 +359,67 @@ class RunResult:
     total_parameters: int
 
 
-def train_vlm(
-    pre: Pretrained,
-    size: ExperimentSize,
-    encoder: str = "medical",
-    lm: str = "medical",
-    fusion: str = "qformer",
-    seed: int = 0,
-    vqa_steps: int | None = None,
-    caption_feats=None,
-    captions: list[str] | None = None,
-    vqa_feats=None,
-    vqa_items: list[VQAItem] | None = None,
-    bf16: bool = False,
-    gradient_checkpointing: bool = False,
-    checkpoint_dir: str | None = None,
-    progress: bool = True,
-) -> tuple[object, list[float], list[float], float]:
-    """Stage 1 (align the fusion on captions) then stage 2 (VQA tuning); returns (model, losses1, losses2, samples/s)."""
-    from fieldnotes.book import seed_everything
-    from fieldnotes.vlm.evaluate import prompt_text
-    from fieldnotes.vlm.language import build_language_model
-    from fieldnotes.vlm.model import MedVLM, set_stage
-    from fieldnotes.vlm.train import TrainConfig, train_loop
-
-    if encoder not in pre.encoders or lm not in pre.lm_state:
-        raise ValueError(f"encoder/lm must be in {sorted(pre.encoders)}, got {encoder!r}, {lm!r}")
-    seed_everything(seed)
-    tok = pre.tokenizer
-    language = build_language_model(len(tok), size.language)
-    language.load_state_dict(pre.lm_state[lm])
-    if gradient_checkpointing:
-        language.gradient_checkpointing_enable()
-        language.config.use_cache = False
-    model = MedVLM(language, replace(size.fusion, kind=fusion), size.vision.hidden)
-    bs = size.batch_size
-
-    def batches(feats, ids, mask, labels, which):
-        def fn(step):
-            idx = np.random.default_rng([seed, step, which]).integers(0, len(ids), bs)
-            return {"idx": idx}
-
-        return fn
-
-    # stage 1: captions
-    c_ids, c_mask, c_lab = _seq_batches(tok, ["caption :"] * len(captions), captions)
-    params = set_stage(model, 1)
-    import torch
-
-    def loss1(b):
-        idx = torch.as_tensor(b["idx"])
-        return model(c_ids[idx], c_mask[idx], c_lab[idx], features=caption_feats[idx]).loss
-
-    def batch1(step):
-        return {
-            "idx": torch.as_tensor(
-                np.random.default_rng([seed, step, 11]).integers(0, len(c_ids), bs)
-            )
-        }
-
-    ck1 = f"{checkpoint_dir}/stage1" if checkpoint_dir else None
-    ck2 = f"{checkpoint_dir}/stage2" if checkpoint_dir else None
-    cfg1 = TrainConfig(steps=size.align_steps, lr=size.lr, seed=seed, bf16=bf16, progress=progress,
-                       checkpoint_dir=ck1, checkpoint_every=10 if ck1 else 0)  # fmt: skip
-    r1 = train_loop(params, loss1, batch1, cfg1, desc=f"align {fusion}")
-    # stage 2: VQA
-    v_ids, v_mask, v_lab = _seq_batches(tok, [prompt_text(it.question) for it in vqa_items],
-                                        [it.answer for it in vqa_items])  # fmt: skip
-    v_img = torch.tensor([it.image for it in vqa_items])
-    params = set_stage(model, 2, size.lora_r)
-
-    def loss2(b):
-        idx = b["idx"]
-        return model(v_ids[idx], v_mask[idx], v_lab[idx], features=vqa_feats[v_img[idx]]).loss
-
-    def batch2(step):
-        return {
-            "idx": torch.as_tensor(
-                np.random.default_rng([seed, step, 22]).integers(0, len(v_ids), bs)
-            )
-        }
-
-    cfg2 = TrainConfig(steps=vqa_steps or size.vqa_steps, lr=size.lr, seed=seed + 1, bf16=bf16, progress=progress,
-                       checkpoint_dir=ck2, checkpoint_every=10 if ck2 else 0)  # fmt: skip
-    r2 = train_loop(params, loss2, batch2, cfg2, desc=f"VQA {fusion}")
-    return model, r1.losses, r2.losses, r2.samples_per_second
+SPLITS: tuple[str, ...] = ("validation", "test")
 
 
-def run_config(
-    pre: Pretrained,
-    data: MedicalData,
-    size: ExperimentSize,
-    encoder: str,
-    lm: str,
-    fusion: str,
-    seed: int,
-    test_feats=None,
-    test_items: list[VQAItem] | None = None,
-    vqa_steps: int | None = None,
-    **kwargs,
-) -> RunResult:
-    """Train one configuration on the medical data and evaluate it on the (given or default) test set."""
+def run_config(pre: Pretrained, data: MedicalData, size: ExperimentSize, run: VLMRunConfig,
+               split: str = "validation") -> RunResult:  # fmt: skip
+    """Train one configuration on the medical training split and evaluate it on ``split``
+    ("validation" for choosing between configurations, "test" only for the chosen one)."""
     from fieldnotes.vlm.evaluate import answer_questions, vqa_metrics
     from fieldnotes.vlm.model import count_parameters
 
-    model, l1, l2, sps = train_vlm(
-        pre, size, encoder, lm, fusion, seed, vqa_steps, pre.features[(encoder, "caption")], data.captions,
-        pre.features[(encoder, "train")], data.train_items, **kwargs,
-    )  # fmt: skip
-    feats = pre.features[(encoder, "test")] if test_feats is None else test_feats
-    items = data.test_items if test_items is None else test_items
-    preds = answer_questions(model, pre.tokenizer, feats, items)
-    name = f"{encoder} encoder + {lm} LM + {fusion}"
-    return RunResult(name, model, vqa_metrics(items, preds), preds, l1, l2, sps,
-                     count_parameters(model, True), count_parameters(model))  # fmt: skip
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    enc = run.encoder
+    t = train_vlm(pre, size, run, pre.features[(enc, "caption")], data.captions,
+                  pre.features[(enc, "train")], data.train_items)  # fmt: skip
+    items = data.validation_items if split == "validation" else data.test_items
+    preds = answer_questions(t.model, pre.tokenizer, pre.features[(enc, split)], items)
+    return RunResult(run.name, t.model, vqa_metrics(items, preds, run.seed), preds, t.align_losses, t.vqa_losses,
+                     t.samples_per_second, count_parameters(t.model, True), count_parameters(t.model))  # fmt: skip
 
 
 def run_zero_shot(
-    pre: Pretrained,
-    data: MedicalData,
-    size: ExperimentSize,
-    seed: int,
-    fusion: str = "qformer",
-    **kwargs,
+    pre: Pretrained, data: MedicalData, size: ExperimentSize, run: VLMRunConfig
 ) -> RunResult:
-    """The general VLM (general encoder + LM, aligned and tuned on the shapes domain) asked medical questions."""
+    """The general VLM (general encoder + LM, aligned and tuned on the shapes domain) asked the
+    medical test questions; ``run``'s encoder and LM are replaced by the general ones."""
     from fieldnotes.vlm.evaluate import answer_questions, vqa_metrics
     from fieldnotes.vlm.model import count_parameters
 
+    run = replace(run, encoder="general", lm="general")
     feats = pre.features[("general", "shapes")]
-    model, l1, l2, sps = train_vlm(pre, size, "general", "general", fusion, seed, None, feats,
-                                   pre.general_captions, feats, pre.general_items, **kwargs)  # fmt: skip
+    t = train_vlm(pre, size, run, feats, pre.general_captions, feats, pre.general_items)
     preds = answer_questions(
-        model, pre.tokenizer, pre.features[("general", "test")], data.test_items
+        t.model, pre.tokenizer, pre.features[("general", "test")], data.test_items
     )
-    return RunResult("general VLM, zero-shot", model, vqa_metrics(data.test_items, preds), preds, l1, l2, sps,
-                     count_parameters(model, True), count_parameters(model))  # fmt: skip
+    return RunResult("general VLM, zero-shot", t.model, vqa_metrics(data.test_items, preds, run.seed), preds,
+                     t.align_losses, t.vqa_losses, t.samples_per_second, count_parameters(t.model, True),
+                     count_parameters(t.model))  # fmt: skip
+
+
+def majority_baseline(data: MedicalData, split: str = "validation") -> dict:
+    """``vqa_metrics`` of the majority answer per question string (from the training split) on ``split``."""
+    from fieldnotes.vlm.baselines import majority_answers
+    from fieldnotes.vlm.evaluate import vqa_metrics
+
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    items = data.validation_items if split == "validation" else data.test_items
+    return vqa_metrics(items, majority_answers(data.train_items, items))
+
+
+ABLATION_METRICS: tuple[str, ...] = ("closed accuracy", "open exact match", "overall accuracy",
+                                     "open token recall")  # fmt: skip
 
 
 def run_ablation(
     pre: Pretrained, data: MedicalData, size: ExperimentSize, seed: int, progress: bool = True
 ):
-    """Every (encoder, LM, fusion, seed) cell of the grid; returns a long DataFrame, one row per run."""
+    """Every (encoder, LM, fusion, seed) cell of the grid, evaluated on the validation split;
+    returns a long DataFrame, one row per run. Seed index ``s`` trains every cell with the same
+    fine-tuning seed, so cells are compared on paired runs."""
     import pandas as pd
     from tqdm.auto import tqdm
 
@@ -374,17 +427,30 @@ def run_ablation(
     grid = [(e, m, f, s) for e in size.ablation_encoders for m in size.ablation_lms for f in size.ablation_fusions
             for s in range(size.ablation_seeds)]  # fmt: skip
     for e, m, f, s in tqdm(grid, desc="ablation", disable=not progress):
-        r = run_config(pre, data, size, e, m, f, 1000 * seed + s, progress=False)
+        run = VLMRunConfig(e, m, f, derive_seed(seed, f"ablation run {s}"), progress=False)
+        r = run_config(pre, data, size, run, "validation")
         rows.append({"encoder": e, "language model": m, "fusion": f, "seed": s,
-                     "closed accuracy": r.metrics["closed_accuracy"], "open exact match": r.metrics["open_exact_match"],
-                     "overall accuracy": r.metrics["overall_accuracy"], "samples/s": r.samples_per_second,
-                     "trainable parameters": r.trainable_parameters})  # fmt: skip
+                     **{k: r.metrics[k.replace(" ", "_")] for k in ABLATION_METRICS},
+                     "samples/s": r.samples_per_second, "trainable parameters": r.trainable_parameters})  # fmt: skip
     return pd.DataFrame(rows)
+
+
+def blind_baselines(pre: Pretrained, data: MedicalData, size: ExperimentSize, seed: int, split: str = "validation",
+                    vqa_steps: int | None = None, lms: tuple[str, ...] = ("medical",),
+                    progress: bool = True) -> dict[str, dict]:  # fmt: skip
+    """Name -> ``vqa_metrics`` on ``split`` of the majority answer per question and of each LM in
+    ``lms`` trained on the same VQA with zero image tokens for ``vqa_steps``."""
+    out = {"majority answer per question": majority_baseline(data, split)}
+    for lm in lms:
+        run = VLMRunConfig("medical", lm, BLIND, derive_seed(seed, "question-only run"), vqa_steps,
+                           progress=progress)  # fmt: skip
+        out[run.name] = run_config(pre, data, size, run, split).metrics
+    return out
 
 
 def summarize_ablation(df):
     """Mean and standard deviation over seeds per (encoder, LM, fusion) cell."""
-    metrics = ["closed accuracy", "open exact match", "overall accuracy"]
+    metrics = list(ABLATION_METRICS)
     g = df.groupby(["encoder", "language model", "fusion"])[metrics]
     out = (
         g.mean()
@@ -416,36 +482,36 @@ def run_chapter(
     only_final: bool = False,
     progress: bool = True,
 ) -> dict:
-    """Pre-training, the final configuration on a test set from ``test_seed``, the zero-shot general VLM
-    and (unless ``only_final``) the ablation; returns a JSON-ready dict."""
-    from fieldnotes.vlm.text import make_vqa
-
-    data = make_medical_data(size, seed)
+    """Pre-training, the final configuration on the test split (from ``test_seed`` when given), the
+    blind baselines beside it (``question_only``: the medical LM with zero image tokens, same
+    budget; ``majority_answer``), the zero-shot general VLM and (unless ``only_final``) the
+    ablation on the validation split with its blind baselines; returns a JSON-ready dict.
+    Raises ``SplitCollision`` before any training when ``test_seed`` reuses a training split."""
+    data = make_medical_data(size, seed, test_seed)
     pre = pretrain(size, data, seed)
     out: dict = {
         "size": {k: v for k, v in vars(size).items() if isinstance(v, int | float | str)},
         "seed": seed,
+        "test_seed": data.split_seeds["test"],
+        "split_seeds": data.split_seeds,
     }
-    t_seed = 3 * seed + 3 if test_seed is None else test_seed
-    scans = (
-        make_scans(size.n_test_images, t_seed, size.image_size)
-        if test_seed is not None
-        else data.test_scans
+    final = VLMRunConfig(
+        seed=derive_seed(seed, "final run"), vqa_steps=size.final_vqa_steps, progress=progress
     )
-    items = (
-        make_vqa(scans, t_seed + 17, size.questions_per_image)
-        if test_seed is not None
-        else data.test_items
-    )
-    feats = test_features(pre, "medical", scans)
-    final = run_config(pre, data, size, "medical", "medical", size.fusion.kind, seed, feats, items,
-                       vqa_steps=size.final_vqa_steps, progress=progress)  # fmt: skip
-    out["test_seed"] = t_seed
-    out["final"] = _summary(final)
-    out["zero_shot"] = _summary(run_zero_shot(pre, data, size, seed, progress=progress))
+    out["final"] = _summary(run_config(pre, data, size, final, "test"))
+    blind = replace(final, fusion=BLIND, seed=derive_seed(seed, "question-only run"))
+    out["question_only"] = _summary(run_config(pre, data, size, blind, "test"))
+    out["majority_answer"] = {
+        "name": "majority answer per question",
+        **majority_baseline(data, "test"),
+    }
+    zero = VLMRunConfig(seed=derive_seed(seed, "zero-shot run"), progress=progress)
+    out["zero_shot"] = _summary(run_zero_shot(pre, data, size, zero))
     out["pretraining_final_loss"] = {k: v[-1] for k, v in pre.curves.items()}
     if not only_final:
         df = run_ablation(pre, data, size, seed, progress=progress)
         out["ablation"] = df.to_dict(orient="records")
         out["ablation_summary"] = summarize_ablation(df).to_dict(orient="records")
+        out["ablation_blind_baselines"] = blind_baselines(pre, data, size, seed, "validation",
+                                                          lms=size.ablation_lms, progress=progress)  # fmt: skip
     return out

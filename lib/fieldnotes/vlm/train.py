@@ -1,8 +1,9 @@
-"""The training loop: AdamW, warm-up + cosine schedule, gradient clipping, bf16 autocast,
-safetensors checkpoints and exact resume.
+"""The training loop: AdamW, warm-up + cosine schedule, gradient clipping, bf16 autocast on the
+parameters' device, safetensors checkpoints and exact resume.
 
-Batches are a pure function of (seed, step) and the RNG is reseeded at every step, so a run that
-is killed and resumed from its last checkpoint reaches the same weights as one that was not.
+Batches are a pure function of (seed, step) and the RNG is reseeded at every step (with
+``derive_seed(seed, "step <k>")``), so a run that is killed and resumed from its last checkpoint
+reaches the same weights as one that was not.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from fieldnotes.vlm.seeds import derive_seed
 
 
 @dataclass(frozen=True)
@@ -110,6 +113,14 @@ def load_checkpoint(path: str | Path, params, optimizer) -> tuple[int, list[floa
     return int(meta["step"]), json.loads(meta["losses"])
 
 
+def autocast_device_type(params) -> str:
+    """The device type ("cpu", "cuda", ...) autocast must use for ``params``; they must share one."""
+    types = {p.device.type for p in params}
+    if len(types) != 1:
+        raise ValueError(f"params must live on one device type, got {sorted(types)}")
+    return types.pop()
+
+
 def train_loop(
     params: list,
     loss_fn: Callable,
@@ -129,6 +140,7 @@ def train_loop(
     params = [p for p in params if p.requires_grad]
     if not params:
         raise ValueError("params has no trainable tensors")
+    device_type = autocast_device_type(params)
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     warmup = max(1, int(cfg.warmup_fraction * cfg.steps))
     result = TrainResult()
@@ -145,11 +157,11 @@ def train_loop(
     t0 = time.perf_counter()
     done_here = 0
     for step in bar:
-        torch.manual_seed(cfg.seed * 1_000_003 + step)
+        torch.manual_seed(derive_seed(cfg.seed, f"step {step}"))
         batch = batch_fn(step)
         for g in opt.param_groups:
             g["lr"] = cfg.lr * cosine_factor(step, cfg.steps, warmup)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+        with torch.autocast(device_type, dtype=torch.bfloat16, enabled=cfg.bf16):
             loss = loss_fn(batch)
         opt.zero_grad(set_to_none=True)
         loss.float().backward()
