@@ -2,7 +2,8 @@
 
 For each run r (seed r): train the CNN on generated close-ups (seed r+1), test it on an unseen seed
 (r+2) next to the colour-histogram baseline, time it on one core (torch and onnxruntime), then drive
-a whole mission over a fresh field (seed r) with it. Writes ``robot.csv``, ``robot.md`` and
+a whole mission over a fresh field (seed r) with it, on the robot's own sensing (``--sensor-noise``,
+the sensors' noise seeded with r). Writes ``robot.csv``, ``robot.md`` and
 ``robot.png`` into ``--out`` (default ``benchmarks/results``).
 
     python benchmarks/robot_bench.py --runs 3
@@ -35,6 +36,7 @@ def one_run(run: int, args) -> dict:
     from fieldnotes.robot.field import make_field
     from fieldnotes.robot.mission import MissionConfig, run_mission
     from fieldnotes.robot.plants import make_flower_dataset
+    from fieldnotes.robot.sensing import noise_preset
 
     seed_everything(run)
     torch.set_num_threads(1)
@@ -52,7 +54,12 @@ def one_run(run: int, args) -> dict:
     onnx = classifier.export_onnx(net, Path(tempfile.mkdtemp()) / "f.onnx")
     agree = float(((classifier.onnx_predict_proba(onnx, vx) >= 0.5) == (prob >= 0.5)).mean())
     field = make_field(rows=args.rows, plants_per_row=args.plants_per_row, seed=run)
-    res = run_mission(field, net, MissionConfig(gains=FollowGains(speed_mps=args.speed)))
+    cfg = MissionConfig(
+        gains=FollowGains(speed_mps=args.speed),
+        noise=noise_preset(args.sensor_noise),
+        sensor_seed=run,
+    )
+    res = run_mission(field, net, cfg)
     return {
         "run": run,
         "train_images": args.train_images,
@@ -73,6 +80,9 @@ def one_run(run: int, args) -> dict:
         "marking_accuracy": res.marking_accuracy,
         "rows_called_correctly": res.rows_called_correctly,
         "cross_track_rmse_m": res.cross_track_rmse_m,
+        "sensor_noise": args.sensor_noise,
+        "localisation_rmse_m": res.localisation_rmse_m,
+        "row_ends_seen": res.row_ends_seen,
         "sim_s": res.sim_seconds,
         "wall_s": res.wall_seconds,
         "realtime_factor": res.realtime_factor,
@@ -88,6 +98,7 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=6)
     ap.add_argument("--plants-per-row", type=int, default=20)
     ap.add_argument("--speed", type=float, default=0.6)
+    ap.add_argument("--sensor-noise", choices=["none", "default", "high"], default="default")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results"))
     ap.add_argument(
         "--tables-only",

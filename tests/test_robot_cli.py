@@ -27,6 +27,7 @@ from fieldnotes.robot.__main__ import main
         (["--epochs", "0"], "--epochs"),
         (["--train-images", "0"], "--train-images"),
         (["--plants-per-row", "1.5"], "--plants-per-row"),
+        (["--sensor-noise", "loud"], "--sensor-noise"),
     ],
 )
 def test_bad_input_names_the_argument(args, flag, capsys, monkeypatch):
@@ -92,6 +93,8 @@ def test_cli_runs_a_small_mission(tmp_path):
         "200",
         "--epochs",
         "1",
+        "--sensor-noise",
+        "high",
         "--quiet",
         "--out",
         str(out),
@@ -101,4 +104,5 @@ def test_cli_runs_a_small_mission(tmp_path):
     data = json.loads((out / "mission.json").read_text())
     assert data["rows_completed"] == 2 and data["plants_hit"] == 0
     assert data["plants"] == data["plants_marked"]
+    assert data["localisation_rmse_m"] > 0
     assert (out / "field.png").exists() and (out / "classifier.safetensors").exists()

@@ -139,6 +139,37 @@ def test_sim_geometry_is_the_husky():
     assert HUSKY_SIM.track_m == HUSKY.track_m and HUSKY_SIM.track_factor > 1
 
 
+@pytest.mark.parametrize("speed", [0.3, 0.9])
+def test_rolling_factor_is_what_pybullet_rolls(speed):
+    """On a straight the body moves HUSKY_SIM.rolling_factor × the wheels' nominal rim travel, and
+    the wheel joints' angles (what encoders count) say how far the wheels turned."""
+    from fieldnotes.robot.drive import PyBulletBackend
+
+    with PyBulletBackend(None, start=(0.0, 0.0, 0.0)) as sim:
+        sim.set_wheels(speed, speed)
+        sim.advance(1.0)  # up to speed
+        a0, x0 = np.mean(sim.wheel_angles()), sim.pose()[0]
+        sim.advance(4.0)
+        a1, x1 = np.mean(sim.wheel_angles()), sim.pose()[0]
+    rolled = (x1 - x0) / ((a1 - a0) * HUSKY_SIM.wheel_radius_m)
+    assert rolled == pytest.approx(HUSKY_SIM.rolling_factor, abs=0.003)
+    assert (a1 - a0) == pytest.approx(4.0 * speed / HUSKY_SIM.wheel_radius_m, rel=0.01)
+
+
+def test_pybullet_yaw_rate_is_the_turn_rate():
+    from fieldnotes.robot.drive import PyBulletBackend
+
+    with PyBulletBackend(None, start=(0.0, 0.0, 0.0)) as sim:
+        sim.set_wheels(-0.3, 0.3)
+        sim.advance(1.0)
+        yaw0, turned = sim.pose()[2], 0.0
+        for _ in range(60):
+            sim.advance(sim.time_step)
+            turned += sim.yaw_rate() * sim.time_step
+        assert turned == pytest.approx(wrap_angle(sim.pose()[2] - yaw0), abs=0.01)
+        assert turned > 0.1
+
+
 def test_hiding_the_chassis_does_not_change_the_camera_frame():
     from fieldnotes.robot.drive import PyBulletBackend
     from fieldnotes.robot.field import make_field

@@ -5,6 +5,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 
 from fieldnotes.robot.field import make_field  # noqa: E402
 from fieldnotes.robot.figures import plot_field, plot_gallery, plot_row_steps  # noqa: E402
@@ -105,3 +106,20 @@ def test_reliability_diagram_skips_empty_bins():
     assert len(cnn.get_xdata()) == int((table[:, 3] > 0).sum())
     assert f"{ece:.3f}" in fig.axes[0].get_title()
     plt.close(fig)
+
+
+def test_localisation_plot_draws_both_paths():
+    from types import SimpleNamespace
+
+    from fieldnotes.robot.field import make_field
+    from fieldnotes.robot.figures import plot_localisation
+
+    f = make_field(rows=2, plants_per_row=4)
+    t = np.linspace(0, 1, 5)
+    traj = np.stack([t, t, t, t, t * 0, t + 0.1, t, t], axis=1)
+    ax = plot_localisation(f, SimpleNamespace(trajectory=traj, localisation_rmse_m=0.1))
+    assert len(ax.lines) == 2 and "0.10 m" in ax.get_title()
+    assert ax.get_xlabel() == "x (m)"
+    with pytest.raises(ValueError, match="trajectory"):
+        plot_localisation(f, SimpleNamespace(trajectory=traj[:, :5], localisation_rmse_m=0.1))
+    plt.close("all")

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from fieldnotes.robot.drive import PyBulletBackend
 from fieldnotes.robot.field import make_field
 from fieldnotes.robot.mission import (
     MissionConfig,
@@ -42,6 +43,13 @@ def test_lanes_are_left_of_their_rows():
     assert [lane_x(f, i) for i in range(4)] == pytest.approx([-0.75, 0.75, 2.25, 3.75])
 
 
+class BlindfoldedHusky(PyBulletBackend):
+    """The simulator with its true-pose getter taken away: a mission that steers by the truth fails."""
+
+    def pose(self):
+        raise AssertionError("the mission read the simulator's true pose")
+
+
 @pytest.fixture(scope="module")
 def small_mission():
     from fieldnotes.robot.classifier import train_classifier
@@ -50,13 +58,24 @@ def small_mission():
     x, y = make_flower_dataset(800, seed=31)
     net, _ = train_classifier(x, y, epochs=3, seed=0)
     f = make_field(rows=3, plants_per_row=8, row_spacing=1.2, pattern="1:1", seed=4)
-    result = run_mission(f, net, MissionConfig(keep_frames=5))
+    result = run_mission(f, net, MissionConfig(keep_frames=5), make_backend=BlindfoldedHusky)
     return f, net, result
 
 
+def test_the_blindfolded_husky_cannot_be_asked_where_it_is():
+    with BlindfoldedHusky(None) as sim, pytest.raises(AssertionError, match="true pose"):
+        sim.pose()
+
+
 def test_small_mission_completes_every_row_without_hitting_plants(small_mission):
+    """With the book's sensor noise, steering only by encoders, gyro and camera."""
     f, _, r = small_mission
     assert r.rows_completed == 3
+    assert r.row_ends_seen == 3
+    # the estimate stays within a row spacing of the truth; it is reported, not hidden
+    est_err = np.hypot(*(r.trajectory[:, 5:7] - r.trajectory[:, 1:3]).T)
+    assert 0 < r.localisation_rmse_m == pytest.approx(np.sqrt(np.mean(est_err**2)))
+    assert est_err.max() < f.row_spacing_m
     assert r.plants_hit == 0 and not r.hit.any()
     assert r.plants_marked == r.plants == f.n_plants
     assert r.cross_track_rmse_m < 0.08
@@ -85,6 +104,7 @@ def test_row_calls_and_written_files(small_mission, tmp_path):
         "marking_accuracy",
         "plants_hit",
         "cross_track_rmse_m",
+        "localisation_rmse_m",
         "sim_seconds",
         "wall_seconds",
     ):

@@ -1,7 +1,7 @@
 """``python -m fieldnotes.robot``: train (or load) the flower classifier and run a whole mission.
 
 Writes ``DIR/mission.json`` (rows_completed, plants, marking_accuracy, plants_hit,
-cross_track_rmse_m, sim_seconds, wall_seconds, ...) and ``DIR/field.png`` (the marked map).
+cross_track_rmse_m, localisation_rmse_m, sim_seconds, wall_seconds, ...) and ``DIR/field.png`` (the marked map).
 """
 
 from __future__ import annotations
@@ -93,6 +93,12 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument(
         "--speed", type=positive_speed, default=0.6, help="cruise speed in the rows (m/s)"
     )
+    ap.add_argument(
+        "--sensor-noise",
+        choices=["none", "default", "high"],
+        default="default",
+        help="camera noise and blur, wheel slip, encoder resolution, gyro bias (default: the book's)",
+    )
     ap.add_argument("--quiet", action="store_true", help="no progress bars")
     return ap
 
@@ -107,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     from fieldnotes.robot.drive import HUSKY_SIM
     from fieldnotes.robot.field import make_field
     from fieldnotes.robot.mission import MissionConfig, run_mission, write_mission
+    from fieldnotes.robot.sensing import noise_preset
 
     top = HUSKY_SIM.max_speed_mps
     if args.speed > top:
@@ -146,7 +153,12 @@ def main(argv: list[str] | None = None) -> int:
             images, labels, epochs=args.epochs, seed=args.seed, progress=not args.quiet
         )
         save_classifier(net, out / "classifier.safetensors")
-    cfg = MissionConfig(lighting=args.lighting, gains=FollowGains(speed_mps=args.speed))
+    cfg = MissionConfig(
+        lighting=args.lighting,
+        gains=FollowGains(speed_mps=args.speed),
+        noise=noise_preset(args.sensor_noise),
+        sensor_seed=args.seed,
+    )
     result = run_mission(field_, net, cfg, progress=not args.quiet)
     write_mission(field_, result, out)
     json.dump(result.summary(), sys.stdout, indent=2)

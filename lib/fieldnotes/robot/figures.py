@@ -199,6 +199,29 @@ def plot_row_steps(rgb: np.ndarray, camera, row_spacing: float):
     return fig, est
 
 
+def plot_localisation(field_: Field, result, ax=None):
+    """The robot's path as the simulator's truth has it and as its own EKF estimated it (metres),
+    over the plants; the title gives the localisation RMSE."""
+    import matplotlib.pyplot as plt
+
+    traj = result.trajectory
+    if traj.ndim != 2 or traj.shape[1] < 8:
+        raise ValueError(
+            f"result.trajectory must have 8 columns (truth and estimate), got {traj.shape}"
+        )
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 6))
+    ax.scatter(*field_.plant_xy.T, s=6, c="#9e9e9e", label="plants")
+    ax.plot(traj[:, 1], traj[:, 2], color="0.2", lw=1.2, label="true path (simulator)")
+    ax.plot(traj[:, 5], traj[:, 6], color="#d84315", lw=1.0, ls="--", label="estimated path (EKF)")
+    ax.set_xlabel("x (m)")
+    ax.set_ylabel("y (m)")
+    ax.set_aspect("equal")
+    ax.set_title(f"localisation RMSE {result.localisation_rmse_m:.2f} m")
+    ax.legend(fontsize=8, loc="upper right")
+    return ax
+
+
 def mission_animation(field_: Field, result, frames: int = 60, fps: int = 8, dpi: int = 60):
     """A FuncAnimation of the mission: the map with the robot and its marks, and the camera view.
 

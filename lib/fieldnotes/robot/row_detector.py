@@ -182,6 +182,30 @@ def row_direction(
     return float(angles[k]), phase, float(np.abs(z[k]))
 
 
+def consensus_line(
+    gx: np.ndarray,
+    gy: np.ndarray,
+    angle_rad: float,
+    search_rad: float = math.radians(6.0),
+    step_rad: float = math.radians(0.5),
+    tolerance_m: float = 0.08,
+) -> np.ndarray:
+    """The points (a boolean mask) on the line, within ``search_rad`` of the direction
+    ``angle_rad``, that lies within ``tolerance_m`` of the most of them: a Hough vote per row, so a
+    weed or two beside the row cannot drag the fit the way they drag least squares."""
+    best, mask = -1, np.zeros(gx.size, bool)
+    for angle in np.arange(angle_rad - search_rad, angle_rad + search_rad + step_rad / 2, step_rad):
+        u = gy * np.cos(angle) - gx * np.sin(angle)
+        order = np.sort(u)
+        counts = np.searchsorted(order, order + 2 * tolerance_m, side="right") - np.arange(u.size)
+        k = int(np.argmax(counts))
+        if counts[k] > best:
+            best = int(counts[k])
+            centre = order[k] + tolerance_m
+            mask = np.abs(u - centre) <= tolerance_m
+    return mask
+
+
 def detect_rows(
     rgb: np.ndarray,
     camera: Camera,
@@ -224,7 +248,10 @@ def detect_rows(
         depth = np.percentile(gx[near], [5, 95])
         if depth[1] - depth[0] < min_depth_m:
             continue
-        lines[side] = robust_line_fit(gx[near], gy[near])
+        on_row = consensus_line(gx[near], gy[near], phi)
+        if on_row.sum() < min_points:
+            continue
+        lines[side] = robust_line_fit(gx[near][on_row], gy[near][on_row])
         reach = max(reach, float(depth[1]))
     left, right = lines["left"], lines["right"]
     if alignment < min_alignment or (left is None and right is None):

@@ -1,0 +1,71 @@
+"""The EKF over encoders and gyro, and the robot that steers by it."""
+
+import math
+
+import numpy as np
+import pytest
+
+from fieldnotes.robot.drive import HUSKY, KinematicBackend, Program, square, wrap_angle
+from fieldnotes.robot.localisation import PoseEkf, SensedRobot
+from fieldnotes.robot.sensing import SensorNoise, Sensors
+
+
+def _robot(noise, seed=0, start=(0.0, 0.0, 0.0)):
+    sim = KinematicBackend(HUSKY, start=start)
+    return sim, SensedRobot(sim, Sensors(sim, noise, seed=seed), start)
+
+
+def test_ideal_sensors_track_a_square_exactly():
+    sim, robot = _robot(SensorNoise())
+    run = square(Program(robot, speed=0.5, turn_rate=1.0), side_s=3.0)
+    assert np.allclose(robot.pose()[:2], sim.pose()[:2], atol=0.01)
+    assert abs(wrap_angle(robot.pose()[2] - sim.pose()[2])) < 0.01
+    assert run.path.shape[1] == 3
+
+
+def test_standing_still_learns_the_gyro_bias():
+    noise = SensorNoise(gyro_bias_sd=0.02, gyro_noise_sd=0.01, ticks_per_rev=1024)
+    errors = {}
+    for calibrate in (False, True):
+        sim, robot = _robot(noise, seed=4)
+        bias = robot.sensors.gyro_bias_radps
+        if calibrate:
+            robot.calibrate(2.0)
+            assert robot.ekf.state[3] == pytest.approx(bias, abs=0.003)
+        program = Program(robot, speed=0.5)
+        program.forward()
+        for _ in range(300):  # 30 s straight
+            robot.advance(0.1)
+        errors[calibrate] = abs(wrap_angle(robot.pose()[2] - sim.pose()[2]))
+    assert errors[False] == pytest.approx(abs(bias) * 30, rel=0.2)  # uncalibrated: bias × time
+    assert errors[True] < 0.2 * errors[False]
+
+
+def test_encoder_quantisation_and_slip_keep_distance_within_a_few_percent():
+    sim, robot = _robot(SensorNoise(ticks_per_rev=256, slip_sd=0.1), seed=5)
+    Program(robot, speed=0.6).forward()
+    for _ in range(200):
+        robot.advance(0.1)
+    assert robot.pose()[0] == pytest.approx(sim.pose()[0], rel=0.02)
+
+
+def test_lane_fix_corrects_x_and_yaw_but_not_the_bias_and_sets_aside_outliers():
+    ekf = PoseEkf((0.0, 0.0, 0.0))
+    ekf.cov[0, 0] = 0.2**2
+    ekf.cov[2, 2] = 0.1**2
+    ekf.cov[2, 3] = ekf.cov[3, 2] = 0.001
+    assert ekf.lane_fix(0.1, 0.05)
+    x, _, yaw = ekf.pose()
+    assert 0.05 < x <= 0.1 and 0.0 < yaw <= 0.05
+    assert ekf.state[3] == 0.0
+    assert not ekf.lane_fix(3.0, 0.0)  # a lane away: set aside
+    assert ekf.fixes_used == 1 and ekf.fixes_rejected == 1
+
+
+def test_prediction_moves_along_the_heading():
+    ekf = PoseEkf((1.0, 2.0, math.pi / 2))
+    ekf.predict(0.5, 0.0, 0.1)
+    assert ekf.pose() == pytest.approx((1.0, 2.5, math.pi / 2))
+    before = ekf.cov.copy()
+    ekf.predict(0.5, 0.0, 0.1)
+    assert ekf.cov[1, 1] > before[1, 1]
