@@ -109,7 +109,13 @@ def test_empty_message_parses_to_other():
 def test_held_out_names_addresses_and_price_forms_never_reach_training():
     import numpy as np
 
-    from fieldnotes.shop.utterances import ADDRESS_PARTS, NAME_PARTS, PRICE_FORMS, make_address, make_name
+    from fieldnotes.shop.utterances import (
+        ADDRESS_PARTS,
+        NAME_PARTS,
+        PRICE_FORMS,
+        make_address,
+        make_name,
+    )
 
     for parts in (NAME_PARTS, ADDRESS_PARTS):
         for train, test in zip(parts["train"], parts["test"], strict=True):

@@ -3,7 +3,7 @@
 import uuid
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fieldnotes.shop.catalog import make_catalog

@@ -161,14 +161,37 @@ def search_scores(index: SearchIndex, queries: list[Query], rank: Callable[[Quer
             for j, name in enumerate(("ndcg_at_10", "recall_at_10", "mrr"))}
 
 
-def slot_search(index: SearchIndex, parse: Callable[[str], Parse]) -> Callable[[Query], list[str]]:
-    """The assistant's search: BM25 over both views, filtered and re-ranked by the parsed slots."""
-    return lambda q: search(index, q.text, filters=Filters.from_slots(parse(q.text).slots), k=K)
+def slot_search(index: SearchIndex, parse: Callable[[str], Parse],
+                views: tuple[str, ...] = ("accented", "folded")) -> Callable[[Query], list[str]]:
+    """The assistant's search: BM25 over ``views``, filtered and re-ranked by the parsed slots."""
+    return lambda q: search(index, q.text, filters=Filters.from_slots(parse(q.text).slots), k=K, views=views)
 
 
 def lexical_search(index: SearchIndex, views: tuple[str, ...]) -> Callable[[Query], list[str]]:
     """BM25 alone over ``views`` (no slots, no filters, no re-ranking): the ablation."""
     return lambda q: search(index, q.text, k=K, views=views, rerank=False)
+
+
+def filter_only_search(index: SearchIndex, parse: Callable[[str], Parse]) -> Callable[[Query], list[str]]:
+    """No BM25 at all: the products whose type, colour, brand, gender and price equal the parsed
+    slots (the assistant's filters made exact), in catalog order. The baseline that shows how much
+    of the graded relevance is exact attribute matching, which the generated grades reward."""
+    def rank(q: Query) -> list[str]:
+        f = Filters.from_slots(parse(q.text).slots)
+        out = []
+        for p in index.catalog.products:
+            if all(getattr(f, a) is None or getattr(f, a) == getattr(p, a) for a in ("ptype", "colour", "brand")) and (
+                    f.gender is None or p.gender in (f.gender, "unisex")) and (
+                    f.price is None or f.price.contains(p.price_vnd)):
+                out.append(p.product_id)
+                if len(out) == K:
+                    break
+        return out
+    return rank
+
+
+ABLATION_VIEWS = {"accented_only": ("accented",), "folded_only": ("folded",), "both_views": ("accented", "folded")}
+"""The lexical ablation: BM25 over each view alone and over both (fused)."""
 
 
 # ------------------------------------------------------------------ tasks
@@ -228,7 +251,8 @@ def run_seed(seed: int, goal_index: int, run: int) -> int:
     return int(np.random.SeedSequence([seed, 5006, goal_index, run]).generate_state(1)[0])
 
 
-def tasks(catalog: Catalog, parse: Callable[[str], Parse], goals: list[Goal], *, runs: int, seed: int) -> dict:
+def tasks(catalog: Catalog, parse: Callable[[str], Parse], goals: list[Goal], *, runs: int, seed: int,
+          views: tuple[str, ...] = ("accented", "folded")) -> dict:
     """Run every goal ``runs`` times through the real turn handler on a fresh SQLite database."""
     from fieldnotes.shop.server import prepare_database
     from fieldnotes.shop.service import build_assistant, handle_turn
@@ -236,7 +260,7 @@ def tasks(catalog: Catalog, parse: Callable[[str], Parse], goals: list[Goal], *,
     with tempfile.TemporaryDirectory(prefix="fieldnotes-eval-") as tmp:
         url = f"sqlite:///{tmp}/shop.db"
         prepare_database(url, catalog)
-        assistant = build_assistant(url, catalog, parse)
+        assistant = build_assistant(url, catalog, parse, views=views)
         results, channels, turns, faults, failures = [], [], [], {"simulator": 0, "assistant": 0}, []
         for i, goal in enumerate(goals):
             channel = CHANNELS[i % len(CHANNELS)]
@@ -282,17 +306,25 @@ def evaluate(*, seed: int, size: str = "ci") -> dict:
     goals = make_goals(catalog, s.goals, seed=seed)
     systems = {"model": model.parse, "rules": rule_parse}
     out: dict = {"seed": seed, "size": size, "sizes": s.__dict__, "channels": list(CHANNELS)}
+    # which views the assistant searches: chosen on validation messages of their own, reported on the test ones
+    validation = make_queries(catalog, s.queries // 2, seed=seed + 7919)
+    on_validation = {name: search_scores(index, validation, slot_search(index, model.parse, views))["ndcg_at_10"]["all"]
+                     for name, views in ABLATION_VIEWS.items()}
+    chosen = max(on_validation, key=lambda name: (on_validation[name], name == "both_views"))
+    views = ABLATION_VIEWS[chosen]
+    out["search_views"] = {"validation_ndcg_at_10": on_validation, "chosen": chosen, "test_ndcg_at_10": {
+        name: search_scores(index, queries, slot_search(index, model.parse, v))["ndcg_at_10"]
+        for name, v in ABLATION_VIEWS.items()}}
     per_system = {}
     for name, parse in systems.items():
-        per_system[name] = (understanding(parse, test) | search_scores(index, queries, slot_search(index, parse))
-                            | tasks(catalog, parse, goals, runs=s.runs, seed=seed))
+        per_system[name] = (understanding(parse, test) | search_scores(index, queries, slot_search(index, parse, views))
+                            | tasks(catalog, parse, goals, runs=s.runs, seed=seed, views=views))
     for metric in ("intent_accuracy", "slot_f1", "ndcg_at_10", "recall_at_10", "mrr", "task_success",
                    "pass_hat_k", "turns_per_dialogue", "faults", "failures", "invariants"):
         out[metric] = {name: per_system[name][metric] for name in systems}
-    out["search_ablation"] = {
-        "accented_only": search_scores(index, queries, lexical_search(index, ("accented",)))["ndcg_at_10"],
-        "both_views": search_scores(index, queries, lexical_search(index, ("accented", "folded")))["ndcg_at_10"],
-    }
+    out["search_ablation"] = {name: search_scores(index, queries, lexical_search(index, v))["ndcg_at_10"]
+                              for name, v in ABLATION_VIEWS.items()}
+    out["filter_only_ndcg_at_10"] = search_scores(index, queries, filter_only_search(index, model.parse))["ndcg_at_10"]
     out["seconds"] = time.perf_counter() - start
     return out
 

@@ -30,13 +30,17 @@ def plot_by_channel(series: dict[str, dict[str, float]], *, ylabel: str, title: 
 
 
 def plot_latency_vs_rate(rows: list[dict], knee_rate: float | None, *, target_ms: float):
-    """p50 and p99 turn latency (ms, from the scheduled send time) against offered turns per second."""
+    """Median p50 and p99 turn latency over each rate's repeats (ms, from the scheduled send time)
+    against offered turns per second, the p99's min-max over the repeats as error bars."""
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7.5, 3.8))
     offered = [r["offered_turns_per_s"] for r in rows]
-    for q, style in (("p50", "o-"), ("p99", "s-")):
-        ax.plot(offered, [r["latency_ms"][q] for r in rows], style, label=f"{q} turn latency")
+    ax.plot(offered, [r["latency_ms"]["p50"] for r in rows], "o-", label="p50 turn latency (median of runs)")
+    p99 = [r["latency_ms"]["p99"] for r in rows]
+    spread = [[m - r["p99_range_ms"][0] for m, r in zip(p99, rows, strict=True)],
+              [r["p99_range_ms"][1] - m for m, r in zip(p99, rows, strict=True)]]
+    ax.errorbar(offered, p99, yerr=spread, fmt="s-", capsize=3, label="p99 turn latency (median, min-max of runs)")
     ax.axhline(target_ms, color="black", lw=1, ls="--", label=f"p99 target {target_ms:g} ms")
     if knee_rate is not None:
         k = next(r for r in rows if r["rate"] == knee_rate)

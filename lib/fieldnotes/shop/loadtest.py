@@ -212,7 +212,7 @@ class CpuSampler(threading.Thread):
 
 KILL_WAIT_S = 8.0
 """How long past ``kill_worker_after`` the killer looks for a worker inside a payment (s)."""
-KILL_MIN_IN_FLIGHT = 3
+KILL_MIN_IN_FLIGHT = 2
 """Requests the client must have in flight before the killer strikes (if it happens in time)."""
 
 
@@ -328,7 +328,8 @@ def load(url: str, *, rate: float, seconds: float, kill_worker_after: float | No
         elapsed = time.monotonic() - start
         server_cpu_s, client_cpu = server_cpu.seconds(), time.process_time() - client_cpu0
         server_cpu.stop.set()
-        invariants, repaired = check_invariants(client, shoppers)
+    with client_for(url) as fresh:  # new connections: a killed worker's kept-alive ones are dead
+        invariants, repaired = check_invariants(fresh, shoppers)
     turns = [t for s in shoppers for t in s.turns]
     orders = sum(1 for s in shoppers if s.confirmed_order)
     return {

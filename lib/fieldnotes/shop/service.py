@@ -299,16 +299,19 @@ def in_stock_now(store: Store, product_ids: list[str], size: str | None) -> list
 
 
 def build_assistant(db_url: str, catalog: Catalog, parse: Callable[[str], Parse], *, timeout_rate: float = 0.0,
-                    seed: int = 0, pause_before_charge_s: float = 0.0) -> Assistant:
-    """An assistant over the store at ``db_url`` (which already holds ``catalog``); first it
-    reconciles payments a killed worker left half-done (:func:`~fieldnotes.shop.payments.reconcile`)."""
+                    seed: int = 0, pause_before_charge_s: float = 0.0,
+                    views: tuple[str, ...] = ("accented", "folded")) -> Assistant:
+    """An assistant over the store at ``db_url`` (which already holds ``catalog``) that searches
+    ``views``; first it reconciles payments a killed worker left half-done
+    (:func:`~fieldnotes.shop.payments.reconcile`)."""
     store = Store(db_url)
     provider = MockProvider(store, timeout_rate=timeout_rate, seed=seed)
     reconcile(store, provider)
     catalog = with_stock(catalog, store)
     index = build_index(catalog)
     def live_search(text: str, filters) -> list[str]:  # the index's stock is as of start-up: recheck it
-        return in_stock_now(store, search(index, text, filters=filters, k=4 * SHOWN), filters.size)[:SHOWN]
+        return in_stock_now(store, search(index, text, filters=filters, k=4 * SHOWN, views=views),
+                            filters.size)[:SHOWN]
 
     shop = Shop(catalog, live_search, lambda pid: units_left(store, pid))
     return Assistant(store, shop, parse, provider, pause_before_charge_s)
