@@ -82,8 +82,8 @@ def test_robust_line_fit_ignores_outliers(a, b, seed):
     assert fa == pytest.approx(a, abs=0.03) and fb == pytest.approx(b, abs=0.015)
 
 
-OFFSETS_M = (-0.3, -0.15, 0.0, 0.15, 0.3)
-HEADINGS_DEG = (-20, -10, 0, 10, 20)
+OFFSETS_M = tuple(V.HELD_OFFSET_M * k for k in (-1, -0.5, 0, 0.5, 1))
+HEADINGS_DEG = tuple(V.HELD_HEADING_DEG * k for k in (-1, -0.5, 0, 0.5, 1))
 
 
 def _frames(field_, lane_x, poses):
@@ -133,7 +133,7 @@ def test_detect_rows_in_a_plot_with_jitter_gaps_and_weeds():
     from fieldnotes.robot.field import make_field
 
     f = make_field(rows=4, plants_per_row=16, seed=7)
-    poses = [(o, h) for o in (-0.3, 0.3) for h in (-20, 20)] + [(0.25, 0)]
+    poses = [(o, h) for o in OFFSETS_M[::4] for h in HEADINGS_DEG[::4]] + [(0.25, 0)]
     rng = np.random.default_rng(4)
     for rgb, offset, heading in _frames(f, 2.5 * f.row_spacing_m, poses):
         est = V.detect_rows(_noisy(rgb, 16.0, rng), V.Camera(), f.row_spacing_m)

@@ -16,6 +16,12 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 
+HELD_HEADING_DEG = 20.0
+"""Headings (±, degrees from the rows) over which the detector is specified, and tested, to hold."""
+HELD_OFFSET_M = 0.3
+"""Offsets (±, metres from the lane centre) over which the detector is specified, and tested, to hold."""
+
+
 @dataclass(frozen=True)
 class Camera:
     """The forward camera: image size (px), vertical field of view (deg), mount height (m),

@@ -162,7 +162,8 @@ def degrade_frame(rgb: np.ndarray, noise: SensorNoise, rng: np.random.Generator)
     if noise.camera_blur_px > 0:
         from scipy.ndimage import gaussian_filter
 
-        out = gaussian_filter(out, sigma=(noise.camera_blur_px, noise.camera_blur_px, 0))
+        blur = noise.camera_blur_px
+        out = gaussian_filter(out, sigma=(blur, blur, 0), truncate=3.0)
     if noise.camera_sd > 0:
-        out += rng.normal(0.0, noise.camera_sd, out.shape).astype(np.float32)
+        out += noise.camera_sd * rng.standard_normal(out.shape, dtype=np.float32)
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
