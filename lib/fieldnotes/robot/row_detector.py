@@ -15,7 +15,6 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-
 HELD_HEADING_DEG = 20.0
 """Headings (±, degrees from the rows) over which the detector is specified, and tested, to hold."""
 HELD_OFFSET_M = 0.3
