@@ -1,4 +1,5 @@
-"""The motion layer (drive, control, the row detector) does not load the classifier or torch."""
+"""The motion layer (drive, control, row detector, sensing, localisation) loads neither the
+classifier nor torch."""
 
 import subprocess
 import sys
@@ -8,6 +9,7 @@ def test_motion_layer_does_not_import_the_cnn():
     code = (
         "import sys\n"
         "import fieldnotes.robot.drive, fieldnotes.robot.control, fieldnotes.robot.row_detector\n"
+        "import fieldnotes.robot.sensing, fieldnotes.robot.localisation\n"
         "loaded = [m for m in ('fieldnotes.robot.classifier', 'torch') if m in sys.modules]\n"
         "print(','.join(loaded))\n"
     )
