@@ -216,19 +216,20 @@ KILL_MIN_IN_FLIGHT = 2
 """Requests the client must have in flight before the killer strikes (if it happens in time)."""
 
 
-def _kill_one_worker(url: str, after_s: float, killed: list[dict]) -> None:
+def _kill_one_worker(url: str, after_s: float, killed: list[dict], done: threading.Event) -> None:
     """After ``after_s`` seconds, SIGKILL a worker (never the supervisor): the first one whose
     /health says it is settling a payment (between a turn's commit and the provider's answer)
     while the client has at least ``KILL_MIN_IN_FLIGHT`` requests in flight,
     polled on fresh connections so that every worker gets asked, or after ``KILL_WAIT_S`` the one
-    that answers. Records the pid, the requests and confirmations in flight from the client, and
-    the payments the killed worker was making at that moment."""
+    that answers, and at once if every shopper is ``done``. Records the pid, the requests and
+    confirmations in flight from the client, and the payments the killed worker was making then."""
     time.sleep(after_s)
     give_up = time.monotonic() + KILL_WAIT_S
     with client_for(url, connections=1) as c:
         while True:
             health = c.get("/health", headers={"Connection": "close"}).json()
-            if (health["settling"] > 0 and IN_FLIGHT.now >= KILL_MIN_IN_FLIGHT) or time.monotonic() > give_up:
+            if (health["settling"] > 0 and IN_FLIGHT.now >= KILL_MIN_IN_FLIGHT) or time.monotonic() > give_up \
+                    or done.is_set():
                 break
             time.sleep(0.002)
     in_flight, confirms = IN_FLIGHT.now, IN_FLIGHT.confirms
@@ -316,13 +317,14 @@ def load(url: str, *, rate: float, seconds: float, kill_worker_after: float | No
         client_cpu0 = time.process_time()
         killed: list[dict] = []
         start = time.monotonic() + 0.2
-        killer = None
+        killer, done = None, threading.Event()
         if kill_worker_after is not None:
-            killer = threading.Thread(target=_kill_one_worker, args=(url, 0.2 + kill_worker_after, killed))
+            killer = threading.Thread(target=_kill_one_worker, args=(url, 0.2 + kill_worker_after, killed, done))
             killer.start()
         with ThreadPoolExecutor(max_workers=min(256, max(8, len(shoppers)))) as pool:
             for s, at in zip(shoppers, arrivals, strict=True):
                 pool.submit(_shop, client, s, start + float(at), seed)
+        done.set()
         if killer is not None:
             killer.join()
         elapsed = time.monotonic() - start
