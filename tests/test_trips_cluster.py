@@ -9,7 +9,7 @@ import pytest
 
 from fieldnotes.trips.cluster import executor_count, start_local_cluster
 from fieldnotes.trips.columns import normalize_trips
-from fieldnotes.trips.join import return_trips, scan_trips
+from fieldnotes.trips.join import return_trips
 from fieldnotes.trips.oracle import return_trips_exact
 from fieldnotes.trips.planted import planted_trips
 from fieldnotes.trips.session import driver_host_for, spark_session, to_spark
@@ -125,12 +125,11 @@ def test_worker_killed_mid_join_then_one_worker(cluster):
     want = oracle(trips, r)
     assert len(want) > 5_000
     sdf = to_spark(spark, trips, via_parquet_above=100_000)
-    lat = scan_trips(sdf).max_abs_lat
     result, errors = {}, []
 
     def run():
         try:
-            result["pairs"] = pairs(return_trips(sdf, r, method="ends", max_abs_lat=lat))
+            result["pairs"] = pairs(return_trips(sdf, r, method="ends"))
         except Exception as exc:  # reported by the assertion below
             errors.append(exc)
 
@@ -146,7 +145,7 @@ def test_worker_killed_mid_join_then_one_worker(cluster):
     assert result["pairs"] == want  # Spark reran the lost tasks on the surviving worker
     assert _lost_executors(spark) == 1
     # one worker left: the same pairs again
-    assert pairs(return_trips(sdf, r, method="ends", max_abs_lat=lat)) == want
+    assert pairs(return_trips(sdf, r, method="ends")) == want
     with pytest.raises(ValueError, match="worker 0 is not running"):
         c.kill_worker(0)
 

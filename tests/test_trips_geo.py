@@ -9,11 +9,12 @@ from hypothesis import strategies as st
 
 from fieldnotes.trips.geo import (
     EARTH_RADIUS_M,
+    band_lon_cells,
     cell_size_deg,
     check_radius,
     destination,
     haversine_m,
-    lon_cells,
+    lat_cell_deg,
 )
 
 
@@ -39,21 +40,46 @@ def test_destination_inverts_haversine(lat, lon, bearing, d):
     assert haversine_m(lat, lon, lat2, lon2) == pytest.approx(d, rel=1e-7, abs=1e-6)
 
 
-@settings(max_examples=300, deadline=None)
+def lon_cell(lon, band, r, factor):
+    """(cell index, position inside the cell in [0, 1), cells) of ``lon`` in ``band``'s grid."""
+    n = int(band_lon_cells(band, r, factor=factor))
+    x = (lon + 180.0) * n / 360.0
+    return int(np.floor(x)) % n, x - np.floor(x), n
+
+
+@settings(max_examples=400, deadline=None)
 @given(
-    st.floats(0, 80),
+    st.floats(-90, 90),
+    st.floats(-180, 180, exclude_max=True),
     st.floats(1, 10_000),
     st.floats(0, 360),
     st.floats(0.0, 0.999999),
+    st.sampled_from([1.0, 2.0]),
 )
-def test_cells_bound_every_close_pair(lat, r, bearing, frac):
-    # any point within r of p differs from it by less than one cell height/width
-    dlat, dlon = cell_size_deg(r, min(89 - 1e-9, abs(lat) + 1.0))
-    lat2, lon2 = destination(lat, -73.0, bearing, frac * r)
-    if abs(lat2) > abs(lat) + 1.0:
-        return
-    assert abs(lat2 - lat) < dlat
-    assert abs(lon2 + 73.0) < dlon
+def test_band_cells_find_every_close_pair(lat, lon, r, bearing, frac, factor):
+    # a point q within r of p lies in p's band or the next, and in q's band's grid within one
+    # cell of p (grid); with cells twice as wide, in p's cell or the one towards p's quadrant
+    lat2, lon2 = destination(lat, lon, bearing, frac * r)
+    h = lat_cell_deg(r, factor=factor)
+    bp, bq = math.floor(lat / h), math.floor(lat2 / h)
+    assert abs(bp - bq) <= 1
+    cp, pos, n = lon_cell(lon, bq, r, factor)
+    cq, _, _ = lon_cell(lon2, bq, r, factor)
+    if factor == 1.0:
+        assert cq in {(cp - 1) % n, cp, (cp + 1) % n}
+    else:
+        assert cq in {cp, (cp + (1 if pos >= 0.5 else -1)) % n}
+
+
+def test_band_cells_shrink_towards_the_poles():
+    r = 90.0
+    h = lat_cell_deg(r)
+    bands = np.array([0, math.floor(40.75 / h), math.floor(80 / h), math.floor(89.9 / h)])
+    n = band_lon_cells(bands, r)
+    assert (np.diff(n) < 0).all()
+    assert band_lon_cells(math.floor(90 / h), r) == 1 == band_lon_cells(math.floor(-90 / h), r)
+    # at the equator a cell is about r wide: 360 degrees over (r / R radians) cells
+    assert n[0] == pytest.approx(2 * math.pi * EARTH_RADIUS_M / r, rel=1e-3)
 
 
 def test_cos_latitude_alone_is_not_a_bound():
@@ -72,19 +98,5 @@ def test_check_radius_rejects_bad_values():
     with pytest.raises(TypeError, match="r must be"):
         check_radius("50")
     assert check_radius(np.float32(50)) == 50.0
-    with pytest.raises(ValueError, match="max_abs_lat"):
-        cell_size_deg(50, 89.5)
-
-
-@settings(max_examples=200, deadline=None)
-@given(st.floats(1e-4, 60))
-def test_lon_cells_wrap_at_least_as_wide(width):
-    n = lon_cells(width)
-    assert 360.0 / n >= width and 360.0 / (n + 2) < width  # at most one cell given up
-    assert n % 4096 != 1  # a wrapped neighbour never shares its packed 12-bit field
-
-
-def test_lon_cells_refuses_too_few():
-    with pytest.raises(ValueError, match="under 4"):
-        lon_cells(100.0)
-    assert lon_cells(360.0 / 4097) == 4096
+    with pytest.raises(ValueError, match="lat must be"):
+        cell_size_deg(50, 90.5)

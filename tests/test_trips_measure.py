@@ -10,6 +10,7 @@ from fieldnotes.trips.measure import (
     benchmark_targets,
     median_seconds,
     repo_benchmark_dir,
+    speed_targets,
     timed_count,
 )
 from fieldnotes.trips.session import spark_session
@@ -45,6 +46,23 @@ def test_benchmark_targets_reads_the_table():
     assert t["cross-join / post's grid candidates at N=1M"] == pytest.approx(2000)
     empty = benchmark_targets(pd.DataFrame(rows[:1])).set_index("target")["measured"]
     assert math.isnan(empty["best Spark time at N=10M (s)"])
+
+
+def test_speed_targets_are_measured_not_assumed():
+    rows = [
+        {"N": 1_000_000, "engine": "ends", "seconds": 3.0},
+        {"N": 1_000_000, "engine": "duckdb", "seconds": 2.0},
+        {"N": 10_000_000, "engine": "ends", "seconds": 80.0},
+        {"N": 10_000_000, "engine": "duckdb", "seconds": 50.0},
+    ]
+    t = speed_targets(pd.DataFrame(rows)).set_index("N")
+    assert t.loc[1_000_000, "ends / DuckDB"] == pytest.approx(1.5)
+    assert t.loc[1_000_000, "verdict"] == "met"
+    assert t.loc[10_000_000, "verdict"] == "not met"  # 1.6 > 1.5
+    t = speed_targets(pd.DataFrame(rows[:3])).set_index("N")
+    assert t.loc[10_000_000, "verdict"] == "not measured"
+    with pytest.raises(ValueError, match="seconds"):
+        speed_targets(pd.DataFrame(rows).drop(columns="seconds"))
 
 
 def test_repo_benchmark_dir():
@@ -95,7 +113,7 @@ def test_join_plan_names_the_operator_and_where_the_exact_test_sits():
 
     spark = spark_session()
     df = to_spark(spark, planted_trips(20, 90.0, seed=4)[0])
-    op, in_join = join_plan(return_trips(df, 90.0, method="grid", max_abs_lat=41.0))
+    op, in_join = join_plan(return_trips(df, 90.0, method="grid"))
     assert op in {"BroadcastHashJoin", "SortMergeJoin", "ShuffledHashJoin"} and in_join
     op, in_join = join_plan(df.alias("a").crossJoin(df.alias("b")))
     assert op in {"BroadcastNestedLoopJoin", "CartesianProduct"} and not in_join

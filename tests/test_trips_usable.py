@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from fieldnotes.trips.duck import return_trips_duckdb, usable_counts_duckdb
-from fieldnotes.trips.join import METHODS, max_abs_latitude, return_trips, scan_trips
+from fieldnotes.trips.join import METHODS, return_trips, scan_trips
 from fieldnotes.trips.oracle import return_trips_exact
 from fieldnotes.trips.planted import planted_trips
 from fieldnotes.trips.session import spark_session, to_spark
@@ -23,8 +23,6 @@ BAD = [
     ("pickup_lat", 404.7, "latitude_out_of_range"),
     ("dropoff_lat", -90.5, "latitude_out_of_range"),
     ("dropoff_lon", 180.25, "longitude_out_of_range"),
-    ("pickup_lat", 89.0, "near_pole"),
-    ("dropoff_lat", -89.7, "near_pole"),
     ("dropoff_time", pd.NaT, "missing_time"),
 ]
 
@@ -65,8 +63,6 @@ def test_every_engine_counts_the_same_rows(spark):
     scan = scan_trips(to_spark(spark, dirty))
     assert scan.removed == want
     assert scan.rows == len(dirty) and scan.usable == len(trips)
-    # cells are sized from usable rows: the NaN and the 404.7 do not decide the latitude
-    assert scan.max_abs_lat == pytest.approx(trips[["pickup_lat", "dropoff_lat"]].abs().max().max())
 
 
 def test_first_broken_rule_wins():
@@ -77,13 +73,16 @@ def test_first_broken_rule_wins():
 
 
 # latitudes (degrees) and longitudes where pairs are planted: NYC, southern, equatorial, far
-# north, near the pole (some planted trips cross 89 degrees and are removed), the antimeridian
+# north, close to both poles (cells a few degrees of longitude wide, bands of one cell), the
+# antimeridian
 PLACES = [
     (40.75, -73.98),
     (-33.9, 151.2),
     (0.3, 32.6),
     (69.6, 18.9),
     (88.998, 10.0),
+    (89.97, 40.0),
+    (-89.995, -120.0),
     (-17.0, 179.999),
 ]
 
@@ -113,10 +112,3 @@ def test_naive_ignores_unusable_rows(spark):
     dirty = with_bad_rows(trips, seed=5)
     want = as_pairs(return_trips_exact(trips, 60.0))
     assert as_pairs(return_trips(to_spark(spark, dirty), 60.0, method="naive")) == want
-
-
-def test_max_abs_latitude_ignores_nan(spark):
-    trips, _ = planted_trips(50, 60.0, seed=6, lat=70.0)
-    dirty = with_bad_rows(trips, seed=7)
-    assert max_abs_latitude(to_spark(spark, dirty)) > 69.0
-    assert max_abs_latitude(to_spark(spark, dirty.iloc[len(trips) :])) == 0.0  # none usable

@@ -11,7 +11,6 @@ from fieldnotes.trips.join import (
     METHODS,
     TripScan,
     candidate_pairs,
-    max_abs_latitude,
     return_trips,
     scan_trips,
 )
@@ -44,7 +43,6 @@ __all__ = [
     "cell_size_deg",
     "haversine_m",
     "iter_synthetic_days",
-    "max_abs_latitude",
     "normalize_trips",
     "planted_trips",
     "read_tlc",

@@ -16,6 +16,7 @@ that folder must be storage every host mounts (see the README's cluster recipe).
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import shutil
@@ -167,7 +168,7 @@ class LocalCluster:
 
         procs = self._processes()
         for proc in (*self.workers, self.master):
-            if proc is not None:
+            if proc is not None and proc.poll() is None:
                 _signal_group(proc, signal.SIGTERM)
         _, alive = psutil.wait_procs(procs, timeout=wait_s)
         for p in alive:
@@ -203,11 +204,24 @@ def _signal_group(proc: subprocess.Popen, sig: int) -> None:
         pass
 
 
+def _die_with_parent() -> None:
+    """In a child before exec (Linux): receive SIGTERM when the process that started it exits,
+    so a crashed notebook kernel or test run leaves no daemon behind."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass  # not Linux: stop() and the atexit hook still clean up
+
+
 def _spawn(cls: str, args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
     """Start ``spark-class cls args`` in a new process group, output to ``log``."""
     with open(log, "ab") as out:
         return subprocess.Popen(
             [str(spark_home() / "bin" / "spark-class"), cls, *args],
+            preexec_fn=_die_with_parent,
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -302,5 +316,6 @@ def start_local_cluster(
             str(root / "work"),
         ]
         cluster.workers.append(_spawn(WORKER_CLASS, args, env, logs / f"worker-{i}.log"))
+    atexit.register(cluster.stop)  # stop() is safe to call again
     _wait_for(cluster, workers, timeout_s, logs)
     return cluster

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pandas as pd
@@ -14,7 +15,7 @@ from fieldnotes.trips.columns import (
     int_time_unit,
     match_columns,
 )
-from fieldnotes.trips.geo import EARTH_RADIUS_M, KEY_BITS, cell_size_deg, check_radius, lon_cells
+from fieldnotes.trips.geo import EARTH_RADIUS_M, KEY_BITS, MARGIN, check_radius, lat_cell_deg
 from fieldnotes.trips.join import WINDOW_US
 from fieldnotes.trips.usable import PARSE_RULES, TIMES, sql_first_hit, sql_hits
 
@@ -149,42 +150,66 @@ def _hav(lat1: str, lon1: str, lat2: str, lon2: str) -> str:
     )
 
 
+def _band_lon_cells(band: str, r: float, factor: float) -> str:
+    """SQL: cells around the parallel in latitude band ``band`` (``geo.band_lon_cells``)."""
+    h = lat_cell_deg(r, factor=factor)
+    j = f"({band})::DOUBLE"
+    edge = f"least(90.0, greatest(abs(({j} - 1) * {h!r}), abs(({j} + 2) * {h!r})))"
+    s, c = repr(math.sin(r / (2 * EARTH_RADIUS_M))), f"cos(radians({edge}))"
+    width = f"(degrees(2 * asin(least(1.0, {s} / {c}))) * {MARGIN!r} * {factor!r})"
+    return f"greatest(1, CASE WHEN {c} <= {s} THEN 1 ELSE floor(360.0 / {width}) END)::BIGINT"
+
+
+def _cell_sql(e: str, lat: str, lon: str, r: float) -> list[str]:
+    """SQL select items: band, quadrant sign, and longitude cell and sign in the point's own band
+    and in the band towards its quadrant, with those bands' cell counts (cells >= 2r, as ``ends``)."""
+    h = lat_cell_deg(r, factor=2.0)
+    y = f"({lat} / {h!r})"
+    cy, qy = f"floor({y})::BIGINT", f"(CASE WHEN {y} - floor({y}) >= 0.5 THEN 1 ELSE -1 END)"
+    out = [f"{cy} AS {e}_cy", f"{qy} AS {e}_qy"]
+    for suffix, band in (("", cy), ("1", f"({cy} + {qy})")):
+        n = _band_lon_cells(band, r, 2.0)
+        x = f"(({lon} + 180.0) * {n} / 360.0)"
+        out += [
+            f"{n} AS {e}_n{suffix}",
+            f"(((floor({x})::BIGINT % {n}) + {n}) % {n}) AS {e}_cx{suffix}",
+            f"CASE WHEN {x} - floor({x}) >= 0.5 THEN 1 ELSE -1 END AS {e}_qx{suffix}",
+        ]
+    return out
+
+
+def _quadrant_sql(e: str) -> list[tuple[str, str]]:
+    """SQL (band, lon cell) of the 2x2 cells towards end ``e``'s quadrant, longitude wrapped."""
+    other = f"{e}_cy + {e}_qy"
+    return [
+        (f"{e}_cy", f"{e}_cx"),
+        (f"{e}_cy", f"(({e}_cx + {e}_qx) % {e}_n + {e}_n) % {e}_n"),
+        (other, f"{e}_cx1"),
+        (other, f"(({e}_cx1 + {e}_qx1) % {e}_n1 + {e}_n1) % {e}_n1"),
+    ]
+
+
 def return_trips_duckdb(trips, r: float, *, threads: int | None = None) -> pd.DataFrame:
     """(a_id, b_id) return-trip pairs computed by DuckDB over a pandas frame or a Parquet path.
 
-    Only usable trips take part (``usable_counts_duckdb`` counts the rest); cells are sized from
-    them, and longitude cells wrap around the antimeridian as in the Spark methods.
+    Only usable trips take part (``usable_counts_duckdb`` counts the rest); cells are sized per
+    latitude band and longitude cells wrap around the antimeridian, as in the Spark methods, and
+    each trip's keys are deduplicated (``list_distinct``).
     """
     r = check_radius(r)
     con = _connect(threads)
     try:
         _load(con, trips)
-        m = con.execute("SELECT max(greatest(abs(plat), abs(dlat))) FROM p").fetchone()[0]
-        dlat, min_dlon = cell_size_deg(r, 0.0 if m is None else float(m), factor=2.0)
-        n_lon = lon_cells(min_dlon)
-        dlon = 360.0 / n_lon
-        cells = []
-        for e, lat, lon in (("p", "plat", "plon"), ("d", "dlat", "dlon")):
-            y, x = f"({lat} / {dlat!r})", f"(({lon} + 180.0) / {dlon!r})"
-            cells += [
-                f"floor({y})::BIGINT AS {e}_cy",
-                f"(((floor({x})::BIGINT % {n_lon}) + {n_lon}) % {n_lon}) AS {e}_cx",
-                f"CASE WHEN {y} - floor({y}) >= 0.5 THEN 1 ELSE -1 END AS {e}_qy",
-                f"CASE WHEN {x} - floor({x}) >= 0.5 THEN 1 ELSE -1 END AS {e}_qx",
-            ]
-        quad = [
-            (f"d_cy + d_qy * {sy}", f"(d_cx + d_qx * {sx} + {n_lon}) % {n_lon}")
-            for sy in (0, 1)
-            for sx in (0, 1)
-        ]
+        cells = [*_cell_sql("p", "plat", "plon", r), *_cell_sql("d", "dlat", "dlon", r)]
+        quad = _quadrant_sql("d")
         a_keys = [_pack(y, x, "p_cy", "p_cx", f"ta + {dt}") for y, x in quad for dt in (0, 1)]
         b_keys = [_pack("p_cy", "p_cx", y, x, "tb") for y, x in quad]
         sql = f"""
         WITH c AS (SELECT *, {", ".join(cells)},
                    floor(t_drop / {WINDOW_US})::BIGINT AS ta, floor(t_pick / {WINDOW_US})::BIGINT AS tb
                    FROM p),
-        a AS (SELECT {SIDE_COLUMNS}, unnest([{", ".join(a_keys)}]) AS k FROM c),
-        b AS (SELECT {SIDE_COLUMNS}, unnest([{", ".join(b_keys)}]) AS k FROM c)
+        a AS (SELECT {SIDE_COLUMNS}, unnest(list_distinct([{", ".join(a_keys)}])) AS k FROM c),
+        b AS (SELECT {SIDE_COLUMNS}, unnest(list_distinct([{", ".join(b_keys)}])) AS k FROM c)
         SELECT a.id AS a_id, b.id AS b_id FROM a JOIN b ON a.k = b.k
         WHERE a.id <> b.id AND a.t_drop < b.t_pick AND b.t_pick < a.t_drop + {WINDOW_US}
           AND {_hav("a.dlat", "a.dlon", "b.plat", "b.plon")} < {r!r}

@@ -15,9 +15,6 @@ EIGHT_HOURS_S = 8 * 3600
 MAX_RADIUS_M = 10_000.0
 """Largest radius the join accepts, in metres."""
 
-MAX_ABS_LAT = 89.0
-"""Trips must stay below this |latitude| (degrees): longitude cells widen as 1 / cos(latitude)."""
-
 KEY_BITS = 12
 """Bits per field in a packed join key; cells that collide modulo 4096 only add candidates."""
 
@@ -51,35 +48,50 @@ def check_radius(r: float) -> float:
     return r
 
 
-def cell_size_deg(r: float, max_abs_lat: float, *, factor: float = 1.0) -> tuple[float, float]:
-    """Cell height and width (degrees) so that points closer than r metres differ by under 1/factor.
+MARGIN = 1.0 + 1e-9
+"""Relative widening of every cell bound: covers floating-point rounding of the bounds."""
 
-    Precisely: d < r implies |dlat| < height / factor and |dlon| < width / factor for points up to
-    ``max_abs_lat`` degrees. From sin^2(d/2R) = sin^2(dphi/2) + cos(phi1)cos(phi2) sin^2(dlmb/2):
-    d < r implies dphi < r/R and sin(dlmb/2) < sin(r/2R)/cos(max_abs_lat). A tiny relative margin
-    covers floating-point rounding. (Scaling longitude by cos(latitude) alone is not a bound: the
-    great circle between two points on a parallel is shorter than the parallel.)
+
+def lat_cell_deg(r: float, *, factor: float = 1.0) -> float:
+    """Height (degrees) of a latitude band: points closer than r metres differ in latitude by
+    under 1/factor of it (d < r implies |dphi| < r / R)."""
+    r = check_radius(r)
+    return math.degrees(r / EARTH_RADIUS_M) * MARGIN * factor
+
+
+def band_edge_deg(band, height_deg: float):
+    """Largest |latitude| (degrees, at most 90) in band ``band`` and its two neighbours, where band
+    j spans [j * height, (j + 1) * height) (NumPy, broadcasting over integer bands)."""
+    j = np.asarray(band, dtype=float)
+    return np.minimum(90.0, np.maximum(np.abs((j - 1) * height_deg), np.abs((j + 2) * height_deg)))
+
+
+def band_lon_cells(band, r: float, *, factor: float = 1.0):
+    """Cells around the parallel in latitude band ``band`` (NumPy, broadcasting; at least 1).
+
+    Each is 360 / n degrees wide, at least ``factor`` times the largest longitude gap of two
+    points closer than r metres anywhere in the band or its neighbours: from
+    sin^2(d/2R) = sin^2(dphi/2) + cos(phi1)cos(phi2) sin^2(dlmb/2), d < r implies
+    sin(|dlmb|/2) < sin(r/2R) / cos(edge), with edge = ``band_edge_deg``. (Scaling by
+    cos(latitude) alone is not a bound: the great circle between two points on a parallel is
+    shorter than the parallel.) A band whose bound reaches past 180 degrees, at a pole, is one
+    cell. A pair in bands i and j (|i - j| <= 1) then lies within one cell of j's width. Spark
+    (``join``) and DuckDB (``duck``) evaluate this same formula per row.
     """
     r = check_radius(r)
-    if not 0 <= max_abs_lat < MAX_ABS_LAT:
-        raise ValueError(f"max_abs_lat must be in [0, {MAX_ABS_LAT:g}) degrees, got {max_abs_lat}")
-    margin = 1.0 + 1e-9
-    dlat = math.degrees(r / EARTH_RADIUS_M) * margin
-    s = math.sin(r / (2 * EARTH_RADIUS_M)) / math.cos(math.radians(max_abs_lat))
-    dlon = math.degrees(2 * math.asin(min(1.0, s))) * margin
-    return dlat * factor, dlon * factor
+    s = math.sin(r / (2 * EARTH_RADIUS_M))
+    c = np.cos(np.radians(band_edge_deg(band, lat_cell_deg(r, factor=factor))))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        width = np.degrees(2 * np.arcsin(np.minimum(1.0, s / c))) * MARGIN * factor
+        n = np.where(c <= s, 1, np.floor(360.0 / width))
+    return np.maximum(n, 1).astype(np.int64)
 
 
-def lon_cells(width_deg: float) -> int:
-    """Cells around a parallel, each at least ``width_deg`` degrees wide (360 / n >= width).
-
-    Cell indices wrap modulo n, so trips on both sides of the antimeridian are neighbours. n is
-    never 1 more than a multiple of 2**KEY_BITS: a wrapped neighbour (cell n-1 next to cell 0)
-    then never shares its packed field with its own cell.
-    """
-    n = int(360.0 // width_deg)
-    if n % (1 << KEY_BITS) == 1:
-        n -= 1
-    if n < 4:
-        raise ValueError(f"longitude cells {width_deg} degrees wide leave under 4 around the earth")
-    return n
+def cell_size_deg(r: float, lat: float, *, factor: float = 1.0) -> tuple[float, float]:
+    """Cell height and width (degrees) in the latitude band that holds ``lat`` (degrees):
+    points closer than r metres differ by under 1/factor of them (``band_lon_cells``)."""
+    if not -90.0 <= lat <= 90.0:
+        raise ValueError(f"lat must be in [-90, 90] degrees, got {lat}")
+    height = lat_cell_deg(r, factor=factor)
+    n = int(band_lon_cells(math.floor(lat / height), r, factor=factor))
+    return height, 360.0 / n

@@ -15,12 +15,18 @@ so they differ only in which candidate pairs reach it:
   is concentrated.
 
 Only usable trips take part (``fieldnotes.trips.usable``: the same rules in every engine, counted
-by ``scan_trips``); cells are sized from them, and longitude cells wrap around the antimeridian
-(360 / n degrees wide, indices modulo n), so trips on both sides of 180 degrees meet.
+by ``scan_trips``). Cells are sized per latitude band (``geo.band_lon_cells``: each band's
+longitude cells are wide enough for its own latitude and its neighbours'), so the neighbour
+search is exact at every latitude, poles included, and no trip widens another's cells;
+longitude cells wrap around the antimeridian (360 / n degrees wide, indices modulo n), so trips
+on both sides of 180 degrees meet. A neighbour in the next band is looked up in that band's
+own grid. Exploded keys are deduplicated per row (``array_distinct``): where a band has only
+one or two cells, or a wrapped neighbour shares a packed field, a trip is still counted once.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from itertools import product
 
@@ -29,10 +35,9 @@ from fieldnotes.trips.geo import (
     EARTH_RADIUS_M,
     EIGHT_HOURS_S,
     KEY_BITS,
-    MAX_ABS_LAT,
-    cell_size_deg,
+    MARGIN,
     check_radius,
-    lon_cells,
+    lat_cell_deg,
 )
 from fieldnotes.trips.usable import RULE_NAMES, spark_rejected
 
@@ -93,12 +98,10 @@ def _prepared(trips):
 
 @dataclass(frozen=True)
 class TripScan:
-    """One pass over a Spark DataFrame of trips: rows, rows each usable-trip rule removed, and
-    the largest |latitude| (degrees) of either end of a usable trip (0.0 when none is usable)."""
+    """One pass over a Spark DataFrame of trips: rows, and rows each usable-trip rule removed."""
 
     rows: int
     removed: dict[str, int]
-    max_abs_lat: float
 
     @property
     def usable(self) -> int:
@@ -107,31 +110,22 @@ class TripScan:
 
 
 def scan_trips(trips) -> TripScan:
-    """Count the rows each usable-trip rule removes and size cells from the usable rows (one action)."""
+    """Count the rows each usable-trip rule removes (one action)."""
     from pyspark.sql import functions as F
 
     rej = F.col("rejected")
-    lat = F.greatest(F.abs("pickup_lat"), F.abs("dropoff_lat"))
     row = (
         _typed(_unwrap(trips))
         .agg(
             F.count(F.lit(1)).alias("rows"),
-            F.max(F.when(rej.isNull(), lat)).alias("max_abs_lat"),
             *[F.sum(F.when(rej == name, 1).otherwise(0)).alias(name) for name in RULE_NAMES],
         )
         .collect()[0]
     )
-    m = row["max_abs_lat"]
     return TripScan(
         rows=int(row["rows"]),
         removed={name: int(row[name] or 0) for name in RULE_NAMES},
-        max_abs_lat=0.0 if m is None else float(m),
     )
-
-
-def max_abs_latitude(trips) -> float:
-    """Largest |latitude| (degrees) of either end of a usable trip in a Spark DataFrame (one action)."""
-    return scan_trips(trips).max_abs_lat
 
 
 def _haversine(lat1, lon1, lat2, lon2):
@@ -160,24 +154,51 @@ def _exact(a, b, r):
     )
 
 
-def _cell_columns(lat, lon, dlat, dlon, n_lon, max_abs_lat, prefix):
-    """Cell indices (longitude wrapped modulo ``n_lon``) and quadrant signs (+1/-1) of a point.
-
-    A point beyond ``max_abs_lat`` (its cells would be too narrow to find every pair) stops the
-    query with an error naming that limit instead of losing pairs.
-    """
+def _band_lon_cells(band, r, factor):
+    """Spark column: cells around the parallel in latitude band ``band`` (``geo.band_lon_cells``)."""
     from pyspark.sql import functions as F
 
-    y, x = F.col(lat) / F.lit(dlat), (F.col(lon) + F.lit(180.0)) / F.lit(dlon)
-    beyond = F.abs(F.col(lat)) > F.lit(max_abs_lat)
-    msg = f"a usable trip lies beyond max_abs_lat={max_abs_lat} degrees; pass max_abs_lat=None"
+    height = lat_cell_deg(r, factor=factor)
+    j = band.cast("double")
+    edge = F.least(F.lit(90.0), F.greatest(F.abs((j - 1) * height), F.abs((j + 2) * height)))
+    s, c = F.lit(math.sin(r / (2 * EARTH_RADIUS_M))), F.cos(F.radians(edge))
+    width = F.degrees(2 * F.asin(F.least(F.lit(1.0), s / c))) * MARGIN * factor
+    n = F.when(c <= s, F.lit(1)).otherwise(F.floor(F.lit(360.0) / width))
+    return F.greatest(n, F.lit(1)).cast("long")
+
+
+def _lon_cell(lon, band, r, factor):
+    """Spark columns (cell index modulo the band's cells, quadrant sign +1/-1, cells in the band)
+    of longitude column ``lon`` in latitude band ``band``'s grid."""
+    from pyspark.sql import functions as F
+
+    n = _band_lon_cells(band, r, factor)
+    x = (F.col(lon) + F.lit(180.0)) * n / F.lit(360.0)
+    cx = F.pmod(F.floor(x).cast("long"), n)
+    qx = F.when(x - F.floor(x) >= 0.5, 1).otherwise(-1).cast("long")
+    return cx, qx, n
+
+
+def _cell_columns(lat, lon, r, factor, prefix):
+    """Latitude band, its quadrant sign, and the longitude cell and sign in the point's own band
+    (``{prefix}_cx``, ``{prefix}_qx``) and in the band towards its quadrant (``..._cx1``,
+    ``..._qx1``), with those bands' cell counts (``..._n``, ``..._n1``)."""
+    from pyspark.sql import functions as F
+
+    y = F.col(lat) / F.lit(lat_cell_deg(r, factor=factor))
+    cy = F.floor(y).cast("long")
+    qy = F.when(y - F.floor(y) >= 0.5, 1).otherwise(-1).cast("long")
+    cx, qx, n = _lon_cell(lon, cy, r, factor)
+    cx1, qx1, n1 = _lon_cell(lon, cy + qy, r, factor)
     return [
-        F.when(beyond, F.raise_error(F.lit(msg)))
-        .otherwise(F.floor(y).cast("long"))
-        .alias(f"{prefix}_cy"),
-        F.pmod(F.floor(x).cast("long"), F.lit(n_lon)).alias(f"{prefix}_cx"),
-        F.when(y - F.floor(y) >= 0.5, 1).otherwise(-1).cast("long").alias(f"{prefix}_qy"),
-        F.when(x - F.floor(x) >= 0.5, 1).otherwise(-1).cast("long").alias(f"{prefix}_qx"),
+        cy.alias(f"{prefix}_cy"),
+        qy.alias(f"{prefix}_qy"),
+        cx.alias(f"{prefix}_cx"),
+        qx.alias(f"{prefix}_qx"),
+        n.alias(f"{prefix}_n"),
+        cx1.alias(f"{prefix}_cx1"),
+        qx1.alias(f"{prefix}_qx1"),
+        n1.alias(f"{prefix}_n1"),
     ]
 
 
@@ -192,61 +213,62 @@ def _pack(*fields):
     return key
 
 
-def _cells(p, r, method, max_abs_lat):
-    """(trips with cell, quadrant and 8-hour bucket columns, cells around a parallel)."""
+def _cells(p, r, method):
+    """Trips with their cell and quadrant columns at both ends and their 8-hour buckets."""
     from pyspark.sql import functions as F
 
     factor = 1.0 if method == "grid" else 2.0
-    dlat, min_dlon = cell_size_deg(r, max_abs_lat, factor=factor)
-    n_lon = lon_cells(min_dlon)
-    dlon = 360.0 / n_lon
-    cells = p.select(
+    return p.select(
         *JOIN_COLUMNS,
-        *_cell_columns("pickup_lat", "pickup_lon", dlat, dlon, n_lon, max_abs_lat, "p"),
-        *_cell_columns("dropoff_lat", "dropoff_lon", dlat, dlon, n_lon, max_abs_lat, "d"),
+        *_cell_columns("pickup_lat", "pickup_lon", r, factor, "p"),
+        *_cell_columns("dropoff_lat", "dropoff_lon", r, factor, "d"),
         F.floor(F.col("t_drop") / F.lit(WINDOW_US)).cast("long").alias("ta"),
         F.floor(F.col("t_pick") / F.lit(WINDOW_US)).cast("long").alias("tb"),
     )
-    return cells, n_lon
 
 
-def _grid_sides(cells, n_lon):
-    """The post's sides, key ``k`` a struct of three integers (lat cell, lon cell, bucket):
-    a in its drop-off's 9 neighbours x 2 buckets, b at its pick-up cell and bucket."""
+def _exploded(cells, keys):
+    """``cells``' join columns with one row per distinct key of ``keys`` (column ``k``)."""
+    from pyspark.sql import functions as F
+
+    return cells.select(*JOIN_COLUMNS, F.explode(F.array_distinct(F.array(*keys))).alias("k"))
+
+
+def _grid_sides(cells, r):
+    """The post's sides, key ``k`` a struct of three integers (lat band, lon cell, bucket):
+    a in its drop-off's 3x3 neighbours x 2 buckets (the bands above and below looked up in
+    their own grids), b at its pick-up cell and bucket."""
     from pyspark.sql import functions as F
 
     c = F.col
-    nb = [
-        F.struct(
-            (c("d_cy") + dy).alias("k0"),
-            F.pmod(c("d_cx") + dx, F.lit(n_lon)).alias("k1"),
-            (c("ta") + dt).alias("k2"),
-        )
-        for dy, dx, dt in product((-1, 0, 1), (-1, 0, 1), (0, 1))
-    ]
-    a = cells.select(*JOIN_COLUMNS, F.explode(F.array(*nb)).alias("k"))
-    b = cells.select(
-        *JOIN_COLUMNS,
-        F.struct(c("p_cy").alias("k0"), c("p_cx").alias("k1"), c("tb").alias("k2")).alias("k"),
-    )
-    return a, b
+    nb = []
+    for dy in (-1, 0, 1):
+        band = c("d_cy") + dy
+        cx, _, n = _lon_cell("dropoff_lon", band, r, 1.0)
+        nb += [
+            F.struct(band.alias("k0"), F.pmod(cx + dx, n).alias("k1"), (c("ta") + dt).alias("k2"))
+            for dx, dt in product((-1, 0, 1), (0, 1))
+        ]
+    b_key = F.struct(c("p_cy").alias("k0"), c("p_cx").alias("k1"), c("tb").alias("k2"))
+    return _exploded(cells, nb), _exploded(cells, [b_key])
 
 
-def _quadrant(prefix, n_lon):
-    """The 2x2 cells (lat, lon columns) towards a point's quadrant, longitude wrapped."""
+def _quadrant(prefix):
+    """The 2x2 cells (band, lon cell columns) towards a point's quadrant, longitude wrapped:
+    two in its own band, two in the band towards its quadrant (in that band's grid)."""
     from pyspark.sql import functions as F
 
     c = F.col
+    own, other = c(f"{prefix}_cy"), c(f"{prefix}_cy") + c(f"{prefix}_qy")
     return [
-        (
-            c(f"{prefix}_cy") + c(f"{prefix}_qy") * sy,
-            F.pmod(c(f"{prefix}_cx") + c(f"{prefix}_qx") * sx, F.lit(n_lon)),
-        )
-        for sy, sx in product((0, 1), (0, 1))
+        (own, c(f"{prefix}_cx")),
+        (own, F.pmod(c(f"{prefix}_cx") + c(f"{prefix}_qx"), c(f"{prefix}_n"))),
+        (other, c(f"{prefix}_cx1")),
+        (other, F.pmod(c(f"{prefix}_cx1") + c(f"{prefix}_qx1"), c(f"{prefix}_n1"))),
     ]
 
 
-def _packed_sides(cells, n_lon, method):
+def _packed_sides(cells, method):
     """The sides of ``quad`` or ``ends``, key ``k`` one packed long.
 
     quad: a in its drop-off's 2x2 quadrant cells x 2 buckets, b at its pick-up cell.
@@ -256,7 +278,7 @@ def _packed_sides(cells, n_lon, method):
     from pyspark.sql import functions as F
 
     c = F.col
-    quad = _quadrant("d", n_lon)
+    quad = _quadrant("d")
     if method == "quad":
         a_keys = [_pack(y, x, c("ta") + dt) for (y, x), dt in product(quad, (0, 1))]
         b_keys = [_pack(c("p_cy"), c("p_cx"), c("tb"))]
@@ -265,27 +287,23 @@ def _packed_sides(cells, n_lon, method):
             _pack(y, x, c("p_cy"), c("p_cx"), c("ta") + dt) for (y, x), dt in product(quad, (0, 1))
         ]
         b_keys = [_pack(c("p_cy"), c("p_cx"), y, x, c("tb")) for y, x in quad]
-    a = cells.select(*JOIN_COLUMNS, F.explode(F.array(*a_keys)).alias("k"))
-    b = cells.select(*JOIN_COLUMNS, F.explode(F.array(*b_keys)).alias("k"))
-    return a, b
+    return _exploded(cells, a_keys), _exploded(cells, b_keys)
 
 
-def _sides(p, r, method, max_abs_lat):
+def _sides(p, r, method):
     """The two exploded sides (a, b) of a keyed method, each with the join key column ``k``."""
-    cells, n_lon = _cells(p, r, method, max_abs_lat)
+    cells = _cells(p, r, method)
     if method == "grid":
-        return _grid_sides(cells, n_lon)
-    return _packed_sides(cells, n_lon, method)
+        return _grid_sides(cells, r)
+    return _packed_sides(cells, method)
 
 
-def exploded_sides(trips, r: float, *, method: str = "grid", max_abs_lat: float | None = None):
+def exploded_sides(trips, r: float, *, method: str = "grid"):
     """The two sides of a keyed join (Spark DataFrames with their key column ``k``), before joining."""
     trips, r = _check(trips, r, method)
     if method == "naive":
         raise ValueError("method 'naive' has no keys to explode; use grid, quad or ends")
-    if max_abs_lat is None:
-        max_abs_lat = max_abs_latitude(trips)
-    return _sides(_prepared(trips), r, method, max_abs_lat)
+    return _sides(_prepared(trips), r, method)
 
 
 def _prefixed(df, prefix):
@@ -296,46 +314,33 @@ def _prefixed(df, prefix):
     return df.select(*[F.col(x).alias(f"{prefix}{x}") for x in JOIN_COLUMNS], *keys)
 
 
-def _candidates(trips, r, method, max_abs_lat):
+def _candidates(trips, r, method):
     """Joined candidates with a_/b_ prefixed columns, before the exact test."""
     p = _prepared(trips)
     if method == "naive":
         return _prefixed(p, "a_").crossJoin(_prefixed(p, "b_"))
-    if max_abs_lat is None:
-        max_abs_lat = max_abs_latitude(trips)
-    a, b = _sides(p, r, method, max_abs_lat)
+    a, b = _sides(p, r, method)
     return _prefixed(a, "a_").join(_prefixed(b, "b_"), on="k", how="inner")
 
 
-def _check_max_abs_lat(max_abs_lat):
-    """Validate a caller's ``max_abs_lat`` (degrees; None = read from the data)."""
-    if max_abs_lat is not None and not 0 <= float(max_abs_lat) < MAX_ABS_LAT:
-        raise ValueError(f"max_abs_lat must be in [0, {MAX_ABS_LAT:g}) degrees, got {max_abs_lat}")
-
-
-def return_trips(trips, r: float, *, method: str = "grid", max_abs_lat: float | None = None):
+def return_trips(trips, r: float, *, method: str = "grid"):
     """Spark DataFrame (a_id, b_id): b is a return trip of a within r metres and 8 hours.
 
     Only usable trips (``fieldnotes.trips.usable``) take part; ``scan_trips`` counts the rows each
-    rule removes. ``max_abs_lat`` (degrees) sizes longitude cells; by default it is read from the
-    usable trips (one small action), and a given value below their largest |latitude| stops the
-    query with an error rather than losing pairs. Lazy otherwise:
-    nothing runs until an action such as ``count()``.
+    rule removes. Lazy: nothing runs until an action such as ``count()``.
     """
     from pyspark.sql import functions as F
 
     trips, r = _check(trips, r, method)
-    _check_max_abs_lat(max_abs_lat)
-    joined = _candidates(trips, r, method, max_abs_lat)
+    joined = _candidates(trips, r, method)
     cond = _exact(lambda x: F.col(f"a_{x}"), lambda x: F.col(f"b_{x}"), r)
     return joined.where(cond).select(F.col("a_id"), F.col("b_id"))
 
 
-def candidate_pairs(trips, r: float, *, method: str = "grid", max_abs_lat: float | None = None):
+def candidate_pairs(trips, r: float, *, method: str = "grid"):
     """Number of candidate pairs a method hands to the exact test (an action)."""
     trips, r = _check(trips, r, method)
-    _check_max_abs_lat(max_abs_lat)
     if method == "naive":
         n = _prepared(trips).count()
         return n * n
-    return _candidates(trips, r, method, max_abs_lat).count()
+    return _candidates(trips, r, method).count()

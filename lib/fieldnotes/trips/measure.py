@@ -104,6 +104,38 @@ def benchmark_targets(table, *, n_mid: int = 1_000_000, n_big: int = 10_000_000)
     return pd.DataFrame(rows, columns=["target", "measured", "book's target"])
 
 
+SPEED_TARGETS = ((1_000_000, 2.0), (10_000_000, 1.5))
+"""The book's speed targets: (trips N, largest Spark ``ends`` / DuckDB time ratio)."""
+
+
+def speed_targets(table, targets=SPEED_TARGETS):
+    """Spark ``ends`` against DuckDB at each target size of a benchmark table (pandas, columns
+    N, engine, seconds): both medians (s), their ratio, the target and whether it was met
+    ("met", "not met", or "not measured" when either time is missing)."""
+    import pandas as pd
+
+    for col in ("N", "engine", "seconds"):
+        if col not in table.columns:
+            raise ValueError(f"benchmark table has no column {col!r}")
+    t = table.set_index(["N", "engine"])["seconds"]
+    rows = []
+    for n, limit in targets:
+        ends, duck = (float(t.get((n, e), float("nan"))) for e in ("ends", "duckdb"))
+        ratio = ends / duck
+        verdict = "not measured" if ratio != ratio else ("met" if ratio <= limit else "not met")
+        rows.append(
+            {
+                "N": n,
+                "Spark ends (s)": ends,
+                "DuckDB (s)": duck,
+                "ends / DuckDB": ratio,
+                "book's target": f"<= {limit:g}",
+                "verdict": verdict,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
 def spark_jobs_started(spark) -> int:
     """How many Spark jobs this application has started so far (from Spark's REST API)."""
     import json
@@ -171,17 +203,12 @@ def laziness(sample, full, r: float, *, method: str = "ends", repeats: int = 3, 
     Building is the median of ``repeats`` (s); ``first rows`` is ``limit(20).collect()`` and
     ``count`` counts all pairs of ``full``. Spark jobs are counted from the driver's REST API.
     """
-    from fieldnotes.trips.join import max_abs_latitude, return_trips
+    from fieldnotes.trips.join import return_trips
 
     spark = full.sparkSession
-    lat_max = max_abs_latitude(full)
     jobs0 = spark_jobs_started(spark)
-    build_small, _ = median_seconds(
-        lambda: return_trips(sample, r, method=method, max_abs_lat=lat_max), repeats
-    )
-    build_full, lazy = median_seconds(
-        lambda: return_trips(full, r, method=method, max_abs_lat=lat_max), repeats
-    )
+    build_small, _ = median_seconds(lambda: return_trips(sample, r, method=method), repeats)
+    build_full, lazy = median_seconds(lambda: return_trips(full, r, method=method), repeats)
     build_jobs = _jobs_after(spark, jobs0, 0.0)
     jobs1 = spark_jobs_started(spark)
     t0 = time.perf_counter()

@@ -35,7 +35,7 @@ def plot_neighbourhood(trips: pd.DataFrame, r: float, *, lat: float, lon: float,
     from matplotlib.patches import Polygon, Rectangle
 
     ax = ax or plt.subplots(figsize=(6.5, 6))[1]
-    dlat, dlon = cell_size_deg(r, 41.0)
+    dlat, dlon = cell_size_deg(r, lat)
     cy, cx = int(np.floor(lat / dlat)), int(np.floor(lon / dlon))
     span = 3
     near = trips[

@@ -160,7 +160,7 @@ def read_tlc(spark, path, *, strict: bool = False) -> TLCLoad:
 
     Each row counts under the first rule it breaks: ``unparseable_time`` and
     ``unparseable_coordinate`` (a value present that does not parse), then the usable-trip rules
-    of ``fieldnotes.trips.usable`` (missing values, non-finite, zero, out of range, near a pole),
+    of ``fieldnotes.trips.usable`` (missing values, non-finite, zero, out of range),
     and with ``strict``: ``outside_nyc`` (an end outside ``NYC_BBOX``) and
     ``dropoff_not_after_pickup``. Times are read as UTC wall-clock (TLC files carry local time);
     integer timestamps are read in the unit (s, ms, us, ns) their range shows, or refused.

@@ -2,11 +2,11 @@
 
 A trip is usable when both timestamps are present and all four coordinates are finite, non-zero
 (TLC writes 0 for "no GPS fix", and the exercise drops those rows), inside the valid ranges
-(|latitude| <= 90, |longitude| <= 180) and away from the poles (|latitude| < 89 degrees, where
-longitude cells would have to be unboundedly wide). Rows that break a rule are counted under the
+(|latitude| <= 90, |longitude| <= 180). Rows that break a rule are counted under the
 first rule they break, in ``RULES`` order; every engine drops them before joining, so the pairs of
-usable trips never depend on unusable ones. Longitudes on both sides of 180 degrees are usable:
-the grids wrap around the antimeridian.
+usable trips never depend on unusable ones. Every latitude is usable, poles included (the grids
+size longitude cells per latitude band), and so are longitudes on both sides of 180 degrees (the
+grids wrap around the antimeridian).
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import numpy as np
 import pandas as pd
 
 from fieldnotes.trips.columns import COORDS
-from fieldnotes.trips.geo import MAX_ABS_LAT
 
 LATS = ("pickup_lat", "dropoff_lat")
 LONS = ("pickup_lon", "dropoff_lon")
@@ -29,7 +28,7 @@ class Rule:
     """A named test that marks a row unusable when it holds for any of ``columns``.
 
     ``test`` is ``null`` (value absent), ``missing`` (absent or NaN), ``infinite`` (+-inf),
-    ``zero`` (exactly 0), ``abs_above`` (|value| > limit) or ``abs_at_least`` (|value| >= limit).
+    ``zero`` (exactly 0) or ``abs_above`` (|value| > limit).
     """
 
     name: str
@@ -45,7 +44,6 @@ RULES = (
     Rule("zero_coordinate", "zero", tuple(COORDS)),
     Rule("latitude_out_of_range", "abs_above", LATS, 90.0),
     Rule("longitude_out_of_range", "abs_above", LONS, 180.0),
-    Rule("near_pole", "abs_at_least", LATS, MAX_ABS_LAT),
 )
 """The rules in the order they are applied; a row counts under the first one it breaks."""
 
@@ -69,7 +67,6 @@ def _pandas_hit(rule: Rule, df: pd.DataFrame) -> np.ndarray:
                 "infinite": np.isinf(x),
                 "zero": x == 0,
                 "abs_above": np.abs(x) > rule.limit,
-                "abs_at_least": np.abs(x) >= rule.limit,
             }[rule.test]
     return hit
 
@@ -103,7 +100,6 @@ def _spark_hit(rule: Rule):
             "infinite": lambda: F.abs(x) == F.lit(float("inf")),
             "zero": lambda: x == F.lit(0.0),
             "abs_above": lambda: F.abs(x) > F.lit(rule.limit),
-            "abs_at_least": lambda: F.abs(x) >= F.lit(rule.limit),
         }[rule.test]()
 
     return reduce(or_, [one(c) for c in rule.columns])
@@ -138,7 +134,6 @@ def _sql_hit(rule: Rule) -> str:
         "infinite": "isinf({c})",
         "zero": "{c} = 0",
         "abs_above": "abs({c}) > " + repr(rule.limit),
-        "abs_at_least": "abs({c}) >= " + repr(rule.limit),
     }
     return " OR ".join(tests[rule.test].format(c=c) for c in rule.columns)
 
