@@ -6,8 +6,10 @@ a 95 % bootstrap interval over questions.
   "no" but not the truth (it leaves the denominator), and 0 for one with neither word.
 * **open exact match**: the normalised answer equals the normalised truth.
 * **open token recall, F1, BLEU-1**: as LLaVA-Med's ``calculate_f1score`` and nltk's
-  ``sentence_bleu(weights=(1, 0, 0, 0))`` compute them over whitespace tokens; LLaVA-Med's
-  headline "open" number is the recall (the share of the truth's tokens the answer contains).
+  ``sentence_bleu(weights=(1, 0, 0, 0))`` compute them over the whitespace tokens of the
+  normalised answers (``text.normalize_answer``; LLaVA-Med's own ``normalize_word`` glossary of
+  contractions and number words is not reproduced). LLaVA-Med's headline "open" number is the
+  recall: the share of the truth's tokens that appear in the answer.
 
 Intervals are percentile bootstrap intervals (questions resampled with replacement, 1,000 times,
 from ``derive_seed(seed, "bootstrap")``).
@@ -25,9 +27,6 @@ from fieldnotes.vlm.text import VQAItem, normalize_answer
 
 #: Coverage of every interval ``vqa_metrics`` reports.
 INTERVAL_LEVEL = 0.95
-#: Score names of ``vqa_metrics`` that get an interval (fractions in [0, 1]).
-SCORES: tuple[str, ...] = ("closed_accuracy", "open_exact_match", "overall_accuracy",
-                           "open_token_recall", "open_f1", "open_bleu1")  # fmt: skip
 
 
 def prompt_text(question: str) -> str:

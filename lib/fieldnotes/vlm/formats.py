@@ -332,15 +332,13 @@ def read_dicom(path: str | Path, level: float | None = None, width: float | None
         raise ValueError(f"DICOM file {str(path)!r} not found")
     try:
         ds = pydicom.dcmread(path)
-        if "PixelData" not in ds:
-            raise ValueError(f"{_where(path, name='PixelData')}: missing")
-        px = ds.pixel_array
-    except ValueError as e:
-        if str(path) in str(e):
-            raise
-        raise ValueError(f"{_where(path, name='PixelData')}: cannot be decoded: {e}") from e
-    except Exception as e:  # pydicom raises many types for truncated or foreign files
+        px = ds.pixel_array if "PixelData" in ds else None
+    except (
+        Exception
+    ) as e:  # pydicom raises many types (EOFError, struct.error, KeyError...) on bad files
         raise ValueError(f"{path} is not a readable DICOM image: {type(e).__name__}: {e}") from e
+    if px is None:
+        raise ValueError(f"{_where(path, name='PixelData')}: missing")
     frames = int(_number(ds, "NumberOfFrames", path, 1))
     photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2"))
     if photometric not in ("MONOCHROME1", "MONOCHROME2"):

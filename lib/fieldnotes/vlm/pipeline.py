@@ -259,6 +259,15 @@ class VLMRunConfig:
     progress: bool = True
     device: str = "cpu"
 
+    def __post_init__(self):
+        if self.fusion not in (*FUSIONS, BLIND):
+            raise ValueError(f"fusion must be one of {(*FUSIONS, BLIND)}, got {self.fusion!r}")
+        steps = self.vqa_steps
+        if steps is not None and (
+            isinstance(steps, bool) or not isinstance(steps, int) or steps < 1
+        ):
+            raise ValueError(f"vqa_steps must be None or a positive int, got {steps!r}")
+
     @property
     def name(self) -> str:
         """How the run is labelled in tables."""
