@@ -163,18 +163,6 @@ def train_deepspeed_stages(
     return {stage: [r[i] for r in per_rank] for i, stage in enumerate(stages)}
 
 
-def train_deepspeed(
-    stage: int,
-    world_size: int = 2,
-    steps: int = 5,
-    micro_batch: int = 8,
-    seed: int = 0,
-    timeout_s: float = 900.0,
-) -> list[dict]:
-    """Run the small VLM under DeepSpeed ZeRO ``stage`` on ``world_size`` CPU processes; one dict per rank."""
-    return train_deepspeed_stages((stage,), world_size, steps, micro_batch, seed, timeout_s)[stage]
-
-
 def reference_losses(
     world_size: int = 2, steps: int = 5, micro_batch: int = 8, seed: int = 0
 ) -> list[float]:
