@@ -5,7 +5,7 @@ import json
 
 import nbformat
 import pytest
-from conftest import CI_RESULTS, ROOT, executed
+from conftest import CI_RESULTS, ROOT, executed, outcome_of
 
 from fieldnotes import prose, runner
 
@@ -16,8 +16,7 @@ CI_LIMIT_S = 180  # the book's budget per notebook at CI size on this 2-core mac
 
 @pytest.mark.parametrize("name", runner.toc_notebooks(ROOT))
 def test_notebook_executes_at_ci_size(ci_book, name):
-    _, outcome = ci_book
-    result = outcome[name]
+    result = outcome_of(ci_book, name)
     if isinstance(result, runner.NotebookFailed):
         pytest.fail(str(result), pytrace=False)
     print(f"{name}: {result.seconds:.1f} s")

@@ -240,3 +240,9 @@ def test_the_teachers_page_gets_the_times_and_the_workshop_sizes(mini, tmp_path)
     assert runner.SIZES_MARKER not in page and timings.INTRO_MARKER not in page
     assert "| Good | `n = 3` |" in page  # the mini book's CI size
     assert "| chapter | book size (`make book`) | CI size (`make test`) |" in page
+
+
+def test_execute_writes_key_numbers_where_the_environment_says(mini, tmp_path, monkeypatch):
+    monkeypatch.setenv("FIELDNOTES_RESULTS_DIR", str(tmp_path / "mine"))
+    runner.execute(mini, "10-good", tmp_path / "out.ipynb", {"n": 5})
+    assert json.loads((tmp_path / "mine" / "10-good.json").read_text()) == {"n": 5}

@@ -2,7 +2,7 @@
 has typeset math and no error output, and requests nothing off the machine."""
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, selected_chapters
 
 from fieldnotes import runner, sitecheck
 
@@ -19,6 +19,8 @@ PROSE = [
 @pytest.fixture(scope="module")
 def built(ci_book):
     staging, outcome = ci_book
+    if selected_chapters() != runner.toc_notebooks(ROOT):
+        pytest.skip("only some chapters were executed ($FIELDNOTES_CHAPTERS): no whole site")
     failed = [n for n, r in outcome.items() if isinstance(r, runner.NotebookFailed)]
     if failed:
         pytest.fail(f"notebooks failed, so the site is not built: {failed}", pytrace=False)

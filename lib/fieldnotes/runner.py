@@ -192,7 +192,8 @@ def execute(
     """Run notebook ``name`` with papermill into ``output``; raise NotebookFailed on any error.
 
     The kernel runs in the repository root (so relative paths such as ``benchmarks/results``
-    resolve the same everywhere) and writes its key numbers into ``results_dir``.
+    resolve the same everywhere) and writes its key numbers into ``results_dir`` (default:
+    ``$FIELDNOTES_RESULTS_DIR``, else ``_build/results``).
     """
     import logging
 
@@ -208,7 +209,7 @@ def execute(
     check_parameters(source, parameters)
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    results = Path(results_dir or root / BUILD / "results").resolve()
+    results = Path(results_dir or os.environ.get(RESULTS_ENV) or root / BUILD / "results").resolve()
     results.mkdir(parents=True, exist_ok=True)
     previous = os.environ.get(RESULTS_ENV)
     os.environ[RESULTS_ENV] = str(results)
