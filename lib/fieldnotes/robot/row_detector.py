@@ -240,13 +240,15 @@ def detect_rows(
         gx, gy, row_spacing, np.radians(max_heading_deg), np.radians(1.0)
     )
     u = gy * np.cos(phi) - gx * np.sin(phi)
-    # the lane centre nearest the robot lies half a spacing from the rows' phase
-    centre = (phase + row_spacing / 2 + row_spacing / 2) % row_spacing - row_spacing / 2
+    # the lane centre nearest the robot: half a spacing from the rows' phase, wrapped into
+    # [-spacing/2, spacing/2) (so offsets beyond half a spacing read as the next lane's)
+    half = row_spacing / 2
+    centre = (phase + half + half) % row_spacing - half
     lines: dict[str, tuple[float, float] | None] = {"left": None, "right": None}
     counts = {"left": 0, "right": 0}
     reach = 0.0
     for side, sign in (("left", 1), ("right", -1)):
-        near = np.abs(u - (centre + sign * row_spacing / 2)) < row_spacing / 6
+        near = np.abs(u - (centre + sign * half)) < row_spacing / 6
         counts[side] = int(near.sum())
         if counts[side] < min_points:
             continue
@@ -267,10 +269,10 @@ def detect_rows(
         c0, c1 = (left[0] + right[0]) / 2, (left[1] + right[1]) / 2
     elif left is not None:
         c1 = left[1]
-        c0 = left[0] - row_spacing / 2 * np.sqrt(1 + c1**2)
+        c0 = left[0] - half * np.sqrt(1 + c1**2)
     else:
         c1 = right[1]
-        c0 = right[0] + row_spacing / 2 * np.sqrt(1 + c1**2)
+        c0 = right[0] + half * np.sqrt(1 + c1**2)
     heading = float(-np.arctan(c1))
     return RowEstimate(
         float(-c0 * np.cos(heading)),
