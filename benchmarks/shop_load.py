@@ -4,7 +4,7 @@ Not part of the test suite (timing never decides pass/fail). For each database i
 ``python -m fieldnotes.shop serve`` with ``--workers`` uvicorn workers on 127.0.0.1, runs the
 load generator (``fieldnotes.shop.loadtest``) at each rate for ``--seconds`` (dialogues started
 per second; each dialogue is about eight turns, one every 0.25 s), ``--repeats`` runs per rate,
-then one run at the knee with a worker SIGKILLed half-way. The knee is the last rate, walking up,
+then a kill run at the highest rate on a server whose payments wait before the charge. The knee is the last rate, walking up,
 before the first whose median p99 turn latency (from the scheduled send time) exceeds the target
 or that had errors. First it measures one-at-a-time turn latency on a quiet server with 1 and 2
 workers, the server's TCP_NODELAY on and off, the client's on and off (the ~40 ms stall of
@@ -27,6 +27,9 @@ import platform
 import tempfile
 import uuid
 from pathlib import Path
+
+KILL_PAUSE_S = 0.8
+"""Seconds each payment of the kill run's server waits between its pending record and the charge."""
 
 
 def nodelay_matrix(db_url: str, products: int, nlu: Path) -> list[dict]:
@@ -53,6 +56,7 @@ def sweep_one(db_url: str, rates: list[float], seconds: float, workers: int, pro
     """Every rate (``repeats`` runs each) against one server, then a kill run at the knee (or the lowest rate)."""
     from fieldnotes.shop.loadtest import knee, load, sweep
     from fieldnotes.shop.server import running_server
+    from fieldnotes.shop.service import PAUSE_ENV
 
     with running_server(db_url, workers=workers, products=products, seed=0, nlu_path=nlu,
                         timeout_rate=0.1) as server:
@@ -63,8 +67,11 @@ def sweep_one(db_url: str, rates: list[float], seconds: float, workers: int, pro
                   f"[{r['p99_range_ms'][0]:.0f}, {r['p99_range_ms'][1]:.0f}]  "
                   f"errors {r['errors']}  violations {sum(r['invariants'].values())}", flush=True)
         best = knee(rows)
-        kill = load(server.url, rate=best["rate"] if best else rates[0], seconds=seconds, seed=99,
-                    kill_worker_after=seconds / 2)
+    # the kill: a fresh server whose payments wait KILL_PAUSE_S before the charge (a test hook), at the
+    # highest rate, so that the SIGKILL lands inside a payment (its latencies include the wait)
+    with running_server(db_url, workers=workers, products=products, seed=0, nlu_path=nlu, timeout_rate=0.1,
+                        env={PAUSE_ENV: str(KILL_PAUSE_S)}) as server:
+        kill = load(server.url, rate=max(rates), seconds=seconds, seed=99, kill_worker_after=seconds / 2)
     return {"runs": rows, "knee": best and {k: best[k] for k in ("rate", "turns_per_s", "orders_per_s",
                                                                    "latency_ms")}, "kill": kill}
 
@@ -75,7 +82,7 @@ def table(db: str, result: dict) -> str:
              "| dialogues/s | runs | turns/s | orders/s | p50 ms | p95 ms | p99 ms | p99 range ms | errors | "
              "client CPU | server CPU | load avg start → end | violations |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    kill = result["kill"] | {"rate": f"{result['kill']['rate']} (kill)", "runs": 1,
+    kill = result["kill"] | {"rate": f"{result['kill']['rate']} (kill, payments held {KILL_PAUSE_S} s)", "runs": 1,
                              "p99_range_ms": [result["kill"]["latency_ms"]["p99"]] * 2}
     for r in result["runs"] + [kill]:
         lat, la = r["latency_ms"], r["load_average"]

@@ -133,7 +133,12 @@ def test_evaluate_writes_every_metric_per_channel_and_for_the_rules():
         for system in ("model", "rules"):
             assert set(m[metric][system]) == {"all", *CHANNELS}
             assert all(0.0 <= v <= 1.0 for v in m[metric][system].values())
-    assert set(m["search_ablation"]) == {"accented_only", "both_views"}
+    assert set(m["search_ablation"]) == {"accented_only", "folded_only", "both_views"}
+    views = m["search_views"]
+    assert views["chosen"] == max(views["validation_ndcg_at_10"], key=views["validation_ndcg_at_10"].get)
+    assert set(views["test_ndcg_at_10"]) == set(m["search_ablation"])
+    assert m["ndcg_at_10"]["model"] == views["test_ndcg_at_10"][views["chosen"]]  # reported on test, chosen on validation
+    assert 0.0 <= m["filter_only_ndcg_at_10"]["all"] <= 1.0
     assert m["search_ablation"]["both_views"]["no_diacritics"] > m["search_ablation"]["accented_only"]["no_diacritics"]
     assert m["invariants"]["model"] == dict.fromkeys(m["invariants"]["model"], 0)
     assert set(m["pass_hat_k"]["model"]) == {"1", "2"} and m["faults"]["model"].keys() == {"simulator", "assistant"}

@@ -4,7 +4,9 @@
 * Search: nDCG@10 with the ESCI gains (exact 1, substitute 0.1, complement 0.01, irrelevant 0),
   recall@10 and MRR of exact products, for held-out search messages graded from the generator's
   truth (what the message was generated to ask for); plus the ablation of lexical search alone
-  over the accented view only vs both views.
+  over the accented view, the folded view and both; the views the assistant searches, chosen on
+  validation messages of their own; and a filter-only baseline (no BM25), which shows how much of
+  these grades is exact attribute matching (the grades come from the same attributes the slots fill).
 * Tasks: simulated shoppers pursue held-out goals through the real turn handler and database; a
   dialogue succeeds when the database ends exactly as the goal requires and nothing else was
   written (:func:`judge`); pass^k over simulator seeds; failures split into simulator faults

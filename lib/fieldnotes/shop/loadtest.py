@@ -63,8 +63,9 @@ class Shopper:
     cancelled: bool = False
     replay_mismatches: int = 0
     committed_unanswered: int = 0
-    """Confirmations whose first attempt failed and whose retry was answered from the stored reply:
-    the worker committed the order and died before answering (in the commit-to-charge window)."""
+    """Confirmations (of an order or of a cancel) whose first attempt failed and whose resend was
+    answered from the stored reply: the worker committed the turn and died before answering, i.e.
+    in the window between the commit and the payment's (or refund's) end."""
 
 
 def _script(rng: np.random.Generator) -> list[str]:
