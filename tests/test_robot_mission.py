@@ -76,6 +76,12 @@ def test_small_mission_completes_every_row_without_hitting_plants(small_mission)
     est_err = np.hypot(*(r.trajectory[:, 5:7] - r.trajectory[:, 1:3]).T)
     assert 0 < r.localisation_rmse_m == pytest.approx(np.sqrt(np.mean(est_err**2)))
     assert est_err.max() < f.row_spacing_m
+    # marks placed from the estimate, one per classified plant, scored against the true plants
+    assert r.marks.shape == (r.plants_marked, 3)
+    s = r.mark_scores
+    assert s.marks == r.plants_marked and 0 < s.matched <= f.n_plants
+    assert s.mark_recall == pytest.approx(s.matched / f.n_plants)
+    assert 0 <= s.own_plant_rate <= s.mark_precision
     assert r.plants_hit == 0 and not r.hit.any()
     assert r.plants_marked == r.plants == f.n_plants
     assert r.cross_track_rmse_m < 0.08
@@ -105,6 +111,9 @@ def test_row_calls_and_written_files(small_mission, tmp_path):
         "plants_hit",
         "cross_track_rmse_m",
         "localisation_rmse_m",
+        "mark_precision",
+        "mark_recall",
+        "label_accuracy",
         "sim_seconds",
         "wall_seconds",
     ):

@@ -19,6 +19,7 @@ from fieldnotes.robot.control import FollowGains, headland_turn, make_row_pid, s
 from fieldnotes.robot.drive import Program, wrap_angle
 from fieldnotes.robot.field import LABELS, PLANT_RADIUS_M, Field
 from fieldnotes.robot.localisation import SensedRobot
+from fieldnotes.robot.marks import MarkScores, score_marks
 from fieldnotes.robot.plants import plant_image
 from fieldnotes.robot.row_detector import Camera, RowFilter, detect_rows
 from fieldnotes.robot.sensing import SensorNoise, Sensors, noise_preset
@@ -66,6 +67,8 @@ class MissionResult:
     prob_male: np.ndarray  # (P,) nan = never classified
     hit: np.ndarray  # (P,) bool
     trajectory: np.ndarray  # (T, 8): t, x, y, yaw, lane (-1 in headland turns), x̂, ŷ, yaw-hat
+    marks: np.ndarray  # (M, 3): x m, y m, label — placed from the pose estimate
+    mark_scores: MarkScores  # the marks matched to the true plants (see ``marks``)
     row_ends_seen: int = 0  # lanes whose end the forward camera saw
     frames: list = field(default_factory=list)  # (t, rgb, RowEstimate)
 
@@ -84,6 +87,11 @@ class MissionResult:
             "plants_hit": int(self.plants_hit),
             "cross_track_rmse_m": float(self.cross_track_rmse_m),
             "localisation_rmse_m": float(self.localisation_rmse_m),
+            "mark_precision": float(self.mark_scores.mark_precision),
+            "mark_recall": float(self.mark_scores.mark_recall),
+            "label_accuracy": float(self.mark_scores.label_accuracy),
+            "marks_on_own_plant": float(self.mark_scores.own_plant_rate),
+            "mark_radius_m": float(self.mark_scores.radius_m),
             "row_ends_seen": int(self.row_ends_seen),
             "rows_called_correctly": int(self.rows_called_correctly),
             "sim_seconds": float(self.sim_seconds),
@@ -132,6 +140,8 @@ class Referee:
         self.prob = np.full(n_plants, np.nan)
         self.hit = np.zeros(n_plants, dtype=bool)
         self.trajectory: list[tuple[float, ...]] = []
+        self.marks: list[tuple[float, float, int]] = []
+        self.mark_plants: list[int] = []  # the plant each mark was made for (scoring only)
         self.xte: list[float] = []
         self.lane = -1
         self.stayed_in_lane = True
@@ -179,6 +189,14 @@ class Referee:
             p = predict_proba(self.classifier, imgs)
             self.prob[passed] = p
             self.predicted[passed] = (p >= 0.5).astype(np.int64)
+            # the mark goes on the map where the robot believes the plant is: half a spacing to
+            # the side its camera faces (the row's side), from its estimated pose
+            xe, ye, yawe = self.robot.pose()
+            side = -1.0 if self._direction > 0 else 1.0  # right going up, left coming back
+            half = f.row_spacing_m / 2
+            mx, my = xe - side * half * math.sin(yawe), ye + side * half * math.cos(yawe)
+            self.marks += [(mx, my, int(label)) for label in self.predicted[passed]]
+            self.mark_plants += passed
 
 
 def drive_lane(
@@ -351,6 +369,14 @@ def score_mission(
         if len(votes) and int(males > len(votes) - males) == field_.lines[r]:
             rows_ok += 1
     xte = np.asarray(referee.xte)
+    marks = np.asarray(referee.marks, dtype=np.float64).reshape(-1, 3)
+    mark_scores = score_marks(
+        marks[:, :2],
+        marks[:, 2],
+        field_.plant_xy,
+        field_.plant_label,
+        mark_plants=np.asarray(referee.mark_plants, dtype=np.int64),
+    )
     traj = np.asarray(referee.trajectory, dtype=np.float64).reshape(-1, 8)
     loc_err = np.hypot(traj[:, 5] - traj[:, 1], traj[:, 6] - traj[:, 2])
     return MissionResult(
@@ -368,6 +394,8 @@ def score_mission(
         prob_male=referee.prob,
         hit=referee.hit,
         trajectory=traj,
+        marks=marks,
+        mark_scores=mark_scores,
         row_ends_seen=ends_seen,
         frames=frames,
     )

@@ -1,0 +1,97 @@
+"""Marks on the map: where the robot says a plant is and what it is, scored against the plot.
+
+A mark is ``(x m, y m, label)``, placed from the robot's own pose estimate. Scoring matches marks to
+true plants one to one, nearest pair first, and only pairs closer than ``radius_m`` count
+(``MARK_RADIUS_M`` unless given: half the planting pitch, so a mark can only match the plant it
+stands next to or none). Precision: matched marks / marks; recall: matched plants / plants; label
+accuracy: correct labels among the matched marks. All plants of a row share its line's label, so a
+mark matched to the wrong plant of the right row still scores its label right: label accuracy
+measures the classifier, precision and recall the map. A mark shifted by about a planting pitch
+matches the neighbouring plant and still counts; where the scorer knows which plant each mark was
+made for (a simulation does), ``own_plant_rate`` says how many matched that very plant.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+MARK_RADIUS_M = 0.25
+"""How close (m) a mark must be to a plant to count as marking it: half the 0.5 m planting pitch."""
+
+
+@dataclass(frozen=True)
+class MarkScores:
+    """Mark precision, mark recall and label accuracy of matched marks (fractions; nan if there
+    is nothing to divide by), the fraction of marks matched to the plant they were made for (nan
+    if unknown), the counts behind them and the matching radius (m)."""
+
+    mark_precision: float
+    mark_recall: float
+    label_accuracy: float
+    own_plant_rate: float
+    marks: int
+    plants: int
+    matched: int
+    radius_m: float
+
+
+def match_marks(marks_xy: np.ndarray, plants_xy: np.ndarray, radius_m: float) -> np.ndarray:
+    """For each mark (M, 2, m) the index of the plant (P, 2, m) it is matched to, or -1: pairs are
+    taken nearest first, each mark and each plant at most once, none farther than ``radius_m``."""
+    marks_xy = np.asarray(marks_xy, dtype=np.float64).reshape(-1, 2)
+    plants_xy = np.asarray(plants_xy, dtype=np.float64).reshape(-1, 2)
+    if not (np.isfinite(radius_m) and radius_m > 0):
+        raise ValueError(f"radius_m must be a finite number > 0 m, got {radius_m}")
+    if not (np.isfinite(marks_xy).all() and np.isfinite(plants_xy).all()):
+        raise ValueError("marks_xy and plants_xy must be finite (metres)")
+    match = np.full(len(marks_xy), -1, dtype=np.int64)
+    if not len(marks_xy) or not len(plants_xy):
+        return match
+    dist = np.hypot(*(marks_xy[:, None, :] - plants_xy[None, :, :]).transpose(2, 0, 1))
+    mi, pi = np.nonzero(dist < radius_m)
+    taken = np.zeros(len(plants_xy), dtype=bool)
+    for k in np.argsort(dist[mi, pi], kind="stable"):
+        m, p = mi[k], pi[k]
+        if match[m] < 0 and not taken[p]:
+            match[m], taken[p] = p, True
+    return match
+
+
+def score_marks(
+    marks_xy: np.ndarray,
+    mark_labels: np.ndarray,
+    plants_xy: np.ndarray,
+    plant_labels: np.ndarray,
+    radius_m: float = MARK_RADIUS_M,
+    mark_plants: np.ndarray | None = None,
+) -> MarkScores:
+    """Precision, recall and label accuracy of marks against the plot's plants (see the module);
+    ``mark_plants`` (M,) is the plant each mark was made for, if the scorer knows it."""
+    mark_labels = np.asarray(mark_labels, dtype=np.int64).reshape(-1)
+    plant_labels = np.asarray(plant_labels, dtype=np.int64).reshape(-1)
+    match = match_marks(marks_xy, plants_xy, radius_m)
+    if len(mark_labels) != len(match):
+        raise ValueError(f"mark_labels has {len(mark_labels)} entries for {len(match)} marks")
+    if len(plant_labels) != len(np.asarray(plants_xy).reshape(-1, 2)):
+        raise ValueError("plant_labels and plants_xy differ in length")
+    hit = match >= 0
+    matched = int(hit.sum())
+    correct = int((mark_labels[hit] == plant_labels[match[hit]]).sum())
+    own = float("nan")
+    if mark_plants is not None:
+        mark_plants = np.asarray(mark_plants, dtype=np.int64).reshape(-1)
+        if len(mark_plants) != len(match):
+            raise ValueError(f"mark_plants has {len(mark_plants)} entries for {len(match)} marks")
+        own = float((match == mark_plants).mean()) if len(match) else float("nan")
+    return MarkScores(
+        mark_precision=matched / len(match) if len(match) else float("nan"),
+        mark_recall=matched / len(plant_labels) if len(plant_labels) else float("nan"),
+        label_accuracy=correct / matched if matched else float("nan"),
+        own_plant_rate=own,
+        marks=len(match),
+        plants=len(plant_labels),
+        matched=matched,
+        radius_m=float(radius_m),
+    )

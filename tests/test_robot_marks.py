@@ -1,0 +1,48 @@
+"""Marks on the map, matched one to one to the nearest plant within a radius."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fieldnotes.robot.marks import MARK_RADIUS_M, match_marks, score_marks
+
+
+def test_scores_by_hand():
+    plants = np.array([[0.0, 0.0], [0.0, 0.5], [0.0, 1.0]])
+    labels = np.array([0, 0, 1])
+    marks = np.array([[0.05, 0.02], [0.0, 0.55], [0.9, 1.0], [0.0, 0.1]])
+    s = score_marks(marks, [0, 1, 1, 0], plants, labels)
+    # mark 0 takes plant 0 (nearest pair first), mark 3 finds plant 0 taken and nothing else near
+    assert (s.marks, s.plants, s.matched) == (4, 3, 2)
+    assert s.mark_precision == pytest.approx(0.5) and s.mark_recall == pytest.approx(2 / 3)
+    assert s.label_accuracy == pytest.approx(0.5)  # mark 1 says male, plant 1 is female
+    assert s.radius_m == MARK_RADIUS_M and np.isnan(s.own_plant_rate)
+    # a row's marks all shifted by one pitch still match, but none on its own plant
+    shifted = score_marks(plants + [0, 0.5], labels, plants, labels, mark_plants=[0, 1, 2])
+    assert shifted.matched == 2 and shifted.own_plant_rate == 0
+    on_own = score_marks(plants + [0, 0.05], labels, plants, labels, mark_plants=[0, 1, 2])
+    assert on_own.own_plant_rate == 1 and on_own.label_accuracy == 1
+
+
+def test_no_marks_and_bad_input():
+    s = score_marks(np.zeros((0, 2)), [], np.array([[0.0, 0.0]]), [1])
+    assert s.matched == 0 and s.mark_recall == 0 and np.isnan(s.mark_precision)
+    with pytest.raises(ValueError, match="radius_m"):
+        match_marks(np.zeros((1, 2)), np.zeros((1, 2)), float("nan"))
+    with pytest.raises(ValueError, match="finite"):
+        match_marks(np.array([[np.nan, 0.0]]), np.zeros((1, 2)), 0.2)
+    with pytest.raises(ValueError, match="mark_labels"):
+        score_marks(np.zeros((2, 2)), [0], np.zeros((1, 2)), [0])
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 10_000), st.floats(0.0, 0.12))
+def test_marks_near_their_plants_all_match(seed, noise):
+    """Marks within the radius of their own plant, plants 0.5 m apart: every mark matches its own."""
+    rng = np.random.default_rng(seed)
+    plants = np.stack([np.zeros(12), np.arange(12) * 0.5], axis=1)
+    order = rng.permutation(12)
+    angle = rng.uniform(0, 2 * np.pi, 12)
+    marks = plants[order] + noise * np.stack([np.cos(angle), np.sin(angle)], axis=1)
+    assert np.array_equal(match_marks(marks, plants, MARK_RADIUS_M), order)
