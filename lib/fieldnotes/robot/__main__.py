@@ -1,7 +1,8 @@
 """``python -m fieldnotes.robot``: train (or load) the flower classifier and run a whole mission.
 
 Writes ``DIR/mission.json`` (rows_completed, plants, marking_accuracy, plants_hit,
-cross_track_rmse_m, localisation_rmse_m, sim_seconds, wall_seconds, ...) and ``DIR/field.png`` (the marked map).
+cross_track_rmse_m, localisation_rmse_m, mark_precision, mark_recall, label_accuracy, sim_seconds,
+wall_seconds, ...) and ``DIR/field.png`` (the marked map).
 """
 
 from __future__ import annotations
