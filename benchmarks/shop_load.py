@@ -76,6 +76,11 @@ def sweep_one(db_url: str, rates: list[float], seconds: float, workers: int, pro
                                                                    "latency_ms")}, "kill": kill}
 
 
+def _count(n: int, noun: str) -> str:
+    """``n`` and ``noun``, plural unless n is 1."""
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 def table(db: str, result: dict) -> str:
     """A markdown table of one database's sweep."""
     lines = [f"### {db}", "", "Median over the runs of each rate; p99 range = min and max of the runs' p99.", "",
@@ -94,9 +99,9 @@ def table(db: str, result: dict) -> str:
     k = result["knee"]
     lines += ["", f"Knee: {k['rate']} dialogues/s ({k['turns_per_s']:.1f} turns/s, median p99 "
                   f"{k['latency_ms']['p99']:.1f} ms)." if k else "Knee: the lowest rate already missed the p99 target.",
-              f"Kill: worker killed with {result['kill']['in_flight_at_kill']} requests in flight, "
-              f"{result['kill']['payments_settling_on_killed_worker']} payments under way on it; "
-              f"{result['kill']['retries']} resends.", ""]
+              f"Kill: worker killed with {_count(result['kill']['in_flight_at_kill'], 'request')} in flight, "
+              f"{_count(result['kill']['payments_settling_on_killed_worker'], 'payment')} under way on it; "
+              f"{_count(result['kill']['retries'], 'resend')}.", ""]
     return "\n".join(lines)
 
 
