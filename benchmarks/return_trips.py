@@ -2,13 +2,19 @@
 
 For each size N (trips at February-2016 daily density: N / 392,484 days, at least one) it writes
 the calibrated synthetic trips to Parquet, caches them in Spark (warm session, same data for
-every engine), and measures per method: wall time of ``return_trips(...).count()`` (an action,
-including the small latitude scan), the pairs found, the candidate pairs handed to the exact
-test, and the shuffle bytes written. A method stops at larger N once its predicted time passes
-``--limit-s``. Writes ``return_trips.csv``, ``return_trips.md`` and ``return_trips.png``.
+every engine), and measures per method: wall time of the action ``count()`` on the already
+built ``return_trips`` DataFrame (session start, data generation, caching and building the plan
+are outside the timer; the plan needs no scan of the data), as the median of ``--repeats`` runs
+with the fastest and slowest; the pairs found; the candidate pairs handed to the exact test;
+the join operator Spark chose (``join_plan``); and the shuffle bytes written (Spark's REST API).
+DuckDB and the oracle are timed per call on the same generated frame (DuckDB's includes
+loading it into its tables). A method stops at larger N once its predicted time passes
+``--limit-s``. Writes ``NAME.csv``, ``NAME.md``, ``NAME.png`` and ``NAME_machine.json``
+(``--name``, default ``return_trips``).
 
     .venv/bin/python benchmarks/return_trips.py                      # the committed run
     .venv/bin/python benchmarks/return_trips.py --sizes 10000,100000 --radius 150
+    .venv/bin/python benchmarks/return_trips.py --sizes 1000000 --methods ends --name return_trips_action_1m
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ from fieldnotes.trips import (
     spark_session,
     synthetic_trips,
 )
-from fieldnotes.trips.measure import median_seconds, timed_count
+from fieldnotes.trips.measure import join_plan, median_seconds, timed_count
 
 DAILY = FEB2016_TRIPS / 29
 GROWTH = {"naive": 2.0, "grid": 1.5, "quad": 1.3, "ends": 1.2, "duckdb": 1.2, "oracle": 1.2}
@@ -53,7 +59,24 @@ def machine() -> dict:
     }
 
 
-def run(sizes, r, methods, seed, limit_s, naive_limit_s, repeats_upto, out: Path, workdir: Path):
+def timed_action(df, repeats: int) -> dict:
+    """Median, fastest and slowest seconds of ``repeats`` counts of the built DataFrame ``df``,
+    its rows, the shuffle bytes of the last count and the join operator in its plan."""
+    runs = [timed_count(df) for _ in range(repeats)]
+    secs = sorted(run.seconds for run in runs)
+    return {
+        "seconds": float(np.median(secs)),
+        "seconds_min": secs[0],
+        "seconds_max": secs[-1],
+        "pairs": runs[-1].rows,
+        "shuffle_bytes": runs[-1].shuffle_bytes,
+        "join": join_plan(df)[0],
+    }
+
+
+def run(
+    sizes, r, methods, seed, limit_s, naive_limit_s, repeats, engines, out: Path, name_out, workdir
+):
     """Measure every engine at every size; return the results table."""
     spark = spark_session()
     rows, stopped, last = [], set(), {}
@@ -64,7 +87,6 @@ def run(sizes, r, methods, seed, limit_s, naive_limit_s, repeats_upto, out: Path
         pdf.to_parquet(path, row_group_size=100_000)
         sdf = spark.read.parquet(str(path)).cache()
         sdf.count()
-        repeats = 3 if n <= repeats_upto else 1
         print(f"N={n:,} days={days} repeats={repeats}", flush=True)
 
         def predicted(name, n=n):
@@ -73,76 +95,87 @@ def run(sizes, r, methods, seed, limit_s, naive_limit_s, repeats_upto, out: Path
             n0, t0 = last[name]
             return t0 * (n / n0) ** GROWTH[name]
 
-        engines = [*methods, "duckdb", "oracle"]
-        for name in engines:
+        for name in [*methods, *engines]:
             limit = naive_limit_s if name == "naive" else limit_s
             if name in stopped or predicted(name) > limit:
                 stopped.add(name)
                 continue
-            if name == "duckdb":
-                secs, res = median_seconds(lambda pdf=pdf: return_trips_duckdb(pdf, r), repeats)
-                rec = {"pairs": len(res), "candidates": np.nan, "shuffle_bytes": np.nan}
-            elif name == "oracle":
-                secs, res = median_seconds(lambda pdf=pdf: return_trips_exact(pdf, r), repeats)
-                rec = {"pairs": len(res), "candidates": np.nan, "shuffle_bytes": np.nan}
+            if name in ("duckdb", "oracle"):
+                fn = return_trips_duckdb if name == "duckdb" else return_trips_exact
+                times = []
+                for _ in range(repeats):
+                    secs, res = median_seconds(lambda pdf=pdf, fn=fn: fn(pdf, r), 1)
+                    times.append(secs)
+                times.sort()
+                rec = {
+                    "seconds": float(np.median(times)),
+                    "seconds_min": times[0],
+                    "seconds_max": times[-1],
+                    "pairs": len(res),
+                    "candidates": np.nan,
+                    "shuffle_bytes": np.nan,
+                    "join": "hash join" if name == "duckdb" else "KD-tree",
+                }
             else:
-
-                def once(name=name, sdf=sdf):
-                    return timed_count(return_trips(sdf, r, method=name))
-
-                secs, res = median_seconds(once, repeats)
+                rec = timed_action(return_trips(sdf, r, method=name), repeats)
                 if name == "naive":
-                    cand = n * n
+                    rec["candidates"] = n * n
                 elif n <= 3_000_000:
-                    cand = candidate_pairs(sdf, r, method=name)
+                    rec["candidates"] = candidate_pairs(sdf, r, method=name)
                 else:
-                    cand = np.nan  # counting them costs another full join
-                rec = {"pairs": res.rows, "candidates": cand, "shuffle_bytes": res.shuffle_bytes}
+                    rec["candidates"] = np.nan  # counting them costs another full join
+            secs = rec["seconds"]
             last[name] = (n, secs)
-            rows.append(
-                {"N": n, "days": days, "engine": name, "seconds": secs, "runs": repeats, **rec}
-            )
+            rows.append({"N": n, "days": days, "engine": name, "runs": repeats, **rec})
             print(
                 f"  {name:7s} {secs:9.2f} s  pairs={rec['pairs']:,}  cand={rec['candidates']}",
                 flush=True,
             )
-            pd.DataFrame(rows).to_csv(out / "return_trips.csv", index=False)
+            pd.DataFrame(rows).to_csv(out / f"{name_out}.csv", index=False)
         sdf.unpersist()
         path.unlink()
     return pd.DataFrame(rows)
 
 
-def write_outputs(df: pd.DataFrame, r: float, info: dict, out: Path) -> None:
-    """Table (CSV, Markdown), machine notes (JSON) and the log-log figure."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    df.to_csv(out / "return_trips.csv", index=False)
-    (out / "return_trips_machine.json").write_text(json.dumps({**info, "radius_m": r}, indent=2))
+def write_outputs(df: pd.DataFrame, r: float, info: dict, out: Path, name: str) -> None:
+    """Table (CSV, Markdown), machine notes (JSON) and the log-log figure, as ``out/name.*``."""
+    info = {**info, "load_average_at_end": os.getloadavg()[0], "radius_m": r}
+    df.to_csv(out / f"{name}.csv", index=False)
+    (out / f"{name}_machine.json").write_text(json.dumps(info, indent=2))
     wide = df.pivot(index="N", columns="engine", values="seconds")
     md = [
-        f"Return trips at r = {r:g} m; wall seconds (median of `runs`), {info['cores']} cores "
-        f"({info['cpu']}), load average {info['load_average_at_start']:.1f} at start "
-        "(a load above the 2 cores means other jobs shared them).",
+        f"Return trips at r = {r:g} m; seconds of the action alone (median of `runs`, with the "
+        f"fastest and slowest), {info['cores']} cores ({info['cpu']}), load average "
+        f"{info['load_average_at_start']:.1f} at start and {info['load_average_at_end']:.1f} at "
+        f"the end (a load above {info['cores']} means other jobs shared the cores).",
         "",
         df.to_markdown(index=False),
         "",
         wide.to_markdown(),
     ]
-    (out / "return_trips.md").write_text("\n".join(md) + "\n")
+    (out / f"{name}.md").write_text("\n".join(md) + "\n")
+    plot_times(df, r, int(info["cores"]), out / f"{name}.png")
+
+
+def plot_times(df: pd.DataFrame, r: float, cores: int, path: Path) -> None:
+    """Log-log figure of median seconds against trips N, one line per engine, saved to ``path``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    wide = df.pivot(index="N", columns="engine", values="seconds")
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for name in wide.columns:
-        s = wide[name].dropna()
-        ax.loglog(s.index, s.values, "o-", label=name)
+    for engine in wide.columns:
+        s = wide[engine].dropna()
+        ax.loglog(s.index, s.values, "o-", label=engine)
     ax.set_xlabel("trips N")
-    ax.set_ylabel("wall time including an action (s)")
-    ax.set_title(f"Return trips, r = {r:g} m, {info['cores']} CPU cores")
+    ax.set_ylabel("wall time of the action (s)")
+    ax.set_title(f"Return trips, r = {r:g} m, {cores} CPU cores")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(out / "return_trips.png", dpi=110)
+    fig.savefig(path, dpi=110)
 
 
 def main(argv=None):
@@ -160,9 +193,9 @@ def main(argv=None):
     p.add_argument(
         "--naive-limit-s", type=float, default=120.0, help="the same limit for the cross join (s)"
     )
-    p.add_argument(
-        "--repeats-upto", type=int, default=300_000, help="3 runs per point up to this N, 1 above"
-    )
+    p.add_argument("--repeats", type=int, default=3, help="timed runs per point (median shown)")
+    p.add_argument("--engines", default="duckdb,oracle", help="non-Spark engines to time")
+    p.add_argument("--name", default="return_trips", help="file name stem of the outputs")
     p.add_argument("--out", default=str(Path(__file__).parent / "results"))
     a = p.parse_args(argv)
     out = Path(a.out)
@@ -178,14 +211,16 @@ def main(argv=None):
             a.seed,
             a.limit_s,
             a.naive_limit_s,
-            a.repeats_upto,
+            a.repeats,
+            [e for e in a.engines.split(",") if e],
             out,
+            a.name,
             workdir,
         )
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    write_outputs(df, a.radius, info, out)
-    print((out / "return_trips.md").read_text())
+    write_outputs(df, a.radius, info, out, a.name)
+    print((out / f"{a.name}.md").read_text())
 
 
 if __name__ == "__main__":

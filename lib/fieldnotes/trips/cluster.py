@@ -102,16 +102,24 @@ class LocalCluster:
             SHARED_DIR_KEY: str(self.shared_dir / "data"),
         }
 
-    def session(self, **kwargs):
+    def session(self, *, executor_timeout_s: float = 90.0, **kwargs):
         """A SparkSession on this cluster (``spark_session`` with ``spark_conf`` added and, unless
-        given, 2 shuffle partitions per core plus 4, as in local mode)."""
+        given, 2 shuffle partitions per core plus 4, as in local mode), once every live worker's
+        executor has registered; stopped again, with a RuntimeError, if they have not after
+        ``executor_timeout_s`` seconds (e.g. when they cannot reach the driver's address)."""
         from fieldnotes.trips.session import spark_session
 
         cores = len(self.workers) * self.cores_per_worker
         kwargs.setdefault("shuffle_partitions", 2 * cores + 4)
         extra = {**self.spark_conf, **kwargs.pop("extra_conf", {})}
         spark = spark_session(self.master_url, extra_conf=extra, **kwargs)
-        self.wait_for_executors(spark, sum(w is not None for w in self.workers))
+        try:
+            self.wait_for_executors(
+                spark, sum(w is not None for w in self.workers), executor_timeout_s
+            )
+        except RuntimeError:
+            spark.stop()
+            raise
         return spark
 
     def wait_for_executors(self, spark, n: int, timeout_s: float = 90.0) -> None:
@@ -216,11 +224,13 @@ def _die_with_parent() -> None:
         pass  # not Linux: stop() and the atexit hook still clean up
 
 
-def _spawn(cls: str, args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
-    """Start ``spark-class cls args`` in a new process group, output to ``log``."""
+def _spawn(cls, args, env, log: Path, netns: str | None) -> subprocess.Popen:
+    """Start ``spark-class cls args`` in a new process group (inside network namespace
+    ``netns`` when given, through ``ip netns exec``), output to ``log``."""
+    prefix = ["ip", "netns", "exec", netns] if netns else []
     with open(log, "ab") as out:
         return subprocess.Popen(
-            [str(spark_home() / "bin" / "spark-class"), cls, *args],
+            [*prefix, str(spark_home() / "bin" / "spark-class"), cls, *args],
             preexec_fn=_die_with_parent,
             env=env,
             stdout=out,
@@ -258,8 +268,15 @@ def start_local_cluster(
     shared_dir: str | Path | None = None,
     daemon_memory: str = "256m",
     timeout_s: float = 90.0,
+    host: str = HOST,
+    netns: str | None = None,
 ) -> LocalCluster:
     """Start a Spark standalone master and ``workers`` workers on 127.0.0.1 and wait for them.
+
+    ``host`` and ``netns`` put the master and workers on another address inside a Linux network
+    namespace made beforehand (``ip netns add``, a veth pair; as root), so that the driver in
+    the root namespace is really on another host: the session then needs ``driver_host`` set to
+    the root side's address.
 
     Each worker offers ``cores_per_worker`` cores and ``memory`` (JVM size, e.g. ``1g``) to
     executors; the master and worker daemons themselves get ``daemon_memory``. ``shared_dir``
@@ -278,7 +295,7 @@ def start_local_cluster(
     env = {
         **os.environ,
         "SPARK_HOME": str(spark_home()),
-        "SPARK_LOCAL_IP": HOST,
+        "SPARK_LOCAL_IP": host,
         "SPARK_DAEMON_MEMORY": daemon_memory,
         "SPARK_LOCAL_DIRS": str(root / "local"),
         "SPARK_WORKER_DIR": str(root / "work"),
@@ -288,13 +305,14 @@ def start_local_cluster(
     port, ui = free_port(), free_port()
     master = _spawn(
         MASTER_CLASS,
-        ["--host", HOST, "--port", str(port), "--webui-port", str(ui)],
+        ["--host", host, "--port", str(port), "--webui-port", str(ui)],
         env,
         logs / "master.log",
+        netns,
     )
     cluster = LocalCluster(
-        master_url=f"spark://{HOST}:{port}",
-        master_ui=f"http://{HOST}:{ui}",
+        master_url=f"spark://{host}:{port}",
+        master_ui=f"http://{host}:{ui}",
         shared_dir=root,
         cores_per_worker=cores_per_worker,
         memory=memory,
@@ -305,7 +323,7 @@ def start_local_cluster(
         args = [
             cluster.master_url,
             "--host",
-            HOST,
+            host,
             "--cores",
             str(cores_per_worker),
             "--memory",
@@ -315,7 +333,7 @@ def start_local_cluster(
             "--work-dir",
             str(root / "work"),
         ]
-        cluster.workers.append(_spawn(WORKER_CLASS, args, env, logs / f"worker-{i}.log"))
+        cluster.workers.append(_spawn(WORKER_CLASS, args, env, logs / f"worker-{i}.log", netns))
     atexit.register(cluster.stop)  # stop() is safe to call again
     _wait_for(cluster, workers, timeout_s, logs)
     return cluster
