@@ -30,13 +30,19 @@ def plot_demand(trips: pd.DataFrame, ax=None):
 
 
 def plot_neighbourhood(trips: pd.DataFrame, r: float, *, lat: float, lon: float, ax=None):
-    """The grid (cells at least r wide) around a drop-off, its 3x3 neighbourhood and radius r."""
+    """The grid (cells at least r wide) around a drop-off, its 3x3 neighbourhood and radius r.
+
+    Cells are drawn with the width of the drop-off's latitude band (``geo.cell_size_deg``) and
+    aligned as the joins align them (longitude counted from -180 degrees). Every row is drawn
+    with that band's grid: in the joins the bands above and below have their own cell counts,
+    so their cell edges are shifted against these."""
     import matplotlib.pyplot as plt
     from matplotlib.patches import Polygon, Rectangle
 
     ax = ax or plt.subplots(figsize=(6.5, 6))[1]
     dlat, dlon = cell_size_deg(r, lat)
-    cy, cx = int(np.floor(lat / dlat)), int(np.floor(lon / dlon))
+    x0 = -180.0  # the joins count longitude cells from the antimeridian
+    cy, cx = int(np.floor(lat / dlat)), int(np.floor((lon - x0) / dlon))
     span = 3
     near = trips[
         (abs(trips["pickup_lat"] - lat) < (span + 0.5) * dlat)
@@ -48,7 +54,7 @@ def plot_neighbourhood(trips: pd.DataFrame, r: float, *, lat: float, lon: float,
             inside = abs(i - cy) <= 1 and abs(j - cx) <= 1
             ax.add_patch(
                 Rectangle(
-                    (j * dlon, i * dlat),
+                    (x0 + j * dlon, i * dlat),
                     dlon,
                     dlat,
                     fill=inside,
@@ -69,7 +75,7 @@ def plot_neighbourhood(trips: pd.DataFrame, r: float, *, lat: float, lon: float,
         )
     )
     ax.plot([lon], [lat], "*", ms=14, c="tab:red", label="trip a's drop-off")
-    ax.set_xlim((cx - span) * dlon, (cx + span + 1) * dlon)
+    ax.set_xlim(x0 + (cx - span) * dlon, x0 + (cx + span + 1) * dlon)
     ax.set_ylim((cy - span) * dlat, (cy + span + 1) * dlat)
     ax.set_aspect(1 / np.cos(np.radians(lat)))
     ax.ticklabel_format(useOffset=False)
