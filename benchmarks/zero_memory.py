@@ -72,7 +72,7 @@ def main(argv=None) -> None:
                 engines=args.engines,
                 world_size=args.world_size,
                 fresh_processes=not args.shared_processes,
-            )
+            ).states
         )
     wall = time.perf_counter() - t0
     table = runs[0].copy()

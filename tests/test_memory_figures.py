@@ -13,8 +13,10 @@ from fieldnotes.memory import GB, activation_bytes, zero_table  # noqa: E402
 from fieldnotes.memory.figures import (  # noqa: E402
     plot_activations,
     plot_rank_states,
+    plot_timelines,
     plot_zero_stages,
 )
+from fieldnotes.memory.timeline import CATEGORIES  # noqa: E402
 
 PSI = 7_069_016_064
 
@@ -36,9 +38,16 @@ def _measured():
     for engine, held in [("deepspeed-0", 16), ("deepspeed-3", 8)]:
         for rank in (0, 1):
             for part in ("parameters", "gradients", "master", "moments"):
-                rows.append({"engine": engine, "rank": rank, "part": part, "params": 10**6,
-                             "measured_bytes": held * 10**6 // 4 + rank,
-                             "formula_bytes": held * 10**6 // 4})
+                rows.append(
+                    {
+                        "engine": engine,
+                        "rank": rank,
+                        "part": part,
+                        "params": 10**6,
+                        "measured_bytes": held * 10**6 // 4 + rank,
+                        "formula_bytes": held * 10**6 // 4,
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -74,8 +83,51 @@ def test_activations_plot_three_modes_and_two_lines():
 
 def test_activations_plot_draws_a_measured_model():
     seqs = [256, 1024]
-    fig = plot_activations(seqs, hidden=64, heads=4, layers=2, states_gb=1.0, gpu_gb=40.0,
-                           measured=("measured BLOOM", lambda s: 3 * s * GB))
+    fig = plot_activations(
+        seqs,
+        hidden=64,
+        heads=4,
+        layers=2,
+        states_gb=1.0,
+        gpu_gb=40.0,
+        measured=("measured BLOOM", lambda s: 3 * s * GB),
+    )
     line = [ln for ln in fig.axes[0].lines if ln.get_label() == "measured BLOOM"][0]
     assert list(line.get_ydata()) == pytest.approx([3 * s for s in seqs])
     plt.close(fig)
+
+
+def _timeline():
+    rows = []
+    for engine, scale in [("deepspeed-0", 1), ("deepspeed-3", 2), ("torch-fsdp", 3)]:
+        for k, phase in enumerate(["before", "forward", "backward", "forward", "optimizer"]):
+            live = {c: 0 for c in CATEGORIES}
+            live["parameters"] = 10**6
+            live["activations"] = scale * k * 10**6
+            rows.append(
+                {
+                    "engine": engine,
+                    "rank": 0,
+                    "seconds": k / 1000,
+                    "phase": phase,
+                    **live,
+                    "total": sum(live.values()),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def test_timelines_one_panel_per_engine_with_phases_and_peak():
+    fig = plot_timelines(_timeline(), rank=0)
+    panels = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in panels] == ["deepspeed-0", "deepspeed-3", "torch-fsdp"]
+    for scale, ax in enumerate(panels, start=1):
+        assert len(ax.collections) == len(CATEGORIES)  # one stacked band per category
+        peak = [ln for ln in ax.lines if ln.get_label() == "peak"][0]
+        assert peak.get_ydata()[0] == pytest.approx(1 + 4 * scale)  # MB at the last row
+        phase_lines = [ln for ln in ax.lines if ln.get_linestyle() == ":"]
+        assert [ln.get_xdata()[0] for ln in phase_lines] == pytest.approx([1, 2, 3, 4])  # ms
+        assert "MB" in ax.get_ylabel() and "ms" in ax.get_xlabel()
+    plt.close(fig)
+    with pytest.raises(ValueError, match="rank"):
+        plot_timelines(_timeline(), rank=1)

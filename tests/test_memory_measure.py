@@ -5,15 +5,23 @@ from __future__ import annotations
 import pytest
 
 from fieldnotes.memory import RunSpec, count_parameters, measure_zero, summary_table
-from fieldnotes.memory.measure import ENGINES, small_bloom_config, storage_bytes
+from fieldnotes.memory.engines import ENGINE_MODEL, ENGINES
+from fieldnotes.memory.held import storage_bytes
+from fieldnotes.memory.runs import small_bloom_config
+from fieldnotes.memory.timeline import CATEGORIES
 
 # odd sizes, so that padding shows
 SPEC = RunSpec(hidden=62, layers=2, heads=2, vocab=1001, seq_len=8, micro_batch=2, steps=1)
 
 
 @pytest.fixture(scope="module")
-def table():
+def measurement():
     return measure_zero(SPEC, world_size=2, fresh_processes=False, progress=False, timeout_s=600)
+
+
+@pytest.fixture(scope="module")
+def table(measurement):
+    return measurement.states
 
 
 def _get(table, engine, part, rank=0):
@@ -65,6 +73,49 @@ def test_what_each_stage_shards(table):
     assert (table.final_loss.between(5.0, 9.0)).all()
     wide = summary_table(table)
     assert wide.shape[0] == len(ENGINES) * 2
+
+
+@pytest.mark.slow
+def test_the_traced_step_holds_the_model_states_it_reports(measurement):
+    timeline = measurement.timeline
+    assert set(timeline.engine) == set(ENGINES) and set(timeline["rank"]) == {0, 1}
+    assert (timeline[list(CATEGORIES)].sum(axis=1) == timeline["total"]).all()
+    for (engine, rank), g in timeline.groupby(["engine", "rank"]):
+        held = (
+            measurement.states[
+                (measurement.states.engine == engine) & (measurement.states["rank"] == rank)
+            ]
+            .set_index("part")
+            .measured_bytes
+        )
+        # master copies and moments do not change size during a step: the tracker's labelled
+        # bytes are the bytes read from the optimizer
+        for part in ("master", "moments"):
+            assert g[part].max() == held[part], (engine, rank, part)
+        # a step goes forward, backward (twice: two micro-batches), optimizer
+        phases = g.phase[g.phase.ne(g.phase.shift())].tolist()
+        assert [p for p in phases if p != "before"] == [
+            "forward",
+            "backward",
+            "forward",
+            "backward",
+            "optimizer",
+        ], (engine, phases)
+        assert g.activations.max() > 0 and g.activations.iloc[-1] == 0
+        assert g.total.max() > sum(held)
+    # on two ranks ZeRO-3 holds half of ZeRO-0's moments throughout the step
+    moments = timeline.groupby("engine").moments.max()
+    assert moments["deepspeed-3"] * 2 == pytest.approx(moments["deepspeed-0"], rel=0.01)
+
+
+def test_engine_models_are_the_papers_bytes():
+    assert ENGINE_MODEL["deepspeed-2"].formula_bytes(10, 4) == {
+        "parameters": 20,
+        "gradients": 6,
+        "master": 12,
+        "moments": 24,
+    }
+    assert ENGINE_MODEL["deepspeed-0"].k == 12 and ENGINE_MODEL["torch-fsdp"].k == 8
 
 
 def test_storage_bytes_counts_views_once():

@@ -45,11 +45,11 @@ def test_distinct_storages_counted_once_and_nothing_kept_alive():
     assert m.last() is None  # no saved tensor outlives the call
 
 
-@pytest.mark.parametrize("model_type", sorted({t for t, _ in ACTIVATION_COEFFICIENTS}))
-def test_coefficients_are_the_fit_of_the_measurement(model_type):
-    fit = fit_activations(reference_config(model_type), FIT_SHAPES)
+@pytest.mark.parametrize("model_type, dtype", sorted(ACTIVATION_COEFFICIENTS))
+def test_coefficients_are_the_fit_of_the_measurement(model_type, dtype):
+    fit = fit_activations(reference_config(model_type), FIT_SHAPES, dtype=dtype)
     got = (fit.alpha, fit.beta)
-    assert got == pytest.approx(ACTIVATION_COEFFICIENTS[(model_type, "bfloat16")], abs=1e-6)
+    assert got == pytest.approx(ACTIVATION_COEFFICIENTS[(model_type, dtype)], abs=1e-6)
     assert fit.table().residual.abs().max() < 1e-9
 
 
@@ -60,6 +60,15 @@ def test_prediction_within_2_percent_at_unseen_shapes(model_type, hidden, heads)
     for s, b in UNSEEN:
         measured = saved_activation_bytes(cfg, seq_len=s, micro_batch=b)
         predicted = predicted_activation_bytes(cfg, seq_len=s, micro_batch=b)
+        assert predicted == pytest.approx(measured, rel=0.02), (s, b)
+
+
+def test_fp32_bloom_prediction_at_unseen_shapes():
+    # the fp32 coefficients (PyTorch's fp32 engines) at a wider config and shapes the fit never saw
+    cfg = reference_config("bloom", hidden=192, heads=6)
+    for s, b in UNSEEN:
+        measured = saved_activation_bytes(cfg, seq_len=s, micro_batch=b, dtype="float32")
+        predicted = predicted_activation_bytes(cfg, seq_len=s, micro_batch=b, dtype="float32")
         assert predicted == pytest.approx(measured, rel=0.02), (s, b)
 
 
@@ -87,7 +96,7 @@ def test_bad_input():
     with pytest.raises(ValueError, match="seq_len"):
         saved_activation_bytes(cfg, seq_len=0, micro_batch=1)
     with pytest.raises(ValueError, match="fitted"):
-        predicted_activation_bytes(cfg, seq_len=8, micro_batch=1, dtype="float32")
+        predicted_activation_bytes(cfg, seq_len=8, micro_batch=1, dtype="float16")
     with pytest.raises(TypeError, match="config"):
         saved_activation_bytes({"hidden_size": 4}, seq_len=8, micro_batch=1)
     with pytest.raises(ValueError, match="shapes"):

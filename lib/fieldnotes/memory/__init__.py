@@ -2,7 +2,8 @@
 frozen/LoRA/offload budgets, activation memory, DeepSpeed's estimators, and a measured sharded run.
 
 Everything here is plain arithmetic except :func:`count_parameters` (builds a model on the meta
-device), :func:`saved_activation_bytes` (runs one layer forward on the CPU), :func:`reconcile_deepspeed` (calls DeepSpeed) and :func:`measure_zero` (trains on CPU ranks);
+device), :func:`saved_activation_bytes` (runs one layer forward on the CPU), :func:`reconcile_deepspeed` (calls DeepSpeed) and :func:`measure_zero` (trains on CPU ranks and
+traces one step's live tensor bytes);
 those import their heavy engines when called.
 """
 
@@ -27,7 +28,8 @@ from fieldnotes.memory.counting import (
     linear_shapes,
 )
 from fieldnotes.memory.estimators import deepspeed_estimates, reconcile_deepspeed
-from fieldnotes.memory.measure import RunSpec, measure_zero, summary_table
+from fieldnotes.memory.measure import Measurement, RunSpec, measure_zero, summary_table
+from fieldnotes.memory.peak import PeakPrediction, peak_table, predicted_peak
 from fieldnotes.memory.saved import (
     ACTIVATION_COEFFICIENTS,
     fit_activations,
@@ -53,6 +55,8 @@ __all__ = [
     "PRECISIONS",
     "STAGE_NAMES",
     "Budget",
+    "Measurement",
+    "PeakPrediction",
     "ModelStates",
     "Part",
     "RunSpec",
@@ -72,7 +76,9 @@ __all__ = [
     "measure_zero",
     "min_gpus",
     "model_states",
+    "peak_table",
     "predicted_activation_bytes",
+    "predicted_peak",
     "reconcile_deepspeed",
     "reference_config",
     "saved_activation_bytes",

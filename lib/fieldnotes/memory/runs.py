@@ -1,0 +1,239 @@
+"""Train the small BLOOM-style model under one engine on this CPU rank, and trace one step.
+
+Each rank trains ``RunSpec.steps`` optimizer steps of two accumulated micro-batches, then runs one
+more step inside a :class:`~fieldnotes.memory.timeline.LiveBytes` tracker (forward, backward,
+forward, backward, optimizer step). The model states are read (:mod:`~fieldnotes.memory.held`)
+after the traced step's first backward, in the middle of gradient accumulation, where ZeRO-1 and
+ZeRO-2 differ; the tracker's parts are labelled at the step's start, after each backward and after
+the optimizer step.
+"""
+
+from __future__ import annotations
+
+import gc
+from dataclasses import dataclass
+
+from fieldnotes.memory.zero import check_count
+
+MICRO_BATCHES = 2  # micro-batches accumulated per optimizer step
+BUCKET_ELEMENTS = 5_000_000  # the run's reduce and all-gather bucket size, in elements
+DEFAULT_BUCKET_ELEMENTS = 500_000_000  # DeepSpeed's default reduce_bucket_size (0.19.8)
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """What to train and how (sizes in tokens and model dimensions)."""
+
+    hidden: int = 384
+    layers: int = 8
+    heads: int = 6
+    vocab: int = 8000
+    seq_len: int = 64
+    micro_batch: int = 2
+    steps: int = 2
+    seed: int = 0
+    lr: float = 1e-4
+
+    def __post_init__(self):
+        for name in ("hidden", "layers", "heads", "vocab", "seq_len", "micro_batch", "steps"):
+            check_count(name, getattr(self, name), minimum=1)
+        check_count("seed", self.seed, minimum=0)
+        if self.hidden % self.heads:
+            raise ValueError(f"hidden ({self.hidden}) must be divisible by heads ({self.heads})")
+
+
+def small_bloom_config(spec: RunSpec):
+    """The BLOOM config of the measured model (tied embeddings, no dropout)."""
+    from transformers import BloomConfig
+
+    return BloomConfig(
+        vocab_size=spec.vocab,
+        hidden_size=spec.hidden,
+        n_layer=spec.layers,
+        n_head=spec.heads,
+        hidden_dropout=0.0,
+        attention_dropout=0.0,
+    )
+
+
+def deepspeed_config(spec: RunSpec, stage: int) -> dict:
+    """The DeepSpeed config of the measured run: bf16, AdamW, shard-friendly ZeRO settings.
+
+    ``stage3_param_persistence_threshold: 0`` and ``stage3_max_reuse_distance: 0`` make ZeRO-3
+    release every gathered parameter (DeepSpeed's defaults keep small parameters gathered), and
+    5e6-element buckets keep communication buffers small beside this small model.
+    """
+    return {
+        "train_micro_batch_size_per_gpu": spec.micro_batch,
+        "gradient_accumulation_steps": MICRO_BATCHES,
+        "bf16": {"enabled": True},
+        "optimizer": {"type": "AdamW", "params": {"lr": spec.lr, "torch_adam": True}},
+        "zero_optimization": {
+            "stage": stage,
+            "reduce_bucket_size": BUCKET_ELEMENTS,
+            "allgather_bucket_size": BUCKET_ELEMENTS,
+            "stage3_param_persistence_threshold": 0,
+            "stage3_max_reuse_distance": 0,
+            "stage3_prefetch_bucket_size": 0,
+        },
+        "steps_per_print": 10**9,
+        "wall_clock_breakdown": False,
+    }
+
+
+def token_batches(spec: RunSpec, rank: int, n: int) -> list:
+    """``n`` micro-batches of random token ids for ``rank`` (seeded by spec.seed and rank)."""
+    import torch
+
+    g = torch.Generator().manual_seed(spec.seed * 1000 + rank)
+    return [
+        torch.randint(0, spec.vocab, (spec.micro_batch, spec.seq_len), generator=g)
+        for _ in range(n)
+    ]
+
+
+@dataclass
+class TracedRun:
+    """What one rank's run leaves: (elements, bytes) held per part mid-step, counted there (DeepSpeed
+    later re-points ``p.grad`` at its buckets), the step's tracker, the losses and the objects."""
+
+    counted: dict
+    tracker: object
+    losses: list
+    keep: tuple  # engine, optimizer, model: for explaining the layout (explain.py)
+
+
+def _count(held: dict) -> dict:
+    from fieldnotes.memory.engines import PARTS
+    from fieldnotes.memory.held import storage_bytes
+
+    return {part: storage_bytes(held[part]) for part in PARTS}
+
+
+def _label_all(tracker, held: dict) -> None:
+    for part, tensors in held.items():
+        tracker.label(part, tensors)
+
+
+def run_deepspeed(spec: RunSpec, stage: int) -> TracedRun:
+    """Train under DeepSpeed ZeRO ``stage`` and trace the last optimizer step."""
+    import deepspeed
+    import torch
+    from transformers import BloomForCausalLM
+
+    from fieldnotes.memory.held import held_deepspeed
+    from fieldnotes.memory.timeline import LiveBytes
+
+    torch.manual_seed(spec.seed)
+    model = BloomForCausalLM(small_bloom_config(spec))
+    engine, optimizer, _, _ = deepspeed.initialize(
+        model=model, model_parameters=model.parameters(), config=deepspeed_config(spec, stage)
+    )
+    batches = token_batches(spec, engine.global_rank, MICRO_BATCHES * (spec.steps + 1))
+    warm, traced = batches[:-MICRO_BATCHES], batches[-MICRO_BATCHES:]
+    losses = []
+    for x in warm:
+        loss = engine(input_ids=x, labels=x).loss
+        engine.backward(loss)
+        losses.append(float(loss))
+        engine.step()
+    gc.collect()  # the same collector state at every run's traced step
+    # buckets are reduce_bucket_size elements of bf16 or (ZeRO-1's accumulator) fp32
+    tracker = LiveBytes(bucket_nbytes=(2 * BUCKET_ELEMENTS, 4 * BUCKET_ELEMENTS))
+    counted = {}
+    with tracker:
+        _label_all(tracker, held_deepspeed(engine, optimizer, stage))
+        for i, x in enumerate(traced):
+            tracker.start_phase("forward")
+            loss = engine(input_ids=x, labels=x).loss
+            tracker.start_phase("backward")
+            engine.backward(loss)
+            losses.append(float(loss))
+            snapshot = held_deepspeed(engine, optimizer, stage)
+            _label_all(tracker, snapshot)
+            if i == 0:
+                counted = _count(snapshot)
+                engine.step()  # not a boundary: DeepSpeed only counts the micro-batch
+            else:
+                tracker.start_phase("optimizer")
+                engine.step()
+        _label_all(tracker, held_deepspeed(engine, optimizer, stage))
+    return TracedRun(counted, tracker, losses, (engine, optimizer, model))
+
+
+def run_torch(spec: RunSpec, kind: str, world_size: int) -> TracedRun:
+    """Train under PyTorch's ``torch-zero1`` (DDP + ZeroRedundancyOptimizer) or ``torch-fsdp``."""
+    import torch
+    import torch.distributed as dist
+    from transformers import BloomForCausalLM
+
+    from fieldnotes.memory.held import held_torch
+    from fieldnotes.memory.timeline import LiveBytes
+
+    torch.manual_seed(spec.seed)
+    model = BloomForCausalLM(small_bloom_config(spec))
+    if kind == "torch-zero1":
+        from torch.distributed.optim import ZeroRedundancyOptimizer
+        from torch.nn.parallel import DistributedDataParallel
+
+        wrapped = DistributedDataParallel(model)
+        optimizer = ZeroRedundancyOptimizer(
+            wrapped.parameters(), optimizer_class=torch.optim.AdamW, lr=spec.lr
+        )
+        inner = optimizer.optim
+    else:
+        from torch.distributed.device_mesh import init_device_mesh
+        from torch.distributed.fsdp import fully_shard
+
+        mesh = init_device_mesh("cpu", (world_size,))
+        for block in model.transformer.h:
+            fully_shard(block, mesh=mesh)
+        fully_shard(model, mesh=mesh)
+        wrapped = model
+        optimizer = torch.optim.AdamW(model.parameters(), lr=spec.lr)
+        inner = optimizer
+    batches = token_batches(spec, dist.get_rank(), MICRO_BATCHES * (spec.steps + 1))
+    warm, traced = batches[:-MICRO_BATCHES], batches[-MICRO_BATCHES:]
+    losses = []
+
+    for i, x in enumerate(warm):
+        loss = wrapped(input_ids=x, labels=x).loss / MICRO_BATCHES
+        loss.backward()
+        losses.append(float(loss) * MICRO_BATCHES)
+        if i % MICRO_BATCHES == MICRO_BATCHES - 1:
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+    gc.collect()  # the same collector state at every run's traced step
+    tracker = LiveBytes()
+    counted = {}
+    with tracker:
+        _label_all(tracker, held_torch(model, inner))
+        for i, x in enumerate(traced):
+            tracker.start_phase("forward")
+            loss = wrapped(input_ids=x, labels=x).loss / MICRO_BATCHES
+            tracker.start_phase("backward")
+            loss.backward()
+            losses.append(float(loss) * MICRO_BATCHES)
+            snapshot = held_torch(model, inner)
+            _label_all(tracker, snapshot)
+            if i == 0:
+                counted = _count(snapshot)
+        tracker.start_phase("optimizer")
+        optimizer.step()
+        _label_all(tracker, held_torch(model, inner))
+        optimizer.zero_grad(set_to_none=True)
+    return TracedRun(counted, tracker, losses, (wrapped, optimizer, model))
+
+
+__all__ = [
+    "BUCKET_ELEMENTS",
+    "DEFAULT_BUCKET_ELEMENTS",
+    "MICRO_BATCHES",
+    "RunSpec",
+    "TracedRun",
+    "deepspeed_config",
+    "run_deepspeed",
+    "run_torch",
+    "small_bloom_config",
+    "token_batches",
+]
