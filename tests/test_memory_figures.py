@@ -131,3 +131,27 @@ def test_timelines_one_panel_per_engine_with_phases_and_peak():
     plt.close(fig)
     with pytest.raises(ValueError, match="rank"):
         plot_timelines(_timeline(), rank=1)
+
+
+def test_precision_plot_draws_each_mode_and_the_scale():
+    from fieldnotes.memory.figures import plot_precision
+
+    rows = []
+    for mode in ("fp32", "bf16", "fp16", "fp16-scaled"):
+        for step in range(4):
+            scaled = mode == "fp16-scaled"
+            rows.append({"mode": mode, "step": step, "loss": 5.0 - step,
+                         "scale": 2.0 ** (16 - (step == 3)) if scaled else 1.0,
+                         "skipped": scaled and step == 2, "underflow": 0.0})
+    fig = plot_precision(pd.DataFrame(rows))
+    left, right = fig.axes
+    assert [ln.get_label() for ln in left.lines] == ["fp32", "bf16", "fp16", "fp16-scaled"]
+    assert list(left.lines[0].get_ydata()) == [5.0, 4.0, 3.0, 2.0]
+    scale = [ln for ln in right.lines if ln.get_label() == "loss scale"][0]
+    assert list(scale.get_ydata()) == [2.0**16] * 3 + [2.0**15]
+    skipped = [ln for ln in right.lines if ln.get_label() == "skipped step"][0]
+    assert list(skipped.get_xdata()) == [2]
+    assert right.get_yscale() == "log" and "nats" in left.get_ylabel()
+    plt.close(fig)
+    with pytest.raises(ValueError, match="empty"):
+        plot_precision(pd.DataFrame(rows).iloc[:0])
