@@ -44,6 +44,7 @@ def recompute_step_seconds(spec, *, repeats: int = 5, warmup: int = 1):
         model = BloomForCausalLM(small_bloom_config(spec))
         model.train()
         if mode == "full":
+            model.config.use_cache = False  # recomputation keeps no key/value cache anyway
             model.gradient_checkpointing_enable(
                 gradient_checkpointing_kwargs={"use_reentrant": False}
             )
