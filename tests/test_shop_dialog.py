@@ -8,6 +8,7 @@ from fieldnotes.shop.catalog import make_catalog
 from fieldnotes.shop.dialog import MAX_REASKS, Shop, new_state, step
 from fieldnotes.shop.nlu import Parse, trained_nlu
 from fieldnotes.shop.search import build_index, search
+from fieldnotes.shop.text import fold
 from fieldnotes.shop.utterances import INTENTS
 
 CATALOG = make_catalog(240, seed=1)
@@ -130,3 +131,26 @@ def test_cancel_with_a_new_cart_drops_the_cart_not_the_earlier_order():
                                             ("tên mình là Huỳnh Linh", "Huỳnh Linh")])
 def test_a_name_of_any_length_fills_the_name_slot(text, name):
     assert trained_nlu(1500, 1).parse(text).slots["name"] == name
+
+
+def test_a_detail_that_keeps_failing_hands_off_after_the_bounded_reasks():
+    checkout = ["tìm balo", "chọn số 1", "thêm 1 cái", "thanh toán"]
+    state, reply, _ = talk(checkout + ["sđt 12345678"] * MAX_REASKS)
+    assert state["stage"] == "details" and "không hợp lệ" in reply
+    state, reply, _ = talk(["sđt 12345678"], state)
+    assert state["stage"] == "handoff" and "nhân viên" in reply
+
+
+def test_a_search_during_checkout_keeps_the_cart_and_the_stage():
+    state, _, _ = talk(["tìm balo", "chọn số 1", "thêm 1 cái", "thanh toán", "tên mình là Trần Văn An"])
+    cart = state["cart"]
+    state, reply, effects = talk(["tìm áo thun màu đen", "lấy mẫu số 2"], state)
+    assert state["stage"] == "details" and state["cart"] == cart and effects == [] and "hủy" in reply
+
+
+@pytest.mark.parametrize("text", ["name Dũng", "ten do ngoc dung nhe"])
+def test_a_name_is_a_detail_even_when_the_intent_reads_as_confirm(text):
+    state, reply, effects = talk(["tìm balo", "chọn số 1", "thêm 1 cái", "thanh toán", "sđt 0912345678",
+                                  "địa chỉ 12 Lê Lợi Quận 1 TP HCM", text])
+    assert state["stage"] == "confirm" and state["details"]["name"] and effects == []
+    assert fold(state["details"]["name"]).endswith("dung")

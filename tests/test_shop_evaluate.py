@@ -20,6 +20,7 @@ from fieldnotes.shop.evaluate import (
     ndcg_at_k,
     recall_at_k,
     reciprocal_rank,
+    run_seed,
     slot_search,
     snapshot,
 )
@@ -100,7 +101,9 @@ def converse(a, goal, channel, seed):
     sid = a.store.create_session(new_state())
     before = snapshot(a.store)
     counter = iter(range(1, 100))
-    log = simulate(goal, lambda text: handle_turn(a, sid, next(counter), text), channel=channel, seed=seed)
+    def send(text):  # what a person sees: no dialogue state, so the shopper cannot read it
+        return {k: v for k, v in handle_turn(a, sid, next(counter), text).items() if k != "state"}
+    log = simulate(goal, send, channel=channel, seed=seed)
     return sid, before, log
 
 
@@ -142,3 +145,32 @@ def test_evaluate_writes_every_metric_per_channel_and_for_the_rules():
     assert m["search_ablation"]["both_views"]["no_diacritics"] > m["search_ablation"]["accented_only"]["no_diacritics"]
     assert m["invariants"]["model"] == dict.fromkeys(m["invariants"]["model"], 0)
     assert set(m["pass_hat_k"]["model"]) == {"1", "2"} and m["faults"]["model"].keys() == {"simulator", "assistant"}
+
+
+def test_a_search_at_checkout_cannot_slip_a_second_line_into_a_confirmed_order(tmp_path):
+    """Seed 1 at CI size, goal 6: a name taken for a search at the confirm stage used to send the
+    dialogue back to browsing with the cart kept, and the next pick confirmed a two-line order."""
+    url = f"sqlite:///{tmp_path / 'shop.db'}"
+    prepare_database(url, CATALOG)
+    a = build_assistant(url, CATALOG, trained_nlu(1500, 1).parse, views=("folded",))
+    goal = make_goals(CATALOG, 20, seed=1)[6]
+    try:
+        for run in range(2):
+            sid, before, log = converse(a, goal, CHANNELS[6 % len(CHANNELS)], run_seed(1, 6, run))
+            assert [len(order["lines"]) for order in a.store.orders_of(sid)] == [1], log.turns
+            assert judge(a.store, sid, goal, before) is None, log.turns
+    finally:
+        a.store.close()
+
+
+def test_the_shopper_refuses_a_summary_whose_lines_or_total_are_wrong():
+    from fieldnotes.shop.simulator import Dialogue, _Shopper
+    goal = make_goals(CATALOG, 5, seed=5)[0]
+    shopper = _Shopper(goal, "accented", np.random.default_rng(0), Dialogue(goal, "accented"))
+    shopper.chosen = {"title": "Áo thun Coolmate", "price_vnd": 150_000}
+    line = f"{goal.quantity} x Áo thun Coolmate (P1-1) 150.000đ"
+    tail = f"Người nhận {goal.name}, {goal.phone}, {goal.final_address}. Bạn xác nhận đặt hàng chứ?"
+    right = f"Đơn hàng: {line}. Tổng {150_000 * goal.quantity:,}đ. ".replace(",", ".") + tail
+    assert shopper._lines_right(right)
+    assert not shopper._lines_right(right.replace(line, line + "; 1 x Quần jean (P2-1) 300.000đ"))
+    assert not shopper._lines_right(right.replace("Tổng ", "Tổng 9"))

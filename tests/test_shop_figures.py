@@ -49,10 +49,14 @@ def test_the_invariant_verdict_counts_the_sweep_runs_too():
 
 def test_kill_facts_count_with_the_right_plurals():
     kill = {"in_flight_at_kill": 1, "payments_settling_on_killed_worker": 2, "retries": 1,
-            "confirms_committed_unanswered": 1, "reconciled": {"paid": 0, "refunded": 0}}
+            "confirms_committed_unanswered": 1, "reconciled": {"paid": 0, "refunded": 0, "unpaid_before": 2},
+            "server_workers": {"before": 3, "after": 3, "started": 1}}
     text = story.kill_facts(kill)
     assert "1 request in flight" in text and "2 payments under way" in text and "(1 resend)" in text
     assert "1 confirmation that" in text and "was answered" in text and text.endswith(".")
+    assert "2 confirmed orders were unpaid" in text and "started 1 new worker" in text
+    none_started = story.kill_facts(kill | {"server_workers": {"before": 3, "after": 2, "started": 0}})
+    assert "no new server process had started" in none_started and "new worker" not in none_started
 
 
 def test_the_nodelay_verdict_reads_which_side_must_set_it():

@@ -111,3 +111,14 @@ def test_compatibility_digits_become_plain_digits():
     from fieldnotes.shop.text import tokenize
 
     assert tokenize("thêm ² cái, size ３, mẫu ①") == tokenize("thêm 2 cái, size 3, mẫu 1")
+
+
+@pytest.mark.parametrize("text", ["dưới -300k", "-300k", "khoảng (-2tr)", "dưới 99999999999999999999k",
+                                  "từ 2000000000 đến 3000000000đ"])
+def test_negative_and_absurd_prices_are_refused(text):
+    assert find_price(text) is None
+
+
+@pytest.mark.parametrize("text", ["tu 500k den 200k", "từ 500 đến 200 nghìn", "200-500k", "200 -500k"])
+def test_a_reversed_range_is_swapped_and_a_dash_between_numbers_is_a_range(text):
+    assert parse_price(text) == PriceRange(200_000, 500_000)

@@ -10,8 +10,10 @@ message means (a :class:`~fieldnotes.shop.nlu.Parse`) and a read-only view of th
 returns the new state, the reply and the effects the caller must apply in its transaction
 (placing or cancelling an order). An order is only ever placed by a ``confirm`` message that
 answers a summary the assistant showed; anything else the shopper says meanwhile (a correction:
-"à không, size L" = "oh no, size L") changes the slot and shows the summary again. After
-``MAX_REASKS`` messages in a row that it cannot act on, the assistant hands over to a person.
+"à không, size L" = "oh no, size L") changes the slot and shows the summary again; a search
+or a pick during checkout keeps the cart and the stage and says how to start again ("hủy").
+After ``MAX_REASKS`` messages in a row that it cannot act on (at the checkout form: that leave
+the form exactly as it was), the assistant hands over to a person.
 """
 
 from __future__ import annotations
@@ -139,18 +141,27 @@ def step(state: dict, parse: Parse, shop: Shop) -> tuple[dict, str, list[Effect]
 
     A reply may hold ``{status}``, which the caller fills in with the order's status.
     """
+    before = copy.deepcopy(state)
     state = copy.deepcopy(state)
     effects: list[Effect] = []
     reply = _turn(state, parse, shop, effects)
-    if reply is None:
+    if reply is None or _stuck_at_checkout(before, state):
         state["reasks"] += 1
         if state["reasks"] > MAX_REASKS:
             state["stage"] = "handoff"
             return state, "Mình chuyển bạn sang nhân viên tư vấn nhé, xin lỗi vì chưa hiểu ý bạn.", effects
-        reply = "Xin lỗi, mình chưa hiểu. Bạn muốn tìm sản phẩm, xem giỏ hàng hay thanh toán?"
+        reply = reply or "Xin lỗi, mình chưa hiểu. Bạn muốn tìm sản phẩm, xem giỏ hàng hay thanh toán?"
     elif not reply.startswith("Tiếc quá"):
         state["reasks"] = 0
     return state, reply, effects
+
+
+def _stuck_at_checkout(before: dict, after: dict) -> bool:
+    """Whether a turn at the checkout form (details or confirm) left the conversation exactly as
+    it was: asking again for the same missing detail, or showing the same summary, is a re-ask."""
+    ignored = ("reasks", "cancel_asked")
+    return (before["stage"] in ("details", "confirm") and after["stage"] == before["stage"]
+            and {k: v for k, v in before.items() if k not in ignored} == {k: v for k, v in after.items() if k not in ignored})
 
 
 def _turn(state: dict, parse: Parse, shop: Shop, effects: list[Effect]) -> str | None:
@@ -181,6 +192,10 @@ def _turn(state: dict, parse: Parse, shop: Shop, effects: list[Effect]) -> str |
     if intent in ("give_details", "confirm") or (state["stage"] in ("details", "confirm") and slots.keys() & set(DETAILS)
                                                  and "ptype" not in slots):  # a name the classifier took for a search
         return _details_or_confirm(state, parse, shop, effects)
+    if state["stage"] in ("details", "confirm") and state["cart"] and (
+            intent == "search" or intent in ("refine", "pick") and slots.keys() & {"ptype", "colour", "brand", "price", "item"}):
+        return ("Bạn đang thanh toán giỏ hàng này; nhắn \"hủy\" để bỏ giỏ nếu muốn chọn lại. "  # the cart is kept as is
+                + _ask_details(state, shop))
     if intent in ("search", "refine") and (slots.keys() & {"ptype", "colour", "brand", "gender", "price"}
                                            or intent == "search"):
         return _search(state, parse, shop)
@@ -256,7 +271,7 @@ def _add(state: dict, slots: dict, shop: Shop) -> str | None:
 
 def _details_or_confirm(state: dict, parse: Parse, shop: Shop, effects: list[Effect]) -> str | None:
     """Fill the delivery details, show the summary, and place the order on an explicit confirmation."""
-    if parse.intent == "confirm":
+    if parse.intent == "confirm" and not parse.slots.keys() & set(DETAILS):  # "name Dũng" tagged confirm gives a name
         if state["stage"] != "confirm":
             return "Chưa có đơn nào để xác nhận." if not state["cart"] else _ask_details(state, shop)
         effects.append(Effect("place_order", tuple((s, q) for s, q in state["cart"]), dict(state["details"])))

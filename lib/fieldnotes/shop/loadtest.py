@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fieldnotes.shop.text import fold
 from fieldnotes.shop.utterances import make_address, make_name
 
 SEARCHES = ("tìm áo thun", "tìm balo", "tìm tai nghe", "tìm quần jean", "tìm giày thể thao", "tìm sạc dự phòng",
@@ -143,7 +144,7 @@ def _shop(client, record: Shopper, arrival: float, seed: int) -> None:
     for message_id, text in enumerate(messages, 1):
         if text == "{size}":
             sizes = reply["products"][0]["sizes"] if reply and reply["products"] else []
-            text = f"size {sizes[0]}" if sizes and reply["state"] == "variant" else "ok"
+            text = f"size {sizes[0]}" if sizes and "size nao" in fold(reply["reply"]) else "ok"
         body = {"session_id": record.session_id, "message_id": message_id, "text": text}
         due = arrival + TURN_INTERVAL_S * message_id
         time.sleep(max(0.0, due - time.monotonic()))
@@ -159,7 +160,7 @@ def _shop(client, record: Shopper, arrival: float, seed: int) -> None:
         if text == CONFIRM and reply["order"] and not record.confirmed_order:
             record.confirmed_order = reply["order"]["order_id"]
         elif text == CONFIRM and record.confirmed_order:
-            record.cancelled = reply["state"] == "browse"  # the confirmation of the cancel was taken
+            record.cancelled = "da duoc huy" in fold(reply["reply"])  # the reply says the order was cancelled
 
 
 def _without_replay_flag(reply: dict) -> dict:
@@ -276,8 +277,10 @@ def percentiles_ms(seconds: list[float]) -> dict[str, float]:
 def check_invariants(client, shoppers: list[Shopper]) -> tuple[dict[str, int], dict[str, int]]:
     """Violations of each invariant after a run, and what the server's reconciliation repaired first
     (``{"paid": n, "refunded": n}``): the server's audit of its database plus what the shoppers saw
-    (every confirmed checkout is one order, paid unless cancelled; replays answered alike)."""
-    repaired = client.post("/reconcile").json()
+    (every confirmed checkout is one order, paid unless cancelled; replays answered alike).
+    ``repaired`` also holds ``unpaid_before``: confirmed orders still unpaid before the repair."""
+    unpaid_before = client.get("/audit").json()["no_confirmed_order_left_unpaid"]
+    repaired = client.post("/reconcile").json() | {"unpaid_before": unpaid_before}
     audit = client.get("/audit").json()
     one_order = paid = 0
     for s in shoppers:
@@ -313,6 +316,7 @@ def load(url: str, *, rate: float, seconds: float, kill_worker_after: float | No
         root = _server_processes(client)
         if kill_worker_after is not None and root.pid == health["pid"]:
             raise ValueError("kill_worker_after needs a server with --workers >= 2 (it answers from one process)")
+        workers_before = {p.pid for p in root.children(recursive=True)}
         server_cpu = CpuSampler(root)
         server_cpu.start()
         client_cpu0 = time.process_time()
@@ -333,6 +337,7 @@ def load(url: str, *, rate: float, seconds: float, kill_worker_after: float | No
         server_cpu.stop.set()
     with client_for(url) as fresh:  # new connections: a killed worker's kept-alive ones are dead
         invariants, repaired = check_invariants(fresh, shoppers)
+    workers_after = {p.pid for p in root.children(recursive=True) if p.is_running()}
     turns = [t for s in shoppers for t in s.turns]
     orders = sum(1 for s in shoppers if s.confirmed_order)
     return {
@@ -351,6 +356,8 @@ def load(url: str, *, rate: float, seconds: float, kill_worker_after: float | No
         "confirms_in_flight_at_kill": killed[0]["confirms"] if killed else None,
         "payments_settling_on_killed_worker": killed[0]["settling"] if killed else None,
         "confirms_committed_unanswered": sum(s.committed_unanswered for s in shoppers),
+        "server_workers": {"before": len(workers_before), "after": len(workers_after),
+                           "started": len(workers_after - workers_before)},
         "reconciled": repaired,
         "client_cpu_cores": client_cpu / elapsed, "server_cpu_cores": server_cpu_s / elapsed,
         "cpu_note": "cores used on average over the run (CPU s / wall s); a killed worker counts up to its "

@@ -2,7 +2,9 @@
 
 A shopper who types "ao thun den" (no accents) shares no token with the title "Áo thun ... màu
 đen" in the accented view: only the folded view matches. Each view's BM25 scores are scaled to
-[0, 1] and added; the slots the understanding found (price, size in stock, gender) filter the
+[0, 1] and a product keeps its best view's score (the maximum: summing the views counted a word
+typed with its accents twice, once in each view, and ranked worse than the folded view alone);
+the slots the understanding found (price, size in stock, gender) filter the
 candidates, and matching type, colour and brand re-rank them.
 """
 
@@ -17,7 +19,7 @@ from fieldnotes.shop.text import PriceRange, fold, normalize
 
 VIEWS = ("accented", "folded")
 BOOSTS = {"ptype": 1.0, "colour": 0.5, "brand": 0.5}
-"""Added to the fused BM25 score (which lies in [0, len(views)]) when a slot matches the product."""
+"""Added to the fused BM25 score (which lies in [0, 1]) when a slot matches the product."""
 
 
 @dataclass(frozen=True)
@@ -90,7 +92,8 @@ def build_index(catalog: Catalog, *, views: tuple[str, ...] = VIEWS) -> SearchIn
 
 
 def bm25_scores(index: SearchIndex, query: str, views: tuple[str, ...]) -> np.ndarray:
-    """The fused lexical score of every product: each view's BM25 divided by its maximum, summed."""
+    """The fused lexical score of every product: each view's BM25 divided by its maximum, and
+    the largest of these over ``views``."""
     total = np.zeros(len(index.catalog.products))
     for view in views:
         if view not in index.retrievers:
@@ -100,7 +103,7 @@ def bm25_scores(index: SearchIndex, query: str, views: tuple[str, ...]) -> np.nd
             continue
         scores = index.retrievers[view].get_scores(tokens)
         if scores.max() > 0:
-            total += scores / scores.max()
+            total = np.maximum(total, scores / scores.max())
     return total
 
 

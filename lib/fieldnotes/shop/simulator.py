@@ -5,7 +5,8 @@ same in a size, buy two, change the delivery address before confirming, buy then
 shopper talks only through the held-out *test* templates and synonyms (``utterances.utter``,
 ``split="test"``) in one noise channel, and sometimes slips (says a wrong size, then corrects
 it). It reads what a person reads, the reply text and the listed products (title, price,
-colour, sizes), never the assistant's state or the catalog's truth, and it keeps its own record
+colour, sizes), never the assistant's state field or the catalog's truth (:func:`stage_seen`
+judges from the reply text where the conversation stands), and it keeps its own record
 of what each message was meant to carry: a message whose labelled values do not resolve to the
 goal's (noise that destroyed a word) is a *simulator* fault, kept apart from the assistant's.
 """
@@ -21,7 +22,7 @@ import numpy as np
 
 from fieldnotes.shop.catalog import Catalog, type_names
 from fieldnotes.shop.nlu import slots_from_tags
-from fieldnotes.shop.text import PriceRange, fold, normalize
+from fieldnotes.shop.text import PriceRange, fold, format_vnd, normalize
 from fieldnotes.shop.utterances import (
     CHANNELS,
     Utterance,
@@ -101,15 +102,46 @@ class Dialogue:
 
 
 def _carried(u: Utterance, intended: dict) -> list[str]:
-    """Slots whose labelled value in the message does not resolve to the intended one."""
+    """Slots whose labelled value in the message does not resolve to the intended one (names and
+    addresses compared as folded words, so only a word the noise changed counts)."""
     said = slots_from_tags(u.tokens, u.tags)
     wrong = []
-    for slot in ("ptype", "colour", "size", "quantity", "item", "phone"):
-        if slot in intended and slot in {t[2:] for t in u.tags if t != "O"} and said.get(slot) != intended[slot]:
+    for slot in ("ptype", "colour", "size", "quantity", "item", "phone", "name", "address"):
+        if slot not in intended or slot not in {t[2:] for t in u.tags if t != "O"}:
+            continue
+        value = said.get(slot)
+        if slot in ("name", "address"):
+            if not isinstance(value, str) or not _same_text(value, intended[slot]):
+                wrong.append(slot)
+        elif value != intended[slot]:
             wrong.append(slot)
     if "price" in {t[2:] for t in u.tags if t != "O"} and said.get("price") != intended.get("price_range"):
         wrong.append("price")
     return wrong
+
+
+_SEEN = (  # (words in the folded reply, the stage a reader takes it for), first match wins
+    (("nhan vien tu van",), "handoff"),
+    (("huy don", "xac nhan"), "placed"),  # "do you want to cancel order ...? reply 'xác nhận'"
+    (("dat hang thanh cong",), "placed"),
+    (("da duoc dat",), "placed"),
+    (("da duoc huy",), "browse"),
+    (("xac nhan dat hang",), "confirm"),
+    (("cho minh xin",), "details"),
+    (("size nao",), "variant"),
+    (("muon lay may cai",), "variant"),
+    (("da them",), "cart"),
+    (("shop co:",), "browse"),
+    (("bo gio hang",), "browse"),
+    (("chua dat duoc",), "browse"),
+)
+
+
+def stage_seen(reply: dict, before: str) -> str:
+    """Where the conversation stands as a person reading the reply text would judge it (one of
+    ``dialog.STAGES``); a reply that says nothing about it (a re-ask) leaves ``before``."""
+    text = fold(reply["reply"])
+    return next((stage for words, stage in _SEEN if all(w in text for w in words)), before)
 
 
 def _fits(goal: Goal, product: dict) -> bool:
@@ -140,6 +172,8 @@ class _Shopper:
     added: bool = False
     address_changed: bool = False
     cancelled: bool = False
+    stage: str = "browse"  # where the shopper thinks the conversation stands, from the reply text
+    chosen: dict | None = None  # the listed product the shopper picked
 
     def message(self, intent: str, values: dict) -> str:
         """Type a message carrying ``values`` and note any value the noise destroyed."""
@@ -155,7 +189,7 @@ class _Shopper:
     def next(self, reply: dict | None) -> str | None:
         """The next message given the last reply, or None when the shopper is done."""
         g = self.goal
-        stage = reply["state"] if reply else "browse"
+        stage = self.stage = stage_seen(reply, self.stage) if reply else "browse"
         if stage == "handoff":
             self.log.outcome = "handoff"
             return None
@@ -212,6 +246,7 @@ class _Shopper:
         if fitting:
             self.slipped = bool(g.size) and bool(self.rng.random() < SLIP_RATE)
             values = {"item": fitting[0]}
+            self.chosen = self.listing[fitting[0] - 1]
             if g.size and not self.slipped:
                 values["size"] = g.size
             text = self.message("pick", values)
@@ -232,7 +267,9 @@ class _Shopper:
         return self.message("give_details", wanted or {"name": self.goal.name})
 
     def _confirm(self, summary: str) -> str:
-        """Check the summary against the goal: correct what is wrong, change the address once, or confirm."""
+        """Check the whole summary against the goal (one line: the quantity of the chosen product;
+        the total; name, phone, address): start the cart again if a line or the total is wrong,
+        correct a detail, change the address once, or confirm."""
         g = self.goal
         if g.new_address and not self.address_changed:
             self.address_changed = True
@@ -244,10 +281,20 @@ class _Shopper:
             return self.message("give_details", {"name": g.name})
         if g.phone not in summary:
             return self.message("give_details", {"phone": g.phone})
-        if f"{g.quantity} x " not in summary:
-            self.added = False
-            return self.message("add_to_cart", {"quantity": g.quantity})
+        if not self._lines_right(summary):
+            self.picked = self.added = False  # drop the cart and choose again
+            return self.message("cancel", {})
         return self.message("confirm", {})
+
+    def _lines_right(self, summary: str) -> bool:
+        """Whether the summary lists exactly one line, the goal's quantity of the chosen product,
+        and a total of quantity x its listed price."""
+        if self.chosen is None or not summary.startswith("Đơn hàng: "):
+            return False
+        lines = summary[len("Đơn hàng: "):].split(". Tổng ")[0].split("; ")
+        qty, price = self.goal.quantity, self.chosen["price_vnd"]
+        return (len(lines) == 1 and lines[0].startswith(f"{qty} x {self.chosen['title']} (")
+                and f"Tổng {format_vnd(qty * price)}." in summary)
 
 
 def simulate(goal: Goal, send: Callable[[str], dict], *, channel: str, seed: int,

@@ -90,14 +90,19 @@ def kill_facts(kill: dict) -> str:
     """What the kill run did, in a sentence ending with a full stop (from its load.json fields)."""
     committed = kill["confirms_committed_unanswered"]
     repaired = kill["reconciled"]["paid"] + kill["reconciled"]["refunded"]
+    workers = kill["server_workers"]
     return (f"one worker was SIGKILLed with {_count(kill['in_flight_at_kill'], 'request', 'requests')} in flight "
             f"from the client and {_count(kill['payments_settling_on_killed_worker'], 'payment', 'payments')} "
             f"under way on that worker; the shoppers resent failed requests with the same ids "
             f"({_count(kill['retries'], 'resend', 'resends')}), "
             f"{_count(committed, 'confirmation', 'confirmations')} that the killed worker had committed but "
             f"not answered {'was' if committed == 1 else 'were'} answered on the resend from the stored reply, "
-            f"the reconciliation afterwards had {_count(repaired, 'payment', 'payments')} left to finish, and "
-            f"uvicorn started a new worker.")
+            f"before the reconciliation {_count(kill['reconciled']['unpaid_before'], 'confirmed order was', 'confirmed orders were')} "
+            f"unpaid and it had {_count(repaired, 'payment', 'payments')} left to finish, and "
+            + (f"uvicorn started {_count(workers['started'], 'new worker', 'new workers')} "
+               f"({workers['after']} server processes at the end, {workers['before']} at the start)."
+               if workers["started"] else
+               f"no new server process had started by the end ({workers['after']} of {workers['before']} left)."))
 
 
 NODELAY_STALL_MS = 20.0

@@ -101,6 +101,11 @@ class PriceRange:
         return price_vnd >= self.min_vnd and (self.max_vnd is None or price_vnd <= self.max_vnd)
 
 
+MAX_PRICE_VND = 1_000_000_000
+"""The largest amount read as a price (1 tỷ = one billion VND); a larger one is refused."""
+_NEGATIVE = re.compile(r"(?:^|(?<![\d\s])\s|(?<=[^\w\s-]))-\s*\d")
+"""A minus sign before a number that does not follow another number ("dưới -300k", not "200-500k")."""
+
 AROUND = 0.2
 """'tầm X' / 'khoảng X' / 'around X' means X ± 20 %."""
 
@@ -151,20 +156,27 @@ def find_price(text: str) -> PriceSpan | None:
 
     Forms: "dưới 300k", "under 300k", "tầm 1tr2", "khoảng 500 nghìn", "từ 200 đến 500 nghìn",
     "200-500k", "trên 1 triệu", "2 củ", "350.000đ". A bare number without a unit below 10,000 is
-    a size or a quantity, not a price.
+    a size or a quantity, not a price. A reversed range is swapped; a text with a negative amount
+    ("dưới -300k") or one above ``MAX_PRICE_VND`` holds no price (the assistant asks again).
     """
     folded = fold(clean(text))
+    if _NEGATIVE.search(folded):
+        return None
     best: PriceSpan | None = None
     for kind, pattern in _PRICE_RULES:
         for m in pattern.finditer(folded):
             hi = _amount(m, "b")
+            if hi is not None and hi[0] > MAX_PRICE_VND:
+                return None
             if hi is None or hi[0] < 1_000:
                 continue
             if kind == "between":
                 lo = _amount(m, "a", unit_hint=m.group("bunit"))
-                if lo is None or lo[0] > hi[0]:
+                if lo is None:
                     continue
-                rng = PriceRange(lo[0], hi[0])
+                if lo[0] > MAX_PRICE_VND:
+                    return None
+                rng = PriceRange(min(lo[0], hi[0]), max(lo[0], hi[0]))  # "từ 500k đến 200k" means 200k-500k
             elif kind == "under":
                 rng = PriceRange(0, hi[0])
             elif kind == "over":
