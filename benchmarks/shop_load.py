@@ -53,7 +53,7 @@ def nodelay_matrix(db_url: str, products: int, nlu: Path) -> list[dict]:
 
 def sweep_one(db_url: str, rates: list[float], seconds: float, workers: int, products: int, nlu: Path,
               repeats: int) -> dict:
-    """Every rate (``repeats`` runs each) against one server, then a kill run at the knee (or the lowest rate)."""
+    """Every rate (``repeats`` runs each) against one server, then a kill run at the highest rate on a fresh server."""
     from fieldnotes.shop.loadtest import knee, load, sweep
     from fieldnotes.shop.server import running_server
     from fieldnotes.shop.service import PAUSE_ENV

@@ -88,6 +88,16 @@ def test_a_message_whose_noise_destroyed_a_value_is_a_simulator_fault():
     assert _carried(said, {"ptype": "ao_thun"}) == []
 
 
+def test_a_typo_that_changed_the_name_or_the_address_is_a_simulator_fault():
+    said = Utterance("ten Linh sjt 0912345678", ("ten", "linh", "sjt", "0912345678"),
+                     ("O", "B-name", "I-name", "B-phone"), "give_details", "typos")  # "sđt" typed as "sjt"
+    assert _carried(said, {"name": "Linh", "phone": "0912345678"}) == ["name"]
+    assert _carried(said, {"name": "Linh Sjt", "phone": "0912345678"}) == []
+    where = Utterance("dia chi 12 le loi", ("dia", "chi", "12", "le", "loi"), ("O", "O", "B-address", "I-address",
+                                                                                 "I-address"), "give_details", "no_diacritics")
+    assert _carried(where, {"address": "12 Lê Lợi"}) == [] and _carried(where, {"address": "12 Lê Lai"}) == ["address"]
+
+
 @pytest.fixture()
 def assistant(tmp_path):
     url = f"sqlite:///{tmp_path / 'shop.db'}"

@@ -17,6 +17,9 @@ def test_bars_have_one_group_per_channel_and_labelled_axes():
     ax = figures.plot_by_channel({"a": dict.fromkeys(CHANNELS, 0.5), "b": dict.fromkeys(CHANNELS, 0.9)},
                                  ylabel="nDCG@10", title="t", target=0.9)
     assert len(ax.patches) == 2 * len(CHANNELS) and ax.get_ylabel() == "nDCG@10" and ax.get_xlabel()
+    assert sorted({t.get_text() for t in ax.texts}) == ["0.50", "0.90"]  # every bar carries its value
+    legend = ax.get_legend().get_window_extent(ax.figure.canvas.get_renderer())
+    assert legend.x0 >= ax.get_window_extent().x1  # the legend sits outside the bars
 
 
 def test_latency_figure_marks_the_knee_on_a_log_axis():
@@ -30,7 +33,7 @@ def metrics(value):
     per = dict.fromkeys(["all", *CHANNELS], value)
     return {"intent_accuracy": {"model": per}, "slot_f1": {"model": per}, "task_success": {"model": per},
             "search_ablation": {"both_views": {"no_diacritics": 0.9}, "accented_only": {"no_diacritics": 0.3}},
-            "invariants": {"model": {"x": 0}, "rules": {"x": 0}}}
+            "search_views": {"chosen": "both_views"}, "invariants": {"model": {"x": 0}, "rules": {"x": 0}}}
 
 
 @pytest.mark.parametrize(("value", "met"), [(0.97, 8), (0.5, 3)])
@@ -66,3 +69,48 @@ def test_the_nodelay_verdict_reads_which_side_must_set_it():
     assert story.nodelay_verdict(ms | {(True, False): 5.0}).endswith("with neither side and with only the client setting it.")
     with pytest.raises(ValueError, match="health_ms"):
         story.nodelay_verdict({(True, True): 1.0})
+
+
+def test_the_claims_summary_names_each_missed_target_and_follows_the_table():
+    kill = {"invariants": {"x": 0}}
+    low = metrics(0.5)
+    low["intent_accuracy"]["model"] = dict.fromkeys(["all", *CHANNELS], 0.97)
+    text = story.claims_summary(story.verdicts(low, {"latency_ms": {"p99": 80.0}}, [kill], kill, 100.0))
+    assert '"scalable" meets all its targets' in text and '"place orders, purchase" misses 1 of 1' in text
+    assert '"find products" misses 2 of 5' in text and "intent accuracy" not in text and text.endswith(".")
+    assert story.relation(0.8, 0.9) == "below" and story.relation(0.9, 0.8) == "above"
+    assert story.relation(0.9, 0.9) == "level with"
+
+
+def test_bootstrap_interval_brackets_the_mean_and_narrows_with_more_goals():
+    from fieldnotes.shop.evaluate import bootstrap_interval
+    few = bootstrap_interval([1.0, 0.0] * 5, seed=0)
+    many = bootstrap_interval([1.0, 0.0] * 500, seed=0)
+    assert few[0] < 0.5 < few[1] and many[0] < 0.5 < many[1] and many[1] - many[0] < few[1] - few[0]
+    assert bootstrap_interval([1.0] * 4, seed=0) == [1.0, 1.0]
+    with pytest.raises(ValueError, match="values"):
+        bootstrap_interval([], seed=0)
+
+
+def test_success_figures_give_intervals_and_the_model_against_the_rules():
+    m = {"goal_success": {"model": [1.0, 0.5, 1.0, 0.0], "rules": [1.0, 1.0, 1.0, 0.5]},
+         "task_success": {"model": {"all": 0.625}, "rules": {"all": 0.875}}, "channels": list(CHANNELS),
+         "pass_hat_k": {"model": {"2": 0.5}}, "turns_per_dialogue": {"model": 9.0},
+         "faults": {"model": {"assistant": 2, "simulator": 1}}}
+    fig = story.success_figures(m, seed=0, runs=2)
+    assert fig["model_vs_rules"] == "below" and fig["goals_per_channel"] == 1 and fig["goals"] == 4
+    assert fig["task_success_low"] <= 0.625 <= fig["task_success_high"] and fig["gap_low"] <= -0.25 <= fig["gap_high"]
+    assert fig["gap_high"] <= 0.0 and fig["gap_verdict"].startswith("the interval holds zero")  # a draw of only ties
+    worse = story.success_figures(m | {"goal_success": {"model": [0.0] * 4, "rules": [1.0] * 4}}, seed=0, runs=2)
+    assert worse["gap_verdict"] == "the interval excludes zero" and worse["gap_high"] == -1.0
+
+
+def test_the_knee_comparison_and_the_latency_gap_follow_the_numbers():
+    runs = [{"rate": 1.0}, {"rate": 2.0}]
+    bench = {"sqlite": {"knee": {"rate": 2.0}, "runs": runs}, "postgresql": {"knee": None, "runs": runs}}
+    assert "moves down with PostgreSQL" in story.knee_comparison(bench)
+    assert "does not move" in story.knee_comparison(bench | {"postgresql": bench["sqlite"]})
+    with pytest.raises(ValueError, match="postgresql"):
+        story.knee_comparison({"sqlite": bench["sqlite"]})
+    assert story.latency_gap(134.6, 129.3).startswith("Here the two are within 10%")
+    assert "40 ms higher" in story.latency_gap(170.0, 130.0)

@@ -62,6 +62,8 @@ def test_killing_a_worker_inside_a_payment_breaks_no_invariant(db_url, nlu_file,
     assert result["errors"] == 0 and result["orders"] >= 1 and result["products"] == 240
     assert result["turns"] >= 5 * result["shoppers"] and result["latency_ms"]["p99"] >= result["latency_ms"]["p50"]
     assert len(result["load_average"]["start"]) == 3 and len(result["load_average"]["end"]) == 3
+    assert result["server_workers"]["before"] >= 2 and result["server_workers"]["started"] >= 1  # uvicorn replaced it
+    assert 0 <= result["reconciled"]["unpaid_before"] <= result["orders"]
 
 
 def test_the_knee_is_the_last_rate_before_the_first_failure():

@@ -248,6 +248,19 @@ def judge(store: Store, session_id: str, goal: Goal, before: tuple[dict, dict]) 
     return ", ".join(problems) or None
 
 
+def bootstrap_interval(values: list[float], *, seed: int, draws: int = 2000, level: float = 0.95) -> list[float]:
+    """A percentile bootstrap interval [low, high] of the mean of ``values`` (one per goal: a
+    goal's success rate, or the model's minus the rules' for a paired interval), resampling goals."""
+    if not values:
+        raise ValueError("values must hold at least one goal")
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    rng = np.random.default_rng([seed, 5009])
+    data = np.asarray(values, dtype=float)
+    means = data[rng.integers(0, len(data), size=(draws, len(data)))].mean(axis=1)
+    return [float(np.quantile(means, (1 - level) / 2)), float(np.quantile(means, (1 + level) / 2))]
+
+
 def run_seed(seed: int, goal_index: int, run: int) -> int:
     """The simulator seed of one run of one goal (derived, so runs are independent)."""
     return int(np.random.SeedSequence([seed, 5006, goal_index, run]).generate_state(1)[0])
@@ -289,6 +302,7 @@ def tasks(catalog: Catalog, parse: Callable[[str], Parse], goals: list[Goal], *,
     return {"task_success": by_channel(success, channels),
             "pass_hat_k": {str(k): pass_hat_k(results, k) for k in range(1, runs + 1)},
             "turns_per_dialogue": float(np.mean(turns)), "faults": faults, "failures": failures,
+            "goal_success": success,
             "invariants": invariants}
 
 
@@ -322,7 +336,7 @@ def evaluate(*, seed: int, size: str = "ci") -> dict:
         per_system[name] = (understanding(parse, test) | search_scores(index, queries, slot_search(index, parse, views))
                             | tasks(catalog, parse, goals, runs=s.runs, seed=seed, views=views))
     for metric in ("intent_accuracy", "slot_f1", "ndcg_at_10", "recall_at_10", "mrr", "task_success",
-                   "pass_hat_k", "turns_per_dialogue", "faults", "failures", "invariants"):
+                   "pass_hat_k", "turns_per_dialogue", "faults", "failures", "invariants", "goal_success"):
         out[metric] = {name: per_system[name][metric] for name in systems}
     out["search_ablation"] = {name: search_scores(index, queries, lexical_search(index, v))["ndcg_at_10"]
                               for name, v in ABLATION_VIEWS.items()}

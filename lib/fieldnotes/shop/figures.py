@@ -8,23 +8,25 @@ CHANNEL_LABELS = {"accented": "accented", "no_diacritics": "no diacritics", "typ
 
 
 def plot_by_channel(series: dict[str, dict[str, float]], *, ylabel: str, title: str, target: float | None = None):
-    """Grouped bars: one group per noise channel, one bar per series ({name: {channel: value}})."""
+    """Grouped bars: one group per noise channel, one bar per series ({name: {channel: value}}),
+    each bar labelled with its value, the legend outside the axes."""
     import matplotlib.pyplot as plt
     import numpy as np
 
-    fig, ax = plt.subplots(figsize=(7.5, 3.6))
+    fig, ax = plt.subplots(figsize=(9.5, 3.8))
     x = np.arange(len(CHANNELS))
     width = 0.8 / len(series)
     for n, (name, values) in enumerate(series.items()):
-        ax.bar(x + (n - (len(series) - 1) / 2) * width, [values[c] for c in CHANNELS], width, label=name)
+        bars = ax.bar(x + (n - (len(series) - 1) / 2) * width, [values[c] for c in CHANNELS], width, label=name)
+        ax.bar_label(bars, fmt="%.2f", fontsize=6, rotation=90, padding=2)  # the value of each bar, readable
     if target is not None:
         ax.axhline(target, color="black", lw=1, ls="--", label=f"target {target:g}")
     ax.set_xticks(x, [CHANNEL_LABELS[c] for c in CHANNELS])
     ax.set_xlabel("how the shopper typed (noise channel)")
     ax.set_ylabel(ylabel)
-    ax.set_ylim(0, 1.05)
+    ax.set_ylim(0, 1.2)  # room for the bar labels
     ax.set_title(title)
-    ax.legend(loc="lower left", fontsize=8)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)  # outside: it covers no bar
     fig.tight_layout()
     return ax
 

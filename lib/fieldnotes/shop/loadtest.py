@@ -370,7 +370,8 @@ def load(url: str, *, rate: float, seconds: float, kill_worker_after: float | No
 def sweep(url: str, rates: list[float], *, seconds: float, seed: int = 0, repeats: int = REPEATS) -> list[dict]:
     """``repeats`` load runs per rate (dialogues started per second), rates in the order given,
     each run with its own arrival schedule; one row per rate: the median p50/p95/p99 over its
-    runs (``latency_ms``), their min and max (``p99_range_ms``), summed errors and violations,
+    runs (``latency_ms``), their min and max (``p99_range_ms``), the median turns per run
+    (``turns``: the samples behind each run's p99), summed errors and violations,
     the median throughput, and the runs themselves (``repeats``)."""
     if repeats < 1:
         raise ValueError(f"repeats must be >= 1, got {repeats}")
@@ -385,6 +386,7 @@ def sweep(url: str, rates: list[float], *, seconds: float, seed: int = 0, repeat
             "latency_ms": {q: med(lambda r, q=q: r["latency_ms"][q]) for q in ("p50", "p95", "p99")},
             "service_ms": {q: med(lambda r, q=q: r["service_ms"][q]) for q in ("p50", "p95", "p99")},
             "p99_range_ms": [min(p99s), max(p99s)],
+            "turns": med(lambda r: r["turns"]),  # per run: what each run's p99 rests on
             "turns_per_s": med(lambda r: r["turns_per_s"]), "orders_per_s": med(lambda r: r["orders_per_s"]),
             "offered_turns_per_s": float(np.mean([r["turns"] / max(r["shoppers"], 1) for r in runs])) * rate,
             "client_cpu_cores": med(lambda r: r["client_cpu_cores"]),
