@@ -21,7 +21,7 @@ def nlu_file(tmp_path_factory):
 @pytest.mark.slow
 def test_two_workers_serve_one_conversation_from_the_database(tmp_path, nlu_file):
     url = f"sqlite:///{tmp_path / 'shop.db'}"
-    with running_server(url, workers=2, products=PRODUCTS, seed=SEED, nlu_path=nlu_file) as server:
+    with running_server(url, workers=2, products=PRODUCTS, seed=SEED, nlu_path=nlu_file, views=("folded",)) as server:
         with httpx.Client(base_url=server.url, timeout=30) as client:
             sid = client.post("/sessions").json()["session_id"]
             replies = []
@@ -63,3 +63,9 @@ def test_a_purchase_typed_into_the_chat_page_is_paid_in_the_database(tmp_path, n
     assert order["status"] == "paid" and order["name"] == "Trần Văn An" and order["phone"] == "0912345678"
     assert store.audit() == dict.fromkeys(store.audit(), 0)
     store.close()
+
+
+def test_serve_refuses_views_it_does_not_index(tmp_path):
+    from fieldnotes.shop.server import serve
+    with pytest.raises(ValueError, match="views"):
+        serve(f"sqlite:///{tmp_path / 'shop.db'}", 8000, views=("latin",))

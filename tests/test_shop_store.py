@@ -284,7 +284,7 @@ def test_urls_are_checked():
         Store("mysql://x")
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.tuples(st.sampled_from(["order", "pay", "cancel"]), st.integers(0, 5), st.integers(1, 40)),
                 max_size=15))
 def test_any_mix_of_orders_payments_and_cancels_keeps_every_invariant(tmp_path_factory, ops):

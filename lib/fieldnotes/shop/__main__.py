@@ -21,6 +21,8 @@ def main(argv: list[str] | None = None) -> None:
     serve.add_argument("--timeout-rate", type=float, default=0.0,
                        help="share of payments whose first call times out after charging")
     serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--views", nargs="+", choices=("accented", "folded"), default=["accented", "folded"],
+                       help="search views (evaluate's metrics.json names its choice under search_views)")
     serve.add_argument("--no-tcp-nodelay", dest="tcp_nodelay", action="store_false",
                        help="leave Nagle's algorithm on (uvicorn's sockets with --workers >= 2; ~40 ms stalls)")
 
@@ -44,7 +46,7 @@ def main(argv: list[str] | None = None) -> None:
 
         run_serve(args.db, args.port, workers=args.workers, products=args.products, seed=args.seed,
                   nlu_path=args.nlu, train_messages=args.train_messages, timeout_rate=args.timeout_rate,
-                  host=args.host, tcp_nodelay=args.tcp_nodelay)
+                  host=args.host, tcp_nodelay=args.tcp_nodelay, views=tuple(args.views))
     elif args.command == "evaluate":
         from fieldnotes.shop.evaluate import run_evaluation
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
 from fieldnotes.shop.catalog import Catalog, make_catalog
+from fieldnotes.shop.search import VIEWS
 from fieldnotes.shop.store import free_port, open_store
 
 TRAIN_MESSAGES = 3000
@@ -72,12 +73,16 @@ def ensure_nlu(path: str | Path, *, messages: int, seed: int) -> Path:
 
 def serve(db_url: str, port: int, *, workers: int = 1, products: int = 500, seed: int = 0,
           nlu_path: str | None = None, train_messages: int = TRAIN_MESSAGES, timeout_rate: float = 0.0,
-          host: str = "127.0.0.1", tcp_nodelay: bool = True) -> None:
+          host: str = "127.0.0.1", tcp_nodelay: bool = True, views: tuple[str, ...] = VIEWS) -> None:
     """Serve the shop on ``host:port`` with ``workers`` uvicorn processes until interrupted;
-    ``tcp_nodelay=False`` keeps uvicorn's own sockets (see :class:`NoDelayHTTPProtocol`)."""
+    ``tcp_nodelay=False`` keeps uvicorn's own sockets (see :class:`NoDelayHTTPProtocol`);
+    ``views`` are the search views the workers search (the evaluation's choice)."""
     import uvicorn
 
-    from fieldnotes.shop.service import ENV
+    from fieldnotes.shop.service import ENV, VIEWS_ENV
+
+    if not views or set(views) - set(VIEWS):
+        raise ValueError(f"views must be a non-empty subset of {VIEWS}, got {views}")
 
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
@@ -87,7 +92,8 @@ def serve(db_url: str, port: int, *, workers: int = 1, products: int = 500, seed
     with tempfile.TemporaryDirectory(prefix="fieldnotes-shop-") as tmp:
         model = ensure_nlu(nlu_path or Path(tmp) / "nlu.pkl", messages=train_messages, seed=seed)
         os.environ.update({ENV["db"]: db_url, ENV["products"]: str(products), ENV["seed"]: str(seed),
-                           ENV["nlu"]: str(model), ENV["timeout_rate"]: str(timeout_rate)})
+                           ENV["nlu"]: str(model), ENV["timeout_rate"]: str(timeout_rate),
+                           VIEWS_ENV: ",".join(views)})
         http = "fieldnotes.shop.server:NoDelayHTTPProtocol" if tcp_nodelay else "auto"
         uvicorn.run("fieldnotes.shop.service:app_from_env", factory=True, host=host, port=port, workers=workers,
                     http=http, log_level="warning", access_log=False)
@@ -104,16 +110,18 @@ class Server:
 @contextlib.contextmanager
 def running_server(db_url: str, *, workers: int = 1, products: int = 200, seed: int = 0,
                    nlu_path: str | Path | None = None, timeout_rate: float = 0.0, tcp_nodelay: bool = True,
-                   env: dict[str, str] | None = None, start_timeout_s: float = 180.0) -> Iterator[Server]:
+                   env: dict[str, str] | None = None, start_timeout_s: float = 180.0,
+                   views: tuple[str, ...] = VIEWS) -> Iterator[Server]:
     """Start ``python -m fieldnotes.shop serve`` on 127.0.0.1 and a free port; yield it; stop it
-    (the whole process group: supervisor and workers) however the block ends. ``env`` adds
+    (the whole process group: supervisor and workers) however the block ends; it searches
+    ``views``. ``env`` adds
     environment variables for the server (e.g. :data:`fieldnotes.shop.service.PAUSE_ENV`)."""
     import httpx
 
     port = free_port()
     cmd = [sys.executable, "-m", "fieldnotes.shop", "serve", "--db", db_url, "--port", str(port),
            "--workers", str(workers), "--products", str(products), "--seed", str(seed),
-           "--timeout-rate", str(timeout_rate)]
+           "--timeout-rate", str(timeout_rate), "--views", *views]
     if nlu_path is not None:
         cmd += ["--nlu", str(nlu_path)]
     if not tcp_nodelay:

@@ -366,6 +366,8 @@ ENV = {"db": "FIELDNOTES_SHOP_DB", "products": "FIELDNOTES_SHOP_PRODUCTS", "seed
        "nlu": "FIELDNOTES_SHOP_NLU", "timeout_rate": "FIELDNOTES_SHOP_TIMEOUT_RATE"}
 """Environment variables through which ``serve`` configures every uvicorn worker."""
 PAUSE_ENV = "FIELDNOTES_SHOP_PAUSE_BEFORE_CHARGE_S"
+VIEWS_ENV = "FIELDNOTES_SHOP_VIEWS"
+"""The search views a worker searches, comma-separated (``serve --views``; default both)."""
 """Optional test hook (s): each worker holds every payment this long between recording it as
 pending and charging, so a kill test's SIGKILL lands inside the commit-to-charge window."""
 
@@ -382,6 +384,7 @@ def app_from_env():
         model = load_nlu(os.environ[ENV["nlu"]])
         return build_assistant(os.environ[ENV["db"]], catalog, model.parse,
                                timeout_rate=float(os.environ[ENV["timeout_rate"]]), seed=int(os.environ[ENV["seed"]]),
-                               pause_before_charge_s=float(os.environ.get(PAUSE_ENV, "0")))
+                               pause_before_charge_s=float(os.environ.get(PAUSE_ENV, "0")),
+                               views=tuple(os.environ.get(VIEWS_ENV, "accented,folded").split(",")))
 
     return create_app(make)
