@@ -47,3 +47,18 @@ def test_ablation_bars_and_curves_have_labelled_axes():
     ax = plot_curves({"a": [3.0, 2.0, 1.0] * 10}, "t", 5).axes[0]
     assert ax.get_xlabel() == "optimizer step" and "nats" in ax.get_ylabel()
     plt.close("all")
+
+
+def test_precision_curves_one_line_per_precision_and_skipped_steps_marked():
+    from fieldnotes.vlm.figures import plot_precision_curves
+
+    losses = {"fp32": [2.0] * 20, "bf16": [2.1] * 20, "fp16": [9.0, 8.0] + [2.0] * 18}
+    ax = plot_precision_curves(losses, {"fp16": [0, 1]}, smooth=1).axes[0]
+    labels = [ln.get_label() for ln in ax.get_lines()]
+    assert labels == ["fp32", "bf16", "fp16", "fp16: 2 skipped (overflow)"]
+    marks = ax.get_lines()[3]
+    assert list(marks.get_xdata()) == [0, 1] and list(marks.get_ydata()) == [9.0, 8.0]
+    assert "nats" in ax.get_ylabel() and ax.get_xlabel().startswith("optimizer step")
+    with pytest.raises(ValueError, match="losses"):
+        plot_precision_curves({}, {})
+    plt.close("all")

@@ -156,3 +156,27 @@ def test_score_table_shows_each_score_with_its_interval():
     )
     with pytest.raises(ValueError, match="models is empty"):
         score_table({})
+
+
+def test_precision_findings_compare_with_fp32():
+    from types import SimpleNamespace
+
+    from fieldnotes.vlm.findings import precision_findings
+
+    def run(losses, acc, scales=(), skipped=()):
+        return SimpleNamespace(vqa_losses=losses, metrics={"overall_accuracy": acc},
+                               vqa_scales=list(scales), vqa_skipped_steps=list(skipped))  # fmt: skip
+
+    runs = {"fp32": run([4.0, 3.0, 2.0, 1.0], 0.6), "bf16": run([4.0, 3.0, 2.0, 1.5], 0.6),
+            "fp16": run([9.0, 3.0, 2.0, 0.5], 0.5, [65536.0, 32768.0, 32768.0, 32768.0], [0])}  # fmt: skip
+    f = precision_findings(runs)
+    assert f["fp32_tail_loss"] == 1.0 and f["bf16_tail_loss"] == 1.5
+    assert f["bf16_loss_vs_fp32"] == "above" and f["bf16_loss_gap"] == pytest.approx(0.5)
+    assert f["fp16_loss_vs_fp32"] == "below" and f["fp16_vs_fp32"] == "worse than"
+    assert f["bf16_vs_fp32"] == "exactly as well as"
+    assert (f["fp16_skipped"], f["fp16_scale_start"], f["fp16_scale_min"]) == (1, 65536.0, 32768.0)
+    assert precision_findings(runs, tail=0.5)["fp32_tail_loss"] == 1.5
+    with pytest.raises(ValueError, match="fp32"):
+        precision_findings({"bf16": runs["bf16"]})
+    with pytest.raises(ValueError, match="tail"):
+        precision_findings(runs, tail=0)

@@ -1,5 +1,6 @@
-"""The experiment end to end at a toy size: disjoint splits, learning happens, blind baselines, a killed
-run resumes to the same metrics, the CLI writes metrics.json and refuses a test seed that reuses a split."""
+"""The experiment end to end at a toy size: disjoint splits, learning happens, blind baselines, a
+SIGKILLed run resumes from its checkpoint's step to the same metrics, a checkpoint of another run is
+refused, the CLI writes metrics.json and refuses a test seed that reuses a split."""
 
 import json
 import os
@@ -10,6 +11,7 @@ import time
 from dataclasses import replace
 
 import pytest
+from safetensors import safe_open
 
 from fieldnotes.vlm import pipeline as vp
 from fieldnotes.vlm.fusion import FusionConfig
@@ -130,14 +132,49 @@ def test_killed_run_resumes_to_the_same_metrics(toy, tmp_path):
         f"the child ended before it could be killed: {child.stderr.read()[-2000:]}"
     )
     os.kill(child.pid, signal.SIGKILL)
-    child.wait()
+    assert child.wait() == -signal.SIGKILL
+    with safe_open(str(marker), framework="pt") as f:
+        saved_step = int(f.metadata()["step"])
+    assert 0 < saved_step < 400 and saved_step % 10 == 0
     resumed = vp.run_config(
         pre, data, size, vp.VLMRunConfig(checkpoint_dir=str(ckpt), progress=False)
     )
+    # the training reports where it continued: stage 1 was complete, stage 2 from its checkpoint
+    assert resumed.resumed_from == {"stage1": size.align_steps, "stage2": saved_step}
     fresh = vp.run_config(pre, data, size, vp.VLMRunConfig(progress=False))
+    assert fresh.resumed_from == {"stage1": 0, "stage2": 0}
     assert resumed.predictions == fresh.predictions
     assert resumed.metrics == fresh.metrics
     assert resumed.vqa_losses == pytest.approx(fresh.vqa_losses, abs=0)
+
+
+def test_a_checkpoint_of_another_run_is_refused_not_resumed(toy, tmp_path):
+    from fieldnotes.vlm.train import CheckpointMismatch
+
+    data, pre = toy
+    run = vp.VLMRunConfig(vqa_steps=10, checkpoint_dir=str(tmp_path), progress=False)
+    vp.run_config(pre, data, TOY, run, "validation")
+    for change in ({"lm": "general"}, {"seed": 5}, {"precision": "bf16"}, {"vqa_steps": 20}):
+        with pytest.raises(CheckpointMismatch, match="stage1.*written by another configuration"):
+            vp.run_config(pre, data, TOY, replace(run, **change), "validation")
+    again = vp.run_config(pre, data, TOY, replace(run, progress=True, device="cpu"), "validation")
+    assert again.resumed_from == {"stage1": TOY.align_steps, "stage2": 10}
+
+
+def test_the_final_run_in_three_precisions(toy):
+    data, pre = toy
+    size = replace(TOY, precision_steps=8)
+    runs = vp.compare_precisions(pre, data, size, vp.VLMRunConfig(progress=False))
+    assert list(runs) == ["fp32", "bf16", "fp16"]
+    assert all(len(r.vqa_losses) == 8 for r in runs.values())
+    assert runs["fp32"].vqa_scales == [] and runs["bf16"].vqa_scales == []
+    assert len(runs["fp16"].vqa_scales) == 8 and runs["fp16"].vqa_scales[0] == 2.0**16
+    # the same initial weights and batches: the first losses agree to rounding, the runs are not identical
+    assert runs["bf16"].vqa_losses[0] == pytest.approx(runs["fp32"].vqa_losses[0], abs=0.1)
+    assert runs["bf16"].vqa_losses != runs["fp32"].vqa_losses
+    assert all(r.metrics["n_questions"] == len(data.validation_items) for r in runs.values())
+    with pytest.raises(ValueError, match="precisions"):
+        vp.compare_precisions(pre, data, size, vp.VLMRunConfig(progress=False), ("fp8",))
 
 
 def test_cli_writes_metrics(monkeypatch, tmp_path):

@@ -1,4 +1,4 @@
-"""The chapter's figures: scan gallery, loss curves, answers, the ablation."""
+"""The chapter's figures: scan gallery, loss curves, precision curves, answers, the ablation."""
 
 from __future__ import annotations
 
@@ -119,5 +119,29 @@ def plot_ablation(
     ax.set_ylim(0, 100)
     ax.set_title(f"Ablation: {metric} on the {split} split (mean ± sd over seeds)")
     ax.legend(fontsize=7, ncol=2, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def plot_precision_curves(losses: dict[str, list[float]], skipped: dict[str, list[int]], smooth: int = 10):
+    """Stage-2 training loss per step (moving average over ``smooth`` steps) of the same run in
+    several precisions (name -> loss per step, in nats per answer token), with each precision's
+    skipped steps (FP16 overflow: name -> step indices) marked at their raw loss."""
+    import matplotlib.pyplot as plt
+
+    if not losses:
+        raise ValueError("losses is empty: give at least one precision's curve")
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    for name, ys in losses.items():
+        y = np.asarray(ys, dtype=float)
+        k = max(1, min(smooth, len(y) // 5))
+        (line,) = ax.plot(np.arange(k - 1, len(y)), np.convolve(y, np.ones(k) / k, mode="valid"), label=name)
+        steps = [s for s in skipped.get(name, []) if 0 <= s < len(y)]
+        if steps:
+            ax.plot(steps, y[steps], "x", color=line.get_color(), label=f"{name}: {len(steps)} skipped (overflow)")
+    ax.set_xlabel("optimizer step (VQA tuning)")
+    ax.set_ylabel("cross-entropy loss (nats per token)")
+    ax.set_title("The final configuration trained in FP32, BF16 and FP16 (same seed and batches)")
+    ax.legend(fontsize=8)
     fig.tight_layout()
     return fig

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 #: The three choices of the ablation, as columns of ``pipeline.run_ablation``'s table.
 FACTORS = ("encoder", "language model", "fusion")
 #: Question types that ask *what* is shown, and those that ask *where* it is.
@@ -236,3 +238,36 @@ def score_table(models: dict[str, dict]):
             row[label] = f"{m[key]:.1%} [{lo:.1%}, {hi:.1%}]"
         rows.append(row | {"questions": m["n_questions"]})
     return pd.DataFrame(rows)
+
+
+def precision_findings(runs: dict[str, object], tail: float = 0.25) -> dict[str, object]:
+    """What the same run trained in FP32, BF16 and FP16 (``pipeline.compare_precisions``) says:
+    per precision the mean stage-2 loss over the last ``tail`` of its steps (nats per token) and
+    the validation overall accuracy (fraction); FP16's skipped steps and gradient scale; and each
+    low precision against FP32 in words; the largest finite float16. Keys are glue names."""
+    if "fp32" not in runs:
+        raise ValueError(f"runs must include 'fp32' as the reference, got {sorted(runs)}")
+    if not 0 < tail <= 1:
+        raise ValueError(f"tail must be in (0, 1], got {tail!r}")
+    out: dict[str, object] = {}
+    for name, r in runs.items():
+        losses = [float(v) for v in r.vqa_losses]
+        k = max(1, int(round(tail * len(losses))))
+        out[f"{name}_tail_loss"] = sum(losses[-k:]) / k
+        out[f"{name}_overall"] = float(r.metrics["overall_accuracy"])
+        out[f"{name}_steps"] = len(losses)
+    for name in runs:
+        if name == "fp32":
+            continue
+        gap = out[f"{name}_tail_loss"] - out["fp32_tail_loss"]
+        out[f"{name}_loss_gap"] = abs(gap)
+        out[f"{name}_loss_vs_fp32"] = "below" if gap < 0 else ("above" if gap > 0 else "equal to")
+        out[f"{name}_vs_fp32"] = compare(out[f"{name}_overall"], out["fp32_overall"])
+    if "fp16" in runs:
+        r = runs["fp16"]
+        out["fp16_largest"] = float(np.finfo(np.float16).max)
+        out["fp16_skipped"] = len(r.vqa_skipped_steps)
+        out["fp16_scale_start"] = float(r.vqa_scales[0])
+        out["fp16_scale_min"] = float(min(r.vqa_scales))
+        out["fp16_scale_last"] = float(r.vqa_scales[-1])
+    return out

@@ -13,7 +13,8 @@ trains its fusion (stage 1) and fusion + LM (stage 2) on those cached tokens.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field, replace
+import json
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
@@ -21,6 +22,7 @@ from fieldnotes.vlm.data import Scan, images_array, make_scans
 from fieldnotes.vlm.fusion import BLIND, FUSIONS, FusionConfig
 from fieldnotes.vlm.language import LanguageConfig
 from fieldnotes.vlm.seeds import derive_seed
+from fieldnotes.vlm.train import PRECISIONS
 from fieldnotes.vlm.text import VQAItem, canonical_caption, make_captions, make_vqa
 from fieldnotes.vlm.vision import VisionConfig
 
@@ -45,6 +47,7 @@ class ExperimentSize:
     align_steps: int = 100
     vqa_steps: int = 150
     final_vqa_steps: int = 800
+    precision_steps: int = 300
     lora_r: int = 0
     lr: float = 2e-3
     ablation_seeds: int = 2
@@ -72,6 +75,7 @@ SIZES: dict[str, ExperimentSize] = {
         align_steps=20,
         vqa_steps=80,
         final_vqa_steps=100,
+        precision_steps=30,
         ablation_seeds=1,
         ablation_encoders=("general", "medical"),
         ablation_lms=("medical",),
@@ -245,15 +249,16 @@ def _seq_batches(tokenizer, prompts: list[str], targets: list[str], max_len: int
 @dataclass(frozen=True)
 class VLMRunConfig:
     """One VLM training run: which parts (encoder, LM, fusion or "none" for question only), its
-    seed, the stage-2 budget in steps (None: the size's ``vqa_steps``), precision and memory
-    switches, a checkpoint folder, and the torch device it trains on."""
+    seed, the stage-2 budget in steps (None: the size's ``vqa_steps``), the training precision
+    ("fp32", "bf16" or "fp16" with a gradient scaler), the memory switch, a checkpoint folder, and
+    the torch device it trains on."""
 
     encoder: str = "medical"
     lm: str = "medical"
     fusion: str = "qformer"
     seed: int = 0
     vqa_steps: int | None = None
-    bf16: bool = False
+    precision: str = "fp32"
     gradient_checkpointing: bool = False
     checkpoint_dir: str | None = None
     progress: bool = True
@@ -267,6 +272,8 @@ class VLMRunConfig:
             isinstance(steps, bool) or not isinstance(steps, int) or steps < 1
         ):
             raise ValueError(f"vqa_steps must be None or a positive int, got {steps!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
 
     @property
     def name(self) -> str:
@@ -275,15 +282,26 @@ class VLMRunConfig:
             return f"{self.lm} LM, question only (no image)"
         return f"{self.encoder} encoder + {self.lm} LM + {self.fusion}"
 
+    def fingerprint(self, size: ExperimentSize, stage: str) -> str:
+        """What a checkpoint of ``stage`` must have been written for: every field that changes the
+        weights (not the folder, progress bars or device) and the experiment size."""
+        fields = {k: v for k, v in asdict(self).items() if k not in ("checkpoint_dir", "progress", "device")}
+        return f"{stage} {json.dumps(fields, sort_keys=True)} {size!r}"
+
 
 @dataclass
 class TrainedVLM:
-    """A trained model, its loss per step in both stages and stage 2's throughput (samples/s)."""
+    """A trained model, its loss per step in both stages, stage 2's throughput (samples/s), the step
+    each stage resumed from (0: trained from scratch) and stage 2's FP16 record (gradient scale per
+    step and the steps skipped on overflow; empty for FP32/BF16)."""
 
     model: object
     align_losses: list[float]
     vqa_losses: list[float]
     samples_per_second: float
+    resumed_from: dict[str, int] = field(default_factory=dict)
+    vqa_scales: list[float] = field(default_factory=list)
+    vqa_skipped_steps: list[int] = field(default_factory=list)
 
 
 def train_vlm(pre: Pretrained, size: ExperimentSize, run: VLMRunConfig, caption_feats, captions: list[str],
@@ -320,9 +338,11 @@ def train_vlm(pre: Pretrained, size: ExperimentSize, run: VLMRunConfig, caption_
 
     def checkpoint(stage: str) -> dict:
         folder = f"{run.checkpoint_dir}/{stage}" if run.checkpoint_dir else None
-        return {"checkpoint_dir": folder, "checkpoint_every": 10 if folder else 0}
+        return {"checkpoint_dir": folder, "checkpoint_every": 10 if folder else 0,
+                "fingerprint": run.fingerprint(size, stage), "precision": run.precision}  # fmt: skip
 
     losses1: list[float] = []
+    resumed = {}
     if run.fusion != BLIND:
         c_ids, c_mask, c_lab = (
             t.to(device) for t in _seq_batches(tok, ["caption :"] * len(captions), captions)
@@ -334,9 +354,10 @@ def train_vlm(pre: Pretrained, size: ExperimentSize, run: VLMRunConfig, caption_
             return model(c_ids[idx], c_mask[idx], c_lab[idx], features=c_feats[idx]).loss
 
         cfg1 = TrainConfig(steps=size.align_steps, lr=size.lr, seed=derive_seed(run.seed, "alignment"),
-                           bf16=run.bf16, progress=run.progress, **checkpoint("stage1"))  # fmt: skip
-        losses1 = train_loop(set_stage(model, 1), loss1, sampler(len(c_ids), "alignment batches"), cfg1,
-                             desc=f"align {run.fusion}").losses  # fmt: skip
+                           progress=run.progress, **checkpoint("stage1"))  # fmt: skip
+        r1 = train_loop(set_stage(model, 1), loss1, sampler(len(c_ids), "alignment batches"), cfg1,
+                        desc=f"align {run.fusion}")  # fmt: skip
+        losses1, resumed["stage1"] = r1.losses, r1.resumed_from
     v_ids, v_mask, v_lab = (t.to(device) for t in _seq_batches(
         tok, [prompt_text(it.question) for it in vqa_items], [it.answer for it in vqa_items]))  # fmt: skip
     v_img = torch.tensor([it.image for it in vqa_items], device=device)
@@ -347,15 +368,19 @@ def train_vlm(pre: Pretrained, size: ExperimentSize, run: VLMRunConfig, caption_
         return model(v_ids[idx], v_mask[idx], v_lab[idx], features=v_feats[v_img[idx]]).loss
 
     cfg2 = TrainConfig(steps=run.vqa_steps or size.vqa_steps, lr=size.lr, seed=derive_seed(run.seed, "VQA tuning"),
-                       bf16=run.bf16, progress=run.progress, **checkpoint("stage2"))  # fmt: skip
+                       progress=run.progress, **checkpoint("stage2"))  # fmt: skip
     r2 = train_loop(set_stage(model, 2, size.lora_r), loss2, sampler(len(v_ids), "VQA batches"), cfg2,
                     desc=f"VQA {run.fusion}")  # fmt: skip
-    return TrainedVLM(model, losses1, r2.losses, r2.samples_per_second)
+    resumed["stage2"] = r2.resumed_from
+    return TrainedVLM(model, losses1, r2.losses, r2.samples_per_second, resumed, r2.scales,
+                      r2.skipped_steps)  # fmt: skip
 
 
 @dataclass
 class RunResult:
-    """One trained VLM: its metrics on the evaluated split, predictions, loss curves and throughput."""
+    """One trained VLM: its metrics on the evaluated split, predictions, loss curves, throughput,
+    the step each training stage resumed from (0: from scratch) and stage 2's FP16 record (gradient
+    scale per step, steps skipped on overflow; empty for FP32/BF16)."""
 
     name: str
     model: object
@@ -366,6 +391,9 @@ class RunResult:
     samples_per_second: float
     trainable_parameters: int
     total_parameters: int
+    resumed_from: dict[str, int] = field(default_factory=dict)
+    vqa_scales: list[float] = field(default_factory=list)
+    vqa_skipped_steps: list[int] = field(default_factory=list)
 
 
 SPLITS: tuple[str, ...] = ("validation", "test")
@@ -386,7 +414,20 @@ def run_config(pre: Pretrained, data: MedicalData, size: ExperimentSize, run: VL
     items = data.validation_items if split == "validation" else data.test_items
     preds = answer_questions(t.model, pre.tokenizer, pre.features[(enc, split)], items)
     return RunResult(run.name, t.model, vqa_metrics(items, preds, run.seed), preds, t.align_losses, t.vqa_losses,
-                     t.samples_per_second, count_parameters(t.model, True), count_parameters(t.model))  # fmt: skip
+                     t.samples_per_second, count_parameters(t.model, True), count_parameters(t.model),
+                     t.resumed_from, t.vqa_scales, t.vqa_skipped_steps)  # fmt: skip
+
+
+def compare_precisions(pre: Pretrained, data: MedicalData, size: ExperimentSize, run: VLMRunConfig,
+                       precisions: tuple[str, ...] = PRECISIONS) -> dict[str, RunResult]:  # fmt: skip
+    """``run`` (the final configuration: same seed, same batches) trained for ``size.precision_steps``
+    VQA steps in each of ``precisions`` and scored on the validation split; precision -> result.
+    FP16 trains with a dynamic gradient scaler (``RunResult.vqa_scales``, ``vqa_skipped_steps``)."""
+    unknown = [p for p in precisions if p not in PRECISIONS]
+    if unknown or not precisions:
+        raise ValueError(f"precisions must be a non-empty subset of {PRECISIONS}, got {precisions!r}")
+    return {p: run_config(pre, data, size, replace(run, precision=p, vqa_steps=size.precision_steps))
+            for p in precisions}  # fmt: skip
 
 
 def run_zero_shot(

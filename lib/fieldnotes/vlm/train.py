@@ -1,14 +1,27 @@
-"""The training loop: AdamW, warm-up + cosine schedule, gradient clipping, bf16 autocast on the
-parameters' device, safetensors checkpoints and exact resume.
+"""The training loop: AdamW, warm-up + cosine schedule, gradient clipping, FP32 / BF16 / FP16
+autocast on the parameters' device (FP16 with a dynamic gradient scaler), safetensors checkpoints
+and exact resume.
 
 Batches are a pure function of (seed, step) and the RNG is reseeded at every step (with
 ``derive_seed(seed, "step <k>")``), so a run that is killed and resumed from its last checkpoint
-reaches the same weights as one that was not.
+reaches the same weights as one that was not. Every checkpoint stores the hash of the
+configuration that wrote it (``config_fingerprint``: the optimiser settings, the caller's
+``TrainConfig.fingerprint`` and the trainable parameters' shapes); a checkpoint written by another
+configuration is refused with ``CheckpointMismatch`` instead of being resumed. A resumed run reports
+the step it continued from (``TrainResult.resumed_from`` and a log line on ``fieldnotes.vlm.train``).
+
+FP16 keeps FP32 master weights: the forward pass runs under ``torch.autocast(dtype=float16)`` and the
+loss is multiplied by the scaler's scale before ``backward``; a step whose gradients overflow (inf or
+NaN after unscaling) is skipped and the scale halved, and after ``growth_interval`` clean steps it
+doubles (``torch.amp.GradScaler``, which exists for the CPU too). ``TrainResult.scales`` and
+``TrainResult.skipped_steps`` record both.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import math
 import os
 import time
@@ -18,18 +31,29 @@ from pathlib import Path
 
 from fieldnotes.vlm.seeds import derive_seed
 
+log = logging.getLogger(__name__)
+
+#: Training precisions: autocast dtype of the forward pass (None: plain FP32).
+PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "fp16")
+
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Optimiser and loop settings (learning rate per step, steps, clip norm, switches)."""
+    """Optimiser and loop settings (learning rate per step, steps, clip norm, precision, switches).
+
+    ``fingerprint`` names what is being trained (the caller's model and data settings); it enters the
+    checkpoint's config hash, so a checkpoint of another model or data set is never resumed.
+    ``checkpoint_dir``, ``checkpoint_every`` and ``progress`` do not: they do not change the result.
+    """
 
     steps: int
     lr: float = 1e-3
     weight_decay: float = 0.01
     warmup_fraction: float = 0.05
     clip_norm: float = 1.0
-    bf16: bool = False
+    precision: str = "fp32"
     seed: int = 0
+    fingerprint: str = ""
     checkpoint_dir: str | None = None
     checkpoint_every: int = 0
     progress: bool = True
@@ -41,16 +65,39 @@ class TrainConfig:
             raise ValueError(f"lr must be > 0, got {self.lr!r}")
         if self.checkpoint_every < 0:
             raise ValueError(f"checkpoint_every must be >= 0, got {self.checkpoint_every!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+
+
+class CheckpointMismatch(ValueError):
+    """A checkpoint written by another training configuration than the one asked to resume it."""
+
+
+def config_fingerprint(cfg: TrainConfig, params) -> dict:
+    """What a checkpoint must match to be resumed: every setting that changes the result and the
+    trainable parameters' shapes (JSON-ready)."""
+    settings = {k: getattr(cfg, k) for k in ("steps", "lr", "weight_decay", "warmup_fraction",
+                                             "clip_norm", "precision", "seed", "fingerprint")}  # fmt: skip
+    return {**settings, "parameter_shapes": [list(p.shape) for p in params]}
+
+
+def config_hash(config: dict) -> str:
+    """SHA-256 (hex) of a ``config_fingerprint`` dict."""
+    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
 
 
 @dataclass
 class TrainResult:
-    """Losses per step, the number of samples seen, and the wall time spent in this process (s)."""
+    """Losses per step, the number of samples seen, the wall time spent in this process (s), the step
+    a resumed run continued from (0: started fresh), and for FP16 the gradient scale in force at
+    every step and the steps skipped because their gradients overflowed (empty lists otherwise)."""
 
     losses: list[float] = field(default_factory=list)
     samples: int = 0
     seconds: float = 0.0
     resumed_from: int = 0
+    scales: list[float] = field(default_factory=list)
+    skipped_steps: list[int] = field(default_factory=list)
 
     @property
     def samples_per_second(self) -> float:
@@ -70,8 +117,11 @@ def _named(params) -> dict[str, object]:
     return {f"p{i}": p for i, p in enumerate(params)}
 
 
-def save_checkpoint(path: str | Path, params, optimizer, step: int, losses: list[float]) -> None:
-    """Write trainable parameters, AdamW state, the step and the losses to one safetensors file (atomic)."""
+def save_checkpoint(path: str | Path, params, optimizer, step: int, history: dict[str, list],
+                    config: dict, scaler=None) -> None:  # fmt: skip
+    """Write trainable parameters, AdamW state, the step, the per-step ``history`` (losses, scales,
+    skipped steps), the writing ``config`` (a ``config_fingerprint``) with its hash, and the FP16
+    scaler's state when given, to one safetensors file (atomically: a temporary file renamed)."""
     import torch
     from safetensors.torch import save_file
 
@@ -80,19 +130,46 @@ def save_checkpoint(path: str | Path, params, optimizer, step: int, losses: list
         for k, v in optimizer.state.get(p, {}).items():
             t = v if torch.is_tensor(v) else torch.tensor(v)
             tensors[f"opt.{i}.{k}"] = t.detach().contiguous().clone()
+    meta = {"step": str(step), "history": json.dumps(history), "config": json.dumps(config),
+            "config_hash": config_hash(config)}  # fmt: skip
+    if scaler is not None:
+        meta["scaler"] = json.dumps(scaler.state_dict())
     path = Path(path)
     tmp = path.with_suffix(".tmp")
-    save_file(tensors, str(tmp), metadata={"step": str(step), "losses": json.dumps(losses)})
+    save_file(tensors, str(tmp), metadata=meta)
     os.replace(tmp, path)
 
 
-def load_checkpoint(path: str | Path, params, optimizer) -> tuple[int, list[float]]:
-    """Restore parameters and AdamW state saved by ``save_checkpoint``; returns (step, losses)."""
+def _refuse_other_config(path: Path, meta: dict, config: dict) -> None:
+    stored = meta.get("config_hash")
+    if stored == config_hash(config):
+        return
+    if stored is None:
+        raise CheckpointMismatch(f"checkpoint {path} stores no config hash, so it cannot be shown to "
+                                 "belong to this run; delete it or choose another checkpoint_dir")  # fmt: skip
+    theirs = json.loads(meta.get("config", "{}"))
+    differ = sorted(k for k in {*theirs, *config} if theirs.get(k) != config.get(k))
+    shown = ", ".join(f"{k}: {theirs.get(k)!r} in the checkpoint, {config.get(k)!r} now"
+                      for k in differ if k != "parameter_shapes")  # fmt: skip
+    if "parameter_shapes" in differ:
+        shown = ", ".join(filter(None, [shown, "the trainable parameters' shapes differ"]))
+    raise CheckpointMismatch(f"checkpoint {path} was written by another configuration (config hash "
+                             f"{stored[:12]}, this run {config_hash(config)[:12]}; {shown}); it is not "
+                             "resumed: delete it or choose another checkpoint_dir")  # fmt: skip
+
+
+def load_checkpoint(path: str | Path, params, optimizer, config: dict,
+                    scaler=None) -> tuple[int, dict[str, list]]:  # fmt: skip
+    """Restore parameters, AdamW state (and the FP16 scaler's state) saved by ``save_checkpoint``;
+    returns (step, history). Raises ``CheckpointMismatch`` before touching anything when the
+    checkpoint was written by a configuration whose ``config_fingerprint`` differs from ``config``."""
     import torch
     from safetensors import safe_open
 
+    path = Path(path)
     with safe_open(str(path), framework="pt") as f:
-        meta = f.metadata()
+        meta = f.metadata() or {}
+        _refuse_other_config(path, meta, config)
         keys = set(f.keys())
         with torch.no_grad():
             for k, p in _named(params).items():
@@ -110,7 +187,11 @@ def load_checkpoint(path: str | Path, params, optimizer) -> tuple[int, list[floa
             state = {k.split(".", 2)[2]: f.get_tensor(k) for k in keys if k.startswith(f"opt.{i}.")}
             if state:
                 optimizer.state[p] = state
-    return int(meta["step"]), json.loads(meta["losses"])
+    if scaler is not None:
+        if "scaler" not in meta:
+            raise CheckpointMismatch(f"checkpoint {path} has no gradient-scaler state for this FP16 run")
+        scaler.load_state_dict(json.loads(meta["scaler"]))
+    return int(meta["step"]), json.loads(meta["history"])
 
 
 def autocast_device_type(params) -> str:
@@ -142,6 +223,9 @@ def train_loop(
         raise ValueError("params has no trainable tensors")
     device_type = autocast_device_type(params)
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[cfg.precision]
+    scaler = torch.amp.GradScaler(device_type) if cfg.precision == "fp16" else None
+    config = config_fingerprint(cfg, params)
     warmup = max(1, int(cfg.warmup_fraction * cfg.steps))
     result = TrainResult()
     start = 0
@@ -149,8 +233,11 @@ def train_loop(
     if ckpt is not None:
         ckpt.parent.mkdir(parents=True, exist_ok=True)
         if ckpt.exists():
-            start, result.losses = load_checkpoint(ckpt, params, opt)
+            start, history = load_checkpoint(ckpt, params, opt, config, scaler)
+            result.losses, result.scales = history["losses"], history["scales"]
+            result.skipped_steps = history["skipped_steps"]
             result.resumed_from = start
+            log.info("%s: resumed from step %d of %d (%s)", desc, start, cfg.steps, ckpt)
     bar = tqdm(
         range(start, cfg.steps), desc=desc, disable=not cfg.progress, leave=False, mininterval=1.0
     )
@@ -161,19 +248,33 @@ def train_loop(
         batch = batch_fn(step)
         for g in opt.param_groups:
             g["lr"] = cfg.lr * cosine_factor(step, cfg.steps, warmup)
-        with torch.autocast(device_type, dtype=torch.bfloat16, enabled=cfg.bf16):
+        with torch.autocast(device_type, dtype=dtype or torch.float32, enabled=dtype is not None):
             loss = loss_fn(batch)
         opt.zero_grad(set_to_none=True)
-        loss.float().backward()
-        if cfg.clip_norm:
-            torch.nn.utils.clip_grad_norm_(params, cfg.clip_norm)
-        opt.step()
+        if scaler is None:
+            loss.float().backward()
+            if cfg.clip_norm:
+                torch.nn.utils.clip_grad_norm_(params, cfg.clip_norm)
+            opt.step()
+        else:
+            scale = scaler.get_scale()
+            scaler.scale(loss.float()).backward()
+            scaler.unscale_(opt)
+            if cfg.clip_norm:
+                torch.nn.utils.clip_grad_norm_(params, cfg.clip_norm)
+            scaler.step(opt)  # skipped when the unscaled gradients hold inf or NaN
+            scaler.update()
+            result.scales.append(scale)
+            if scaler.get_scale() < scale:
+                result.skipped_steps.append(step)
         result.losses.append(float(loss.detach()))
         first = next(iter(batch.values()))
         result.samples += int(first.shape[0])
         done_here += 1
         if ckpt is not None and cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0:
-            save_checkpoint(ckpt, params, opt, step + 1, result.losses)
+            history = {"losses": result.losses, "scales": result.scales,
+                       "skipped_steps": result.skipped_steps}  # fmt: skip
+            save_checkpoint(ckpt, params, opt, step + 1, history, config, scaler)
         if stop_after is not None and done_here >= stop_after:
             raise KeyboardInterrupt(f"stopped after {done_here} steps (step {step + 1})")
     result.seconds = time.perf_counter() - t0
