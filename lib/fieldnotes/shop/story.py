@@ -183,8 +183,8 @@ def knee_comparison(bench: dict) -> str:
             raise ValueError(f"the benchmark result has no {db!r} run; run benchmarks/shop_load.py --db both")
         knee_row, rates = bench[db]["knee"], [r["rate"] for r in bench[db]["runs"]]
         if knee_row:
-            return knee_row["rate"], f"{knee_row['rate']:g} shoppers/s"
-        return 0.0, f"below its lowest rate ({min(rates):g} shoppers/s already missed the target)"
+            return knee_row["rate"], f"a rate of {knee_row['rate']:g} shoppers per second"
+        return 0.0, f"below its lowest rate (a rate of {min(rates):g} shoppers per second already missed the target)"
     (s_rate, s_text), (p_rate, p_text) = where("sqlite"), where("postgresql")
     move = ("does not move" if s_rate == p_rate else
             "moves down with PostgreSQL" if p_rate < s_rate else "moves up with PostgreSQL")
