@@ -213,7 +213,9 @@ def test_cli_refuses_a_test_seed_that_reuses_a_training_split(monkeypatch, tmp_p
 
 def test_run_config_names_and_validation():
     assert vp.VLMRunConfig().name == "medical encoder + medical LM + qformer"
-    assert vp.VLMRunConfig(fusion="none", lm="general").name == "general LM, question only (no image)"
+    assert (
+        vp.VLMRunConfig(fusion="none", lm="general").name == "general LM, question only (no image)"
+    )
     with pytest.raises(ValueError, match="fusion"):
         vp.VLMRunConfig(fusion="perceiver")
     with pytest.raises(ValueError, match="vqa_steps"):

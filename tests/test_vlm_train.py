@@ -71,7 +71,9 @@ def test_checkpoint_round_trip(tmp_path):
     save_checkpoint(tmp_path / "c.safetensors", params, opt, 1, history, config)
     model2, _, _ = _problem(seed=3)
     opt2 = torch.optim.AdamW(list(model2.parameters()))
-    step, back = load_checkpoint(tmp_path / "c.safetensors", list(model2.parameters()), opt2, config)
+    step, back = load_checkpoint(
+        tmp_path / "c.safetensors", list(model2.parameters()), opt2, config
+    )
     assert (step, back) == (1, history)
     assert all(torch.equal(a, b) for a, b in zip(params, model2.parameters(), strict=True))
     assert torch.equal(
@@ -101,7 +103,9 @@ print("finished", flush=True)
 
 
 @pytest.mark.parametrize("precision", ["fp32", "fp16"])
-def test_sigkilled_run_resumes_from_its_checkpoint_to_identical_weights(tmp_path, caplog, precision):
+def test_sigkilled_run_resumes_from_its_checkpoint_to_identical_weights(
+    tmp_path, caplog, precision
+):
     model, batch, loss_fn = _problem()
     full = train_loop(list(model.parameters()), loss_fn, batch,
                       TrainConfig(steps=40, lr=0.05, precision=precision, progress=False))  # fmt: skip
@@ -142,10 +146,19 @@ def test_checkpoint_of_another_configuration_is_refused(tmp_path):
     before = [p.detach().clone() for p in model.parameters()]
     for change in ({"lr": 0.01}, {"fingerprint": "linear map, data v2"}, {"precision": "bf16"}):
         with pytest.raises(CheckpointMismatch, match="written by another configuration") as e:
-            train_loop(list(model.parameters()), loss_fn, batch, TrainConfig(**{**vars(cfg), **change}))
+            train_loop(
+                list(model.parameters()), loss_fn, batch, TrainConfig(**{**vars(cfg), **change})
+            )
         assert str(tmp_path) in str(e.value) and next(iter(change)) in str(e.value)
-    with pytest.raises(CheckpointMismatch, match="fingerprint: 'linear map, data v1' in the checkpoint"):
-        train_loop(list(model.parameters()), loss_fn, batch, TrainConfig(**{**vars(cfg), "fingerprint": "x"}))
+    with pytest.raises(
+        CheckpointMismatch, match="fingerprint: 'linear map, data v1' in the checkpoint"
+    ):
+        train_loop(
+            list(model.parameters()),
+            loss_fn,
+            batch,
+            TrainConfig(**{**vars(cfg), "fingerprint": "x"}),
+        )
     wider = torch.nn.Linear(5, 2)
     with pytest.raises(CheckpointMismatch, match="shapes differ"):
         train_loop(list(wider.parameters()), loss_fn, batch, cfg)
@@ -177,7 +190,9 @@ def test_fp16_with_a_gradient_scaler_learns_and_skips_overflowing_steps():
                    TrainConfig(steps=3, lr=0.05, precision="fp16", clip_norm=0.0, progress=False))  # fmt: skip
     assert r.skipped_steps == [0, 1, 2]
     assert r.scales == [2.0**16, 2.0**15, 2.0**14]  # every overflow halves the scale
-    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))  # no step taken
+    assert all(
+        torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True)
+    )  # no step taken
 
 
 def test_config_validation():

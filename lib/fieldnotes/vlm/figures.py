@@ -123,7 +123,9 @@ def plot_ablation(
     return fig
 
 
-def plot_precision_curves(losses: dict[str, list[float]], skipped: dict[str, list[int]], smooth: int = 10):
+def plot_precision_curves(
+    losses: dict[str, list[float]], skipped: dict[str, list[int]], smooth: int = 10
+):
     """Stage-2 training loss per step (moving average over ``smooth`` steps) of the same run in
     several precisions (name -> loss per step, in nats per answer token), with each precision's
     skipped steps (FP16 overflow: name -> step indices) marked at their raw loss."""
@@ -135,10 +137,18 @@ def plot_precision_curves(losses: dict[str, list[float]], skipped: dict[str, lis
     for name, ys in losses.items():
         y = np.asarray(ys, dtype=float)
         k = max(1, min(smooth, len(y) // 5))
-        (line,) = ax.plot(np.arange(k - 1, len(y)), np.convolve(y, np.ones(k) / k, mode="valid"), label=name)
+        (line,) = ax.plot(
+            np.arange(k - 1, len(y)), np.convolve(y, np.ones(k) / k, mode="valid"), label=name
+        )
         steps = [s for s in skipped.get(name, []) if 0 <= s < len(y)]
         if steps:
-            ax.plot(steps, y[steps], "x", color=line.get_color(), label=f"{name}: {len(steps)} skipped (overflow)")
+            ax.plot(
+                steps,
+                y[steps],
+                "x",
+                color=line.get_color(),
+                label=f"{name}: {len(steps)} skipped (overflow)",
+            )
     ax.set_xlabel("optimizer step (VQA tuning)")
     ax.set_ylabel("cross-entropy loss (nats per token)")
     ax.set_title("The final configuration trained in FP32, BF16 and FP16 (same seed and batches)")

@@ -22,8 +22,8 @@ from fieldnotes.vlm.data import Scan, images_array, make_scans
 from fieldnotes.vlm.fusion import BLIND, FUSIONS, FusionConfig
 from fieldnotes.vlm.language import LanguageConfig
 from fieldnotes.vlm.seeds import derive_seed
-from fieldnotes.vlm.train import PRECISIONS
 from fieldnotes.vlm.text import VQAItem, canonical_caption, make_captions, make_vqa
+from fieldnotes.vlm.train import PRECISIONS
 from fieldnotes.vlm.vision import VisionConfig
 
 
@@ -285,7 +285,11 @@ class VLMRunConfig:
     def fingerprint(self, size: ExperimentSize, stage: str) -> str:
         """What a checkpoint of ``stage`` must have been written for: every field that changes the
         weights (not the folder, progress bars or device) and the experiment size."""
-        fields = {k: v for k, v in asdict(self).items() if k not in ("checkpoint_dir", "progress", "device")}
+        fields = {
+            k: v
+            for k, v in asdict(self).items()
+            if k not in ("checkpoint_dir", "progress", "device")
+        }
         return f"{stage} {json.dumps(fields, sort_keys=True)} {size!r}"
 
 
@@ -425,7 +429,9 @@ def compare_precisions(pre: Pretrained, data: MedicalData, size: ExperimentSize,
     FP16 trains with a dynamic gradient scaler (``RunResult.vqa_scales``, ``vqa_skipped_steps``)."""
     unknown = [p for p in precisions if p not in PRECISIONS]
     if unknown or not precisions:
-        raise ValueError(f"precisions must be a non-empty subset of {PRECISIONS}, got {precisions!r}")
+        raise ValueError(
+            f"precisions must be a non-empty subset of {PRECISIONS}, got {precisions!r}"
+        )
     return {p: run_config(pre, data, size, replace(run, precision=p, vqa_steps=size.precision_steps))
             for p in precisions}  # fmt: skip
 

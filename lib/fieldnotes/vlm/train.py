@@ -189,7 +189,9 @@ def load_checkpoint(path: str | Path, params, optimizer, config: dict,
                 optimizer.state[p] = state
     if scaler is not None:
         if "scaler" not in meta:
-            raise CheckpointMismatch(f"checkpoint {path} has no gradient-scaler state for this FP16 run")
+            raise CheckpointMismatch(
+                f"checkpoint {path} has no gradient-scaler state for this FP16 run"
+            )
         scaler.load_state_dict(json.loads(meta["scaler"]))
     return int(meta["step"]), json.loads(meta["history"])
 
