@@ -1,6 +1,7 @@
 """fieldnotes.exercises: every check accepts its own solution and rejects a plausible wrong one."""
 
 import pytest
+from conftest import ROOT
 
 from fieldnotes import exercises
 from fieldnotes.exercises import CLOSE, RIGHT, UNANSWERED, WRONG, Exercise, check, grade
@@ -86,3 +87,15 @@ def test_an_unknown_exercise_names_the_known_ones():
         check("01-memory", 9, 1)
     with pytest.raises(ValueError, match="no number of GPUs"):
         check("01-memory", 1, (1, 1), psi=PSI, gpu_memory_gib=1.0)
+
+
+@pytest.mark.parametrize("key", sorted(exercises.EXERCISES))
+def test_each_checkable_exercise_has_a_check_cell_in_its_chapter(key):
+    import nbformat
+
+    from fieldnotes import runner
+
+    chapter, number = key
+    nb = nbformat.read(runner.notebook_path(ROOT, chapter), as_version=4)
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    assert f'exercises.check("{chapter}", {number},' in code

@@ -6,7 +6,7 @@ import sys
 import pytest
 from conftest import ROOT, make_notebook
 
-from fieldnotes import launch
+from fieldnotes import launch, runner
 
 URL, BRANCH = "https://github.com/example/book", "main"
 
@@ -89,3 +89,11 @@ def test_what_cannot_run_is_one_line(monkeypatch):
     assert launch.cannot_run("processes") is None  # this machine: 2 cores
     with pytest.raises(ValueError, match="feature must be"):
         launch.cannot_run("gpu")
+
+
+@pytest.mark.parametrize("name", runner.toc_notebooks(ROOT))
+def test_every_chapter_carries_the_configured_install_cell(name):
+    url, branch = launch.repository(ROOT)
+    assert launch.install_cell_problems(runner.notebook_path(ROOT, name), url, branch) == [], (
+        "run `python -m fieldnotes.launch` to rewrite the install cells from _config.yml"
+    )
