@@ -6,7 +6,8 @@ chapter once at workshop size as a smoke test and prints what is ready:
 
 1. the site's vendored assets (MathJax, RequireJS, the widget manager) from the npm registry;
 2. DeepSpeed's ``shm_comm`` extension, compiled once into the project cache by a two-process
-   ``deepspeed.init_distributed`` (chapter 1's ZeRO runs need it; 20-60 s the first time);
+   ``deepspeed.init_distributed`` (chapter 2's DeepSpeed demo builds it at its first start, 20-60 s;
+   chapter 1's ranks mark it unavailable and never build it);
 3. Spark's first start (the JVM, the session, one small job: chapter 3);
 4. every chapter of ``_toc.yml`` executed at workshop size (the CI sizes in
    ``tests/ci_parameters.yml``, the sizes the teacher's page plans with) into ``_build/workshop/``.
