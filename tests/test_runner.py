@@ -164,6 +164,8 @@ def test_execute_all_stops_at_a_failure_or_keeps_going(mini, tmp_path, capsys):
     assert json.loads((tmp_path / "r2" / "10-good.json").read_text()) == {"n": 2}
     record = timings.read_record(tmp_path / "r2" / "timings.json")
     assert set(record.seconds) == {"10-good"} and record.size == "ci"
+    dated = tmp_path / "r2" / timings.record_name(record)
+    assert timings.read_record(dated) == record  # kept beside timings.json for later runs
     assert "cores" in record.machine and record.recorded.endswith("UTC")
     assert "[2/2] 10-good done in" in capsys.readouterr().out
 
@@ -246,3 +248,12 @@ def test_execute_writes_key_numbers_where_the_environment_says(mini, tmp_path, m
     monkeypatch.setenv("FIELDNOTES_RESULTS_DIR", str(tmp_path / "mine"))
     runner.execute(mini, "10-good", tmp_path / "out.ipynb", {"n": 5})
     assert json.loads((tmp_path / "mine" / "10-good.json").read_text()) == {"n": 5}
+
+
+def test_a_later_partial_run_keeps_the_earlier_runs_times(mini, tmp_path, monkeypatch):
+    results = mini / "_build" / "results" / "book"
+    runner.execute_all(mini, ["10-good"], tmp_path / "s", {}, size="book", results_dir=results)
+    first = timings.read_record(results / "timings.json")
+    (results / "timings.json").write_text("{}")  # as if a later run had overwritten it
+    paths = timings.local_records(mini, "book")
+    assert results / timings.record_name(first) in paths

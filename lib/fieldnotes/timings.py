@@ -141,7 +141,13 @@ def local_records(root: Path, size: str) -> list[Path]:
         "book": [build / "results" / "book"],
         "ci": [build / "results" / "ci", build / "ci-results" / "first"],
     }[size]
-    return sorted(p for f in folders for p in f.glob("timings*.json") if p.is_file())
+    found = {
+        p
+        for f in folders
+        for pattern in ("timings.json", f"{size}-*.json")
+        for p in f.glob(pattern)
+    }
+    return sorted(p for p in found if p.is_file())
 
 
 def committed_records(root: Path, size: str) -> list[Path]:
