@@ -129,3 +129,37 @@ def test_batched_answers_equal_single_answers(kind):
     batched = answer_questions(model, tok, feats, items, max_new_tokens=3)
     single = [answer_questions(model, tok, feats, [it], max_new_tokens=3)[0] for it in items]
     assert batched == single
+
+
+def test_llava_med_closed_rule_drops_wrong_yes_no_answers_from_the_denominator():
+    from fieldnotes.vlm.evaluate import closed_accuracies, llava_med_closed_scores
+
+    preds = ["yes", "no", "Yes.", "left lung", "no, it is not"]
+    truths = ["yes", "yes", "yes", "no", "no"]
+    # right, wrong yes/no (left out), right, neither word (0), contains the truth (1)
+    assert llava_med_closed_scores(preds, truths) == [1.0, 1.0, 0.0, 1.0]
+    every, llava = closed_accuracies(preds, truths)
+    assert every == pytest.approx(2 / 5) and llava == pytest.approx(3 / 4)
+    with pytest.raises(ValueError, match="differ in length"):
+        llava_med_closed_scores(["yes"], [])
+
+
+def test_exercise5_check_accepts_the_solution_and_rejects_a_plausible_wrong_answer():
+    from fieldnotes.exercises import RIGHT, WRONG, Exercise, grade
+    from fieldnotes.vlm.exercises import exercise5_answers, exercise5_expected
+
+    preds, truths = exercise5_answers()
+    assert len(preds) == 100 and sum(p == t for p, t in zip(preds, truths, strict=True)) == 80
+    expected = exercise5_expected()
+    assert expected == pytest.approx((80 / 100, 80 / 85))
+    assert exercise5_expected(10, 0, 10) == pytest.approx(
+        (0.5, 0.5)
+    )  # no yes/no mistakes: both rules agree
+    ex = Exercise("02-medical-vlm", 5, "(every question, LLaVA-Med's rule)", exercise5_expected)
+    assert grade(ex, (0.8, 80 / 85), ex.solve()).grade == RIGHT
+    assert grade(ex, (0.8, 0.8), ex.solve()).grade == WRONG  # the rule ignored
+    assert (
+        grade(ex, (0.8, 95 / 100), ex.solve()).grade != RIGHT
+    )  # wrong yes/no answers counted as right
+    with pytest.raises(ValueError, match="counts"):
+        exercise5_answers(-1, 0, 0)

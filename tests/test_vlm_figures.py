@@ -62,3 +62,36 @@ def test_precision_curves_one_line_per_precision_and_skipped_steps_marked():
     with pytest.raises(ValueError, match="losses"):
         plot_precision_curves({}, {})
     plt.close("all")
+
+
+def test_budget_curves_one_line_per_cell_with_blind_references():
+    from fieldnotes.vlm.figures import plot_budget_curves
+
+    rows = [{"encoder": e, "language model": "medical", "fusion": "qformer", "steps": b,
+             "overall accuracy mean": 0.5 + 0.001 * b + 0.1 * (e == "medical"), "overall accuracy sd": 0.01}
+            for e in ("general", "medical") for b in (30, 60, 100)]  # fmt: skip
+    ax = plot_budget_curves(
+        pd.DataFrame(rows), {"majority answer per question": {"overall_accuracy": 0.45}}
+    ).axes[0]
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert sorted(labels) == ["blind: majority answer per question", "general enc + medical LM, qformer",
+                              "medical enc + medical LM, qformer"]  # fmt: skip
+    assert "steps" in ax.get_xlabel() and "(%)" in ax.get_ylabel()
+    blind = [ln for ln in ax.get_lines() if ln.get_label().startswith("blind")]
+    assert blind[0].get_ydata()[0] == pytest.approx(45.0)
+    with pytest.raises(ValueError, match="empty"):
+        plot_budget_curves(pd.DataFrame(rows).iloc[:0], {})
+    plt.close("all")
+
+
+def test_data_scaling_figure_log_pairs_and_the_noisy_point_apart():
+    from fieldnotes.vlm.figures import plot_data_scaling
+
+    df = pd.DataFrame({"pairs": [50, 100, 200, 200], "caption noise": [0, 0, 0, 0.5],
+                       "overall accuracy": [0.5, 0.6, 0.7, 0.55], "overall lo": [0.45, 0.55, 0.65, 0.5],
+                       "overall hi": [0.55, 0.65, 0.75, 0.6]})  # fmt: skip
+    ax = plot_data_scaling(df, {"majority answer per question": {"overall_accuracy": 0.4}}).axes[0]
+    assert ax.get_xscale() == "log" and "pairs" in ax.get_xlabel() and "(%)" in ax.get_ylabel()
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "clean captions" in labels and "50% of captions swapped" in labels
+    plt.close("all")

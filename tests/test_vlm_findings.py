@@ -180,3 +180,30 @@ def test_precision_findings_compare_with_fp32():
         precision_findings({"bf16": runs["bf16"]})
     with pytest.raises(ValueError, match="tail"):
         precision_findings(runs, tail=0)
+
+
+def test_lesson_by_budget_and_the_best_cell():
+    early = table(lambda e, m, f, s: 0.5 + 0.3 * (f == "xattn"))  # fusion matters most early
+    late = table(lm_wins)
+    both = pd.concat([early.assign(steps=10), late.assign(steps=50)], ignore_index=True)
+    words = findings.lesson_by_budget(both, "book", 0)
+    assert words["lesson_first"].startswith("does not hold") and words["lesson_final"].startswith(
+        "holds:"
+    )
+    assert (
+        words["lesson_changes"]
+        == "changes with the budget: does not hold after 10 steps, holds after 50 steps"
+    )
+    summary = words["lesson_summary"]
+    assert summary.startswith("holds: ") and "; after 10 steps it does not hold" in summary
+    assert findings.lesson_by_budget(late.assign(steps=5), "book", 0)["lesson_changes"] == (
+        "reads the same at every budget scored"
+    )
+    best = findings.best_cell(late, ("medical", "medical", "linear"))
+    assert (
+        best["best_cell"] == "medical encoder + medical LM + linear"
+        and best["best_is_final"] == "is"
+    )
+    assert findings.best_cell(late, ("medical", "medical", "qformer"))["best_is_final"] == "is not"
+    with pytest.raises(ValueError, match="steps"):
+        findings.lesson_by_budget(late, "book", 0)

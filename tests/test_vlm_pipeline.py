@@ -24,7 +24,8 @@ TOY = replace(
     align_steps=10, vqa_steps=30, final_vqa_steps=30, batch_size=8, ablation_seeds=1,
     ablation_encoders=("medical",), ablation_lms=("general", "medical"), ablation_fusions=("qformer",),
     language=LanguageConfig(hidden=32, layers=2, heads=2), vision=VisionConfig(hidden=32, layers=1, heads=2),
-    fusion=FusionConfig(qformer_hidden=32, num_queries=4, heads=2),
+    fusion=FusionConfig(qformer_hidden=32, num_queries=4, heads=2), scaling_pairs=(8, 16, 48),
+    scaling_vqa_steps=10,
 )  # fmt: skip
 
 CHILD = """
@@ -104,15 +105,91 @@ def test_blind_baselines_see_no_image(toy):
     assert again == blind.predictions
 
 
-def test_training_learns_and_ablation_has_every_cell(toy):
+def test_training_learns_and_ablation_has_every_cell_at_every_budget(toy):
     data, pre = toy
     r = vp.run_config(pre, data, TOY, vp.VLMRunConfig(fusion="xattn", progress=False), "test")
     assert sum(r.vqa_losses[-5:]) < sum(r.vqa_losses[:5])
     assert r.metrics["n_questions"] == len(data.test_items)
-    df = vp.run_ablation(pre, data, TOY, 0, progress=False)
-    assert len(df) == 2 and set(df["language model"]) == {"general", "medical"}
-    s = vp.summarize_ablation(df)
-    assert list(s["seeds"]) == [1, 1]
+    abl = vp.run_ablation([pre], data, TOY, 0, progress=False)
+    assert TOY.budgets == (9, 18, 30)
+    assert len(abl.table) == 2 * 3 and set(abl.table["language model"]) == {"general", "medical"}
+    assert sorted(set(abl.table["steps"])) == list(TOY.budgets)
+    assert set(abl.correct) == {
+        ("medical", m, "qformer", 0, b) for m in ("general", "medical") for b in TOY.budgets
+    }
+    assert all(len(v) == len(data.validation_items) for v in abl.correct.values())
+    for (
+        _,
+        row,
+    ) in abl.table.iterrows():  # each row's accuracy is the mean of its per-question record
+        key = (row["encoder"], row["language model"], row["fusion"], row["seed"], row["steps"])
+        assert row["overall accuracy"] == pytest.approx(abl.correct[key].mean())
+    s = vp.summarize_ablation(abl.table)
+    assert list(s["seeds"]) == [1] * 6
+    final = vp.at_budget(abl.table, TOY.final_vqa_steps)
+    assert len(final) == 2 and "steps" not in final.columns
+    with pytest.raises(ValueError, match="budgets scored"):
+        vp.at_budget(abl.table, 7)
+
+
+def test_scoring_along_the_run_does_not_change_it(toy):
+    data, pre = toy
+    run = vp.VLMRunConfig(vqa_steps=20, progress=False)
+    plain = vp.run_config(pre, data, TOY, run, "validation")
+    along = vp.run_config(pre, data, TOY, run, "validation", budgets=(5, 12, 20))
+    assert sorted(along.predictions_at) == [5, 12, 20] and plain.predictions_at == {}
+    assert along.predictions == plain.predictions == along.predictions_at[20]
+    assert along.vqa_losses == plain.vqa_losses
+    short = vp.run_config(pre, data, TOY, replace(run, vqa_steps=5), "validation")
+    assert len(short.vqa_losses) == 5  # a run of its own anneals to 0 by step 5; the probe does not
+    with pytest.raises(ValueError, match="budgets"):
+        vp.run_config(pre, data, TOY, run, "validation", budgets=(25,))
+
+
+def test_further_pretraining_seeds_re_pretrain_every_part(toy):
+    data, pre = toy
+    size = replace(
+        TOY, ablation_seeds=2, ablation_fusions=("qformer", "linear"), seed_fusions=("qformer",)
+    )
+    pres = vp.pretrain_seeds(size, data, 0, pre)
+    assert len(pres) == 2 and pres[0] is pre
+    for lm in ("general", "medical"):
+        a, b = pre.lm_state[lm], pres[1].lm_state[lm]
+        assert any(not (a[k].shape == b[k].shape and (a[k] == b[k]).all()) for k in a)
+    for enc in ("general", "medical"):
+        assert not (
+            pre.features[(enc, "validation")] == pres[1].features[(enc, "validation")]
+        ).all()
+    abl = vp.run_ablation(pres, data, size, 0, progress=False)
+    cells = abl.table.groupby("seed")["fusion"].agg(lambda f: sorted(set(f)))
+    assert cells[0] == ["linear", "qformer"] and cells[1] == [
+        "qformer"
+    ]  # further seeds: seed_fusions only
+    with pytest.raises(ValueError, match="ablation_seeds"):
+        replace(TOY, ablation_seeds=0)
+    with pytest.raises(ValueError, match="budget_fractions"):
+        replace(TOY, budget_fractions=(0.5,))
+    with pytest.raises(ValueError, match="scaling_pairs"):
+        replace(TOY, scaling_pairs=(1,))
+
+
+def test_data_scaling_runs_every_setting(toy):
+    from fieldnotes.vlm.scaling import data_scaling, scaling_settings
+
+    data, pre = toy
+    assert scaling_settings(TOY) == [(8, 0.0), (16, 0.0), (48, 0.0), (48, TOY.scaling_noise)]
+    df = data_scaling(pre, data, TOY, 0, progress=False)
+    assert list(df["pairs"]) == [8, 16, 48, 48] and list(df["caption noise"]) == [
+        0,
+        0,
+        0,
+        TOY.scaling_noise,
+    ]
+    assert (
+        (df["overall lo"] <= df["overall accuracy"]) & (df["overall accuracy"] <= df["overall hi"])
+    ).all()
+    with pytest.raises(ValueError, match="exceed the 48 caption pairs"):
+        data_scaling(pre, data, replace(TOY, scaling_pairs=(8, 100)), 0, progress=False)
 
 
 @pytest.mark.slow
@@ -191,6 +268,30 @@ def test_cli_writes_metrics(monkeypatch, tmp_path):
     assert m["question_only"]["name"] == "medical LM, question only (no image)"
     assert m["question_only"]["n_questions"] == m["final"]["n_questions"]
     assert m["majority_answer"]["n_questions"] == m["final"]["n_questions"]
+    assert m["precision"] == {"precision": "fp32", "loss_scale_skips": None, "skipped_steps": None,
+                              "gradient_scale_first": None, "gradient_scale_last": None}  # fmt: skip
+
+
+def test_cli_fp16_records_its_scaler_and_the_full_run_its_levers(monkeypatch, tmp_path):
+    from fieldnotes.vlm.__main__ import main
+
+    size = replace(TOY, ablation_encoders=("general", "medical"), final_vqa_steps=10, align_steps=4,
+                   scaling_pairs=(16, 48), scaling_vqa_steps=5)  # fmt: skip
+    monkeypatch.setitem(vp.SIZES, "ci", size)
+    assert (
+        main(["--size", "ci", "--precision", "fp16", "--out", str(tmp_path), "--no-progress"]) == 0
+    )
+    m = json.loads((tmp_path / "metrics.json").read_text())
+    p = m["precision"]
+    assert p["precision"] == "fp16" and p["gradient_scale_first"] == 2.0**16
+    assert p["loss_scale_skips"] == len(p["skipped_steps"])
+    assert [r["steps"] for r in m["levers"]] == list(size.budgets)
+    assert {r["larger lever"] for r in m["levers"]} <= {"the encoder", "the language model",
+                                                          "neither separably (the difference's interval includes zero)"}  # fmt: skip
+    assert len(m["ablation"]) == 4 * len(size.budgets)
+    assert [r["pairs"] for r in m["data_scaling"]] == [16, 48, 48]
+    assert set(m["ablation_blind_baselines"]) == {"majority answer per question", "general LM, question only (no image)",
+                                                  "medical LM, question only (no image)"}  # fmt: skip
 
 
 def test_cli_refuses_a_test_seed_that_reuses_a_training_split(monkeypatch, tmp_path, capsys):

@@ -1,8 +1,9 @@
 """Command line: ``python -m fieldnotes.vlm --size ci|book --seed S --out DIR [--test-seed T] [--only final]``.
 
 Runs pre-training, alignment, VQA tuning and evaluation of the final configuration on the test
-split, its blind baselines (``question_only``, ``majority_answer``), the zero-shot general VLM and
-the ablation on the validation split, and writes ``DIR/metrics.json``. A ``--test-seed`` that
+split (in ``--precision``, recorded under ``precision``), its blind baselines (``question_only``,
+``majority_answer``), the zero-shot general VLM and, on the validation split, the ablation at every
+budget with the larger lever per budget and the data scaling, and writes ``DIR/metrics.json``. A ``--test-seed`` that
 would regenerate a training or validation split is refused with exit code 2 before any training.
 """
 
@@ -35,6 +36,12 @@ def main(argv: list[str] | None = None) -> int:
         "--out", type=Path, default=Path("vlm-results"), help="output folder for metrics.json"
     )
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    ap.add_argument(
+        "--precision",
+        choices=["fp32", "bf16", "fp16"],
+        default="fp32",
+        help="training precision of the final model (fp16 with a gradient scaler)",
+    )
     ap.add_argument("--no-progress", action="store_true", help="hide progress bars")
     args = ap.parse_args(argv)
 
@@ -56,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     set_threads(args.threads)
     t0 = time.perf_counter()
     metrics = run_chapter(get_size(args.size), args.seed, args.test_seed, args.only == "final",
-                          progress=not args.no_progress)  # fmt: skip
+                          progress=not args.no_progress, precision=args.precision)  # fmt: skip
     metrics["wall_seconds"] = time.perf_counter() - t0
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / "metrics.json"

@@ -168,3 +168,35 @@ def vqa_metrics(items: list[VQAItem], predictions: list[str], seed: int = 0) -> 
                 if m.any():
                     out[key][f"{value}/{kind}"] = _group(scores, m, kind == "open", seed)
     return out
+
+
+def llava_med_closed_scores(predictions: list[str], truths: list[str]) -> list[float]:
+    """Per closed question the score LLaVA-Med's ``run_eval.py`` appends, as this chapter reads it
+    (see the module docstring): an answer containing "yes" or "no" (substring tests on the
+    normalised strings, as there) scores 1.0 when it contains the truth and is left out (no entry)
+    when it does not; an answer with neither word scores 0.0. Their mean is its closed accuracy."""
+    if len(predictions) != len(truths):
+        raise ValueError(
+            f"predictions ({len(predictions)}) and truths ({len(truths)}) differ in length"
+        )
+    scores = []
+    for p, t in zip(predictions, truths, strict=True):
+        p, t = normalize_answer(p), normalize_answer(t)
+        if "yes" in p or "no" in p:
+            if t in p:
+                scores.append(1.0)
+        else:
+            scores.append(0.0)
+    return scores
+
+
+def closed_accuracies(predictions: list[str], truths: list[str]) -> tuple[float, float]:
+    """(closed accuracy counting every question, as this chapter scores it; closed accuracy by
+    LLaVA-Med's rule, ``llava_med_closed_scores``), fractions; nan where nothing is counted."""
+    if not predictions:
+        raise ValueError("predictions is empty; nothing to score")
+    every = [
+        float(normalize_answer(p) == normalize_answer(t))
+        for p, t in zip(predictions, truths, strict=True)
+    ]
+    return _mean(every), _mean(llava_med_closed_scores(predictions, truths))

@@ -155,3 +155,74 @@ def plot_precision_curves(
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def plot_budget_curves(summary, baselines: dict[str, dict], metric: str = "overall accuracy",
+                       split: str = "validation"):  # fmt: skip
+    """``metric`` against stage-2 steps for every ablation cell (``pipeline.summarize_ablation``
+    rows at each budget: colour = encoder/LM pair, line style = fusion, error bars = sd over seeds
+    where a cell has several), with one grey reference line per blind baseline (name ->
+    ``vqa_metrics`` on the same split)."""
+    import matplotlib.pyplot as plt
+
+    if len(summary) == 0:
+        raise ValueError("summary is empty; expected summarize_ablation's rows")
+    pairs = summary[["encoder", "language model"]].drop_duplicates().values.tolist()
+    fusions = list(dict.fromkeys(summary["fusion"]))
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    lines = ["-", "--", ":", "-."]
+    fig, ax = plt.subplots(figsize=(8, 4.2))
+    for i, (e, m) in enumerate(pairs):
+        for j, f in enumerate(fusions):
+            rows = summary[(summary["encoder"] == e) & (summary["language model"] == m)
+                           & (summary["fusion"] == f)].sort_values("steps")  # fmt: skip
+            if len(rows) == 0:
+                continue
+            sd = rows[f"{metric} sd"].fillna(0).to_numpy() * 100
+            ax.errorbar(rows["steps"], rows[f"{metric} mean"] * 100, yerr=sd, color=colours[i % len(colours)],
+                        ls=lines[j % len(lines)], marker="o", ms=4, capsize=3,
+                        label=f"{e} enc + {m} LM, {f}")  # fmt: skip
+    for k, (name, mm) in enumerate(baselines.items()):
+        ax.axhline(mm[metric.replace(" ", "_")] * 100, color="0.45", lw=1.2,
+                   ls=(0, (1 + 2 * k, 2)), label=f"blind: {name}")  # fmt: skip
+    ax.set_xlabel("stage-2 training steps (VQA tuning)")
+    ax.set_ylabel(f"{metric} on the {split} split (%)")
+    ax.set_title(f"Ablation cells along one run each: {metric} against budget")
+    ax.legend(fontsize=6.5, ncol=2, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def plot_data_scaling(table, baselines: dict[str, dict], metric: str = "overall accuracy"):
+    """``metric`` on the validation split against the number of image-caption pairs (log scale) of
+    the data-scaling runs (``scaling.data_scaling``): clean captions as a line with 95 % intervals,
+    noisy captions as separate points, blind baselines as grey reference lines."""
+    import matplotlib.pyplot as plt
+
+    if len(table) == 0:
+        raise ValueError("table is empty; expected data_scaling's rows")
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    for noisy, rows in table.groupby(table["caption noise"] > 0):
+        rows = rows.sort_values("pairs")
+        y = rows[metric] * 100
+        if metric == "overall accuracy":
+            err = [y - rows["overall lo"] * 100, rows["overall hi"] * 100 - y]
+        else:
+            err = None
+        label = (
+            f"{rows['caption noise'].iloc[0]:.0%} of captions swapped"
+            if noisy
+            else "clean captions"
+        )
+        ax.errorbar(rows["pairs"], y, yerr=err, marker="s" if noisy else "o", ls="none" if noisy else "-",
+                    capsize=3, label=label)  # fmt: skip
+    for k, (name, mm) in enumerate(baselines.items()):
+        ax.axhline(mm[metric.replace(" ", "_")] * 100, color="0.45", lw=1.2,
+                   ls=(0, (1 + 2 * k, 2)), label=f"blind: {name}")  # fmt: skip
+    ax.set_xscale("log")
+    ax.set_xlabel("image-caption pairs for encoder pre-training and alignment (log scale)")
+    ax.set_ylabel(f"{metric}, validation (%)")
+    ax.set_title("Data scaling: the final configuration against its caption data")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig

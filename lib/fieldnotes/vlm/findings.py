@@ -271,3 +271,55 @@ def precision_findings(runs: dict[str, object], tail: float = 0.25) -> dict[str,
         out["fp16_scale_min"] = float(min(r.vqa_scales))
         out["fp16_scale_last"] = float(r.vqa_scales[-1])
     return out
+
+
+def lesson_by_budget(table, size_name: str, seed: int) -> dict[str, str]:
+    """The post's lesson (``ablation_verdict``'s "lesson") at the first and the last budget of an
+    ``Ablation.table``, whether it reads the same at every budget, and one sentence saying both
+    (keys are glue names)."""
+    if "steps" not in table.columns or len(table) == 0:
+        raise ValueError("table must be an Ablation.table with a 'steps' column and rows")
+    budgets = sorted(set(table["steps"]))
+    lessons = {b: ablation_verdict(table[table["steps"] == b].drop(columns="steps"), size_name, seed)["lesson"]
+               for b in budgets}  # fmt: skip
+    verdicts = {b: text.split(":")[0] for b, text in lessons.items()}
+    same = len(set(verdicts.values())) == 1
+    changes = ("reads the same at every budget scored" if same else
+               "changes with the budget: " + ", ".join(f"{v} after {b} steps" for b, v in verdicts.items()))  # fmt: skip
+    final = lessons[budgets[-1]]
+    summary = (f"{final}; it {changes}" if same
+               else f"{final}; after {budgets[0]} steps it {lessons[budgets[0]]}, so the lesson {changes}")  # fmt: skip
+    return {"lesson_first": lessons[budgets[0]], "lesson_final": final, "lesson_changes": changes,
+            "lesson_summary": summary}  # fmt: skip
+
+
+def best_cell(
+    rows, final: tuple[str, str, str], metric: str = "overall accuracy"
+) -> dict[str, object]:
+    """The ablation cell with the highest mean ``metric`` over seeds in ``rows`` (one budget of an
+    ``Ablation.table``), and whether it is the ``final`` (encoder, LM, fusion) configuration."""
+    _check_table(rows)
+    means = rows.groupby(list(FACTORS))[metric].mean()
+    best = max(means.index, key=lambda k: (means[k], k))
+    return {"best_cell": f"{best[0]} encoder + {best[1]} LM + {best[2]}", "best_cell_acc": float(means[best]),
+            "best_is_final": "is" if tuple(best) == tuple(final) else "is not"}  # fmt: skip
+
+
+def seed_design(seeds: int, fusions: tuple[str, ...], seed_fusions: tuple[str, ...]) -> str:
+    """A sentence saying how many pre-training seeds the ablation has and which cells each trains."""
+    if seeds < 1:
+        raise ValueError(f"seeds must be >= 1, got {seeds!r}")
+    if seeds == 1:
+        return ("One pre-training seed at this size, so no cell has a seed-to-seed spread; every interval "
+                "below is over questions only.")  # fmt: skip
+    every = [f for f in fusions if f in seed_fusions]
+    others = [f for f in fusions if f not in seed_fusions]
+    text = (f"{seeds} pre-training seeds: for each, both encoders and both LMs are pre-trained again from "
+            "scratch (new initial weights, general images and text, and batches) and fine-tuned with their "
+            "own seed; " + (f"the {' and '.join(every)} cells are trained at every seed" if every
+                            else "no fusion is trained at every seed"))  # fmt: skip
+    return text + (
+        f", the {' and '.join(others)} cells at the first only (to fit the time budget)."
+        if others
+        else "."
+    )

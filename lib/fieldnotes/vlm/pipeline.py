@@ -29,7 +29,16 @@ from fieldnotes.vlm.vision import VisionConfig
 
 @dataclass(frozen=True)
 class ExperimentSize:
-    """Every count, step budget and model size of one run of the chapter (images in pixels)."""
+    """Every count, step budget and model size of one run of the chapter (images in pixels).
+
+    ``budget_fractions``: where along its one run every ablation cell is scored on the validation
+    split, as fractions of ``final_vqa_steps`` (1.0, the final model's budget, must be one).
+    ``ablation_seeds``: pre-training seeds; seed 0 is the chapter's shared pre-training, every
+    further seed re-pre-trains both encoders and both LMs (and fine-tunes with its own seed) and
+    trains the cells of the ``seed_fusions`` only (the other fusions are trained at seed 0).
+    ``scaling_pairs``: caption-pair counts of the data-scaling runs (medical-encoder pre-training
+    and stage-1 alignment on that many pairs; VQA tuning for ``scaling_vqa_steps``), and
+    ``scaling_noise`` the share of captions replaced by another scan's in the noisy-caption run."""
 
     image_size: int = 64
     n_caption_images: int = 2000
@@ -46,17 +55,41 @@ class ExperimentSize:
     clip_steps: int = 400
     align_steps: int = 100
     vqa_steps: int = 150
-    final_vqa_steps: int = 800
-    precision_steps: int = 300
+    final_vqa_steps: int = 500
+    precision_steps: int = 200
     lora_r: int = 0
     lr: float = 2e-3
+    budget_fractions: tuple[float, ...] = (0.3, 0.6, 1.0)
     ablation_seeds: int = 2
+    seed_fusions: tuple[str, ...] = ("qformer",)
     ablation_fusions: tuple[str, ...] = FUSIONS
     ablation_encoders: tuple[str, ...] = ("general", "medical")
     ablation_lms: tuple[str, ...] = ("general", "medical")
+    scaling_pairs: tuple[int, ...] = (250, 500, 1000, 2000)
+    scaling_noise: float = 0.5
+    scaling_vqa_steps: int = 250
     vision: VisionConfig = VisionConfig()
     language: LanguageConfig = LanguageConfig()
     fusion: FusionConfig = FusionConfig()
+
+    def __post_init__(self):
+        fr = self.budget_fractions
+        if not fr or any(not 0 < f <= 1 for f in fr) or 1.0 not in fr:
+            raise ValueError(f"budget_fractions must lie in (0, 1] and include 1.0, got {fr!r}")
+        if self.ablation_seeds < 1:
+            raise ValueError(f"ablation_seeds must be >= 1, got {self.ablation_seeds!r}")
+        pairs = self.scaling_pairs
+        if not pairs or any(isinstance(n, bool) or not isinstance(n, int) or n < 2 for n in pairs):
+            raise ValueError(f"scaling_pairs must be ints >= 2, got {pairs!r}")
+        if not 0 < self.scaling_noise <= 1:
+            raise ValueError(f"scaling_noise must be in (0, 1], got {self.scaling_noise!r}")
+
+    @property
+    def budgets(self) -> tuple[int, ...]:
+        """Stage-2 steps at which the ablation's cells are scored, ending at ``final_vqa_steps``."""
+        return tuple(
+            sorted({max(1, round(f * self.final_vqa_steps)) for f in self.budget_fractions})
+        )
 
 
 SIZES: dict[str, ExperimentSize] = {
@@ -78,8 +111,10 @@ SIZES: dict[str, ExperimentSize] = {
         precision_steps=30,
         ablation_seeds=1,
         ablation_encoders=("general", "medical"),
-        ablation_lms=("medical",),
+        ablation_lms=("general", "medical"),
         ablation_fusions=("qformer",),
+        scaling_pairs=(50, 100, 200, 400),
+        scaling_vqa_steps=60,
     ),  # fmt: skip
 }
 
@@ -309,9 +344,10 @@ class TrainedVLM:
 
 
 def train_vlm(pre: Pretrained, size: ExperimentSize, run: VLMRunConfig, caption_feats, captions: list[str],
-              vqa_feats, vqa_items: list[VQAItem]) -> TrainedVLM:  # fmt: skip
+              vqa_feats, vqa_items: list[VQAItem], probe=None) -> TrainedVLM:  # fmt: skip
     """Stage 1 (align the fusion on captions; skipped for the question-only model, which has no
-    fusion) then stage 2 (VQA tuning of fusion + LM), on ``run.device``."""
+    fusion) then stage 2 (VQA tuning of fusion + LM), on ``run.device``. ``probe(model, k)``, when
+    given, is called after the k-th stage-2 step (it must not change the weights)."""
     import torch
 
     from fieldnotes.book import seed_everything
@@ -374,7 +410,7 @@ def train_vlm(pre: Pretrained, size: ExperimentSize, run: VLMRunConfig, caption_
     cfg2 = TrainConfig(steps=run.vqa_steps or size.vqa_steps, lr=size.lr, seed=derive_seed(run.seed, "VQA tuning"),
                        progress=run.progress, **checkpoint("stage2"))  # fmt: skip
     r2 = train_loop(set_stage(model, 2, size.lora_r), loss2, sampler(len(v_ids), "VQA batches"), cfg2,
-                    desc=f"VQA {run.fusion}")  # fmt: skip
+                    desc=f"VQA {run.fusion}", on_step=None if probe is None else lambda k: probe(model, k))  # fmt: skip
     resumed["stage2"] = r2.resumed_from
     return TrainedVLM(model, losses1, r2.losses, r2.samples_per_second, resumed, r2.scales,
                       r2.skipped_steps)  # fmt: skip
@@ -383,8 +419,10 @@ def train_vlm(pre: Pretrained, size: ExperimentSize, run: VLMRunConfig, caption_
 @dataclass
 class RunResult:
     """One trained VLM: its metrics on the evaluated split, predictions, loss curves, throughput,
-    the step each training stage resumed from (0: from scratch) and stage 2's FP16 record (gradient
-    scale per step, steps skipped on overflow; empty for FP32/BF16)."""
+    the step each training stage resumed from (0: from scratch), stage 2's FP16 record (gradient
+    scale per step, steps skipped on overflow; empty for FP32/BF16), the training precision, and
+    the predictions on the same split after each stage-2 budget asked for (steps -> answers; the
+    last budget's are ``predictions``)."""
 
     name: str
     model: object
@@ -398,28 +436,48 @@ class RunResult:
     resumed_from: dict[str, int] = field(default_factory=dict)
     vqa_scales: list[float] = field(default_factory=list)
     vqa_skipped_steps: list[int] = field(default_factory=list)
+    precision: str = "fp32"
+    predictions_at: dict[int, list[str]] = field(default_factory=dict)
 
 
 SPLITS: tuple[str, ...] = ("validation", "test")
 
 
 def run_config(pre: Pretrained, data: MedicalData, size: ExperimentSize, run: VLMRunConfig,
-               split: str = "validation") -> RunResult:  # fmt: skip
+               split: str = "validation", budgets: tuple[int, ...] = ()) -> RunResult:  # fmt: skip
     """Train one configuration on the medical training split and evaluate it on ``split``
-    ("validation" for choosing between configurations, "test" only for the chosen one)."""
+    ("validation" for choosing between configurations, "test" only for the chosen one), also
+    after each stage-2 step count in ``budgets`` along the same run (``RunResult.predictions_at``)."""
     from fieldnotes.vlm.evaluate import answer_questions, vqa_metrics
     from fieldnotes.vlm.model import count_parameters
 
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    steps = run.vqa_steps or size.vqa_steps
+    bad = [
+        b for b in budgets if isinstance(b, bool) or not isinstance(b, int) or not 1 <= b <= steps
+    ]
+    if bad:
+        raise ValueError(
+            f"budgets must be step counts in [1, {steps}] (the run's vqa_steps), got {bad}"
+        )
     enc = run.encoder
-    t = train_vlm(pre, size, run, pre.features[(enc, "caption")], data.captions,
-                  pre.features[(enc, "train")], data.train_items)  # fmt: skip
     items = data.validation_items if split == "validation" else data.test_items
-    preds = answer_questions(t.model, pre.tokenizer, pre.features[(enc, split)], items)
+    feats = pre.features[(enc, split)]
+    along: dict[int, list[str]] = {}
+
+    def probe(model, k: int) -> None:
+        if k in budgets:
+            along[k] = answer_questions(model, pre.tokenizer, feats, items)
+
+    t = train_vlm(pre, size, run, pre.features[(enc, "caption")], data.captions,
+                  pre.features[(enc, "train")], data.train_items, probe if budgets else None)  # fmt: skip
+    preds = (
+        along[steps] if steps in along else answer_questions(t.model, pre.tokenizer, feats, items)
+    )
     return RunResult(run.name, t.model, vqa_metrics(items, preds, run.seed), preds, t.align_losses, t.vqa_losses,
                      t.samples_per_second, count_parameters(t.model, True), count_parameters(t.model),
-                     t.resumed_from, t.vqa_scales, t.vqa_skipped_steps)  # fmt: skip
+                     t.resumed_from, t.vqa_scales, t.vqa_skipped_steps, run.precision, along)  # fmt: skip
 
 
 def compare_precisions(pre: Pretrained, data: MedicalData, size: ExperimentSize, run: VLMRunConfig,
@@ -470,25 +528,70 @@ ABLATION_METRICS: tuple[str, ...] = ("closed accuracy", "open exact match", "ove
                                      "open token recall")  # fmt: skip
 
 
-def run_ablation(
-    pre: Pretrained, data: MedicalData, size: ExperimentSize, seed: int, progress: bool = True
-):
-    """Every (encoder, LM, fusion, seed) cell of the grid, evaluated on the validation split;
-    returns a long DataFrame, one row per run. Seed index ``s`` trains every cell with the same
-    fine-tuning seed, so cells are compared on paired runs."""
+def pretrain_seeds(
+    size: ExperimentSize, data: MedicalData, seed: int, shared: Pretrained
+) -> list[Pretrained]:
+    """The ablation's ``size.ablation_seeds`` pre-trainings: ``shared`` (the chapter's, seed index 0)
+    and, for every further index s, both encoders and both LMs pre-trained again from
+    ``derive_seed(seed, "pre-training seed s")`` (new initial weights, shape images, general text
+    and batches; the medical data stays the same, so every seed is scored on the same questions)."""
+    return [shared] + [pretrain(size, data, derive_seed(seed, f"pre-training seed {s}"))
+                       for s in range(1, size.ablation_seeds)]  # fmt: skip
+
+
+@dataclass
+class Ablation:
+    """The ablation's runs: ``table`` has one row per (encoder, LM, fusion, seed, steps) with the
+    validation scores (fractions) after that many stage-2 steps of the cell's one run;
+    ``correct`` holds, under the same key, 1.0/0.0 per validation question (exact match), in the
+    order of ``MedicalData.validation_items``, for bootstrap intervals over questions."""
+
+    table: object
+    correct: dict[tuple[str, str, str, int, int], np.ndarray]
+
+
+def run_ablation(pres: list[Pretrained], data: MedicalData, size: ExperimentSize, seed: int,
+                 progress: bool = True) -> Ablation:  # fmt: skip
+    """Every (encoder, LM, fusion) cell of the grid at seed index 0, and those of
+    ``size.seed_fusions`` at every further one (seed index s: pre-training ``pres[s]`` and the
+    fine-tuning seed ``derive_seed(seed, "ablation run s")``), each trained once
+    to ``size.final_vqa_steps`` and scored on the validation split at each of ``size.budgets``
+    along that run (no cell is retrained per budget). Cells of one seed share their fine-tuning
+    seed, so they are compared on paired runs."""
     import pandas as pd
     from tqdm.auto import tqdm
 
-    rows = []
-    grid = [(e, m, f, s) for e in size.ablation_encoders for m in size.ablation_lms for f in size.ablation_fusions
-            for s in range(size.ablation_seeds)]  # fmt: skip
+    from fieldnotes.vlm.evaluate import vqa_metrics
+    from fieldnotes.vlm.text import normalize_answer
+
+    truth = [normalize_answer(it.answer) for it in data.validation_items]
+    rows, correct = [], {}
+    grid = [(e, m, f, s) for s in range(len(pres)) for e in size.ablation_encoders for m in size.ablation_lms
+            for f in size.ablation_fusions if s == 0 or f in size.seed_fusions]  # fmt: skip
     for e, m, f, s in tqdm(grid, desc="ablation", disable=not progress):
-        run = VLMRunConfig(e, m, f, derive_seed(seed, f"ablation run {s}"), progress=False)
-        r = run_config(pre, data, size, run, "validation")
-        rows.append({"encoder": e, "language model": m, "fusion": f, "seed": s,
-                     **{k: r.metrics[k.replace(" ", "_")] for k in ABLATION_METRICS},
-                     "samples/s": r.samples_per_second, "trainable parameters": r.trainable_parameters})  # fmt: skip
-    return pd.DataFrame(rows)
+        run = VLMRunConfig(
+            e, m, f, derive_seed(seed, f"ablation run {s}"), size.final_vqa_steps, progress=False
+        )
+        r = run_config(pres[s], data, size, run, "validation", size.budgets)
+        for steps, preds in sorted(r.predictions_at.items()):
+            metrics = vqa_metrics(data.validation_items, preds, run.seed)
+            correct[(e, m, f, s, steps)] = np.array(
+                [p == t for p, t in zip(preds, truth, strict=True)], dtype=float
+            )
+            rows.append({"encoder": e, "language model": m, "fusion": f, "seed": s, "steps": steps,
+                         **{k: metrics[k.replace(" ", "_")] for k in ABLATION_METRICS},
+                         "samples/s": r.samples_per_second, "trainable parameters": r.trainable_parameters})  # fmt: skip
+    return Ablation(pd.DataFrame(rows), correct)
+
+
+def at_budget(table, steps: int):
+    """The rows of an ``Ablation.table`` after ``steps`` stage-2 steps (one row per cell and seed)."""
+    rows = table[table["steps"] == steps]
+    if len(rows) == 0:
+        raise ValueError(
+            f"steps must be one of the budgets scored, {sorted(set(table['steps']))}, got {steps!r}"
+        )
+    return rows.drop(columns="steps").reset_index(drop=True)
 
 
 def blind_baselines(pre: Pretrained, data: MedicalData, size: ExperimentSize, seed: int, split: str = "validation",
@@ -505,9 +608,10 @@ def blind_baselines(pre: Pretrained, data: MedicalData, size: ExperimentSize, se
 
 
 def summarize_ablation(df):
-    """Mean and standard deviation over seeds per (encoder, LM, fusion) cell."""
+    """Mean and standard deviation over seeds per (encoder, LM, fusion) cell and budget, from an
+    ``Ablation.table``."""
     metrics = list(ABLATION_METRICS)
-    g = df.groupby(["encoder", "language model", "fusion"])[metrics]
+    g = df.groupby(["encoder", "language model", "fusion", "steps"])[metrics]
     out = (
         g.mean()
         .add_suffix(" mean")
@@ -531,18 +635,35 @@ def _summary(r: RunResult) -> dict:
             "trainable_parameters": r.trainable_parameters, "total_parameters": r.total_parameters}  # fmt: skip
 
 
+def precision_record(r: RunResult) -> dict:
+    """The precision a run trained in and, for FP16, the gradient scaler's record: steps skipped on
+    overflow (count and indices) and the scale at the first and last step (None otherwise)."""
+    fp16 = r.precision == "fp16"
+    return {"precision": r.precision, "loss_scale_skips": len(r.vqa_skipped_steps) if fp16 else None,
+            "skipped_steps": list(r.vqa_skipped_steps) if fp16 else None,
+            "gradient_scale_first": float(r.vqa_scales[0]) if fp16 else None,
+            "gradient_scale_last": float(r.vqa_scales[-1]) if fp16 else None}  # fmt: skip
+
+
 def run_chapter(
     size: ExperimentSize,
     seed: int = 0,
     test_seed: int | None = None,
     only_final: bool = False,
     progress: bool = True,
+    precision: str = "fp32",
 ) -> dict:
-    """Pre-training, the final configuration on the test split (from ``test_seed`` when given), the
-    blind baselines beside it (``question_only``: the medical LM with zero image tokens, same
-    budget; ``majority_answer``), the zero-shot general VLM and (unless ``only_final``) the
-    ablation on the validation split with its blind baselines; returns a JSON-ready dict.
-    Raises ``SplitCollision`` before any training when ``test_seed`` reuses a training split."""
+    """Pre-training, the final configuration (trained in ``precision``) on the test split (from
+    ``test_seed`` when given) with its ``precision`` record, the blind baselines beside it
+    (``question_only``: the medical LM with zero image tokens, same budget; ``majority_answer``),
+    the zero-shot general VLM and (unless ``only_final``) on the validation split: the ablation
+    at every budget (``ablation``, ``ablation_summary``), its blind baselines at the final budget,
+    which part is the larger lever per budget (``levers``, when the grid varies both) and the data
+    scaling (``data_scaling``); returns a JSON-ready dict. Raises ``SplitCollision`` before any
+    training when ``test_seed`` reuses a training split."""
+    from fieldnotes.vlm.levers import lever_table
+    from fieldnotes.vlm.scaling import data_scaling
+
     data = make_medical_data(size, seed, test_seed)
     pre = pretrain(size, data, seed)
     out: dict = {
@@ -551,10 +672,11 @@ def run_chapter(
         "test_seed": data.split_seeds["test"],
         "split_seeds": data.split_seeds,
     }
-    final = VLMRunConfig(
-        seed=derive_seed(seed, "final run"), vqa_steps=size.final_vqa_steps, progress=progress
-    )
-    out["final"] = _summary(run_config(pre, data, size, final, "test"))
+    final = VLMRunConfig(seed=derive_seed(seed, "final run"), vqa_steps=size.final_vqa_steps,
+                         precision=precision, progress=progress)  # fmt: skip
+    final_result = run_config(pre, data, size, final, "test")
+    out["final"] = _summary(final_result)
+    out["precision"] = precision_record(final_result)
     blind = replace(final, fusion=BLIND, seed=derive_seed(seed, "question-only run"))
     out["question_only"] = _summary(run_config(pre, data, size, blind, "test"))
     out["majority_answer"] = {
@@ -565,9 +687,16 @@ def run_chapter(
     out["zero_shot"] = _summary(run_zero_shot(pre, data, size, zero))
     out["pretraining_final_loss"] = {k: v[-1] for k, v in pre.curves.items()}
     if not only_final:
-        df = run_ablation(pre, data, size, seed, progress=progress)
-        out["ablation"] = df.to_dict(orient="records")
-        out["ablation_summary"] = summarize_ablation(df).to_dict(orient="records")
-        out["ablation_blind_baselines"] = blind_baselines(pre, data, size, seed, "validation",
+        abl = run_ablation(
+            pretrain_seeds(size, data, seed, pre), data, size, seed, progress=progress
+        )
+        out["ablation"] = abl.table.to_dict(orient="records")
+        out["ablation_summary"] = summarize_ablation(abl.table).to_dict(orient="records")
+        out["ablation_blind_baselines"] = blind_baselines(pre, data, size, seed, "validation", size.final_vqa_steps,
                                                           lms=size.ablation_lms, progress=progress)  # fmt: skip
+        if {"general", "medical"} <= set(size.ablation_encoders) & set(size.ablation_lms):
+            out["levers"] = lever_table(abl.correct, seed=seed).to_dict(orient="records")
+        out["data_scaling"] = data_scaling(pre, data, size, seed, progress).to_dict(
+            orient="records"
+        )
     return out

@@ -211,11 +211,15 @@ def train_loop(
     cfg: TrainConfig,
     desc: str = "train",
     stop_after: int | None = None,
+    on_step: Callable[[int], None] | None = None,
 ) -> TrainResult:
     """Run ``cfg.steps`` AdamW steps of ``loss_fn(batch_fn(step))`` on ``params``; resume if a checkpoint exists.
 
-    ``stop_after`` ends the process-local run after that many steps by raising ``KeyboardInterrupt``
-    (a stand-in for a killed job, used by the tests).
+    ``on_step(k)`` is called after the k-th step (k counts from 1), e.g. to evaluate the model at
+    budgets along one run; since the RNG is reseeded at every step, what it does (without
+    touching the parameters) cannot change the training. ``stop_after`` ends the process-local
+    run after that many steps by raising ``KeyboardInterrupt`` (a stand-in for a killed job, used
+    by the tests).
     """
     import torch
     from tqdm.auto import tqdm
@@ -277,6 +281,8 @@ def train_loop(
             history = {"losses": result.losses, "scales": result.scales,
                        "skipped_steps": result.skipped_steps}  # fmt: skip
             save_checkpoint(ckpt, params, opt, step + 1, history, config, scaler)
+        if on_step is not None:
+            on_step(step + 1)
         if stop_after is not None and done_here >= stop_after:
             raise KeyboardInterrupt(f"stopped after {done_here} steps (step {step + 1})")
     result.seconds = time.perf_counter() - t0
