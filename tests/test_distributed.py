@@ -162,3 +162,68 @@ def test_deepspeed_joins_the_group_on_the_cpu_accelerator():
     results = run_on_cpu_ranks(_deepspeed_allreduce, 2, timeout_s=600)
     # sum over ranks of arange(4) * (rank + 1) = arange(4) * 3
     assert results == [["cpu", 2, 0.0, 3.0, 6.0, 9.0]] * 2
+
+
+def _write_pid_and_sleep(rank: int, world_size: int, folder: str) -> int:
+    """Record this rank's pid in ``folder`` and sleep far longer than the test waits."""
+    from pathlib import Path
+
+    Path(folder, f"rank{rank}.pid").write_text(str(os.getpid()))
+    time.sleep(300)
+    return rank
+
+
+def _is_gone(pid: int) -> bool:
+    """True when ``pid`` no longer runs (absent, or a zombie nobody has reaped yet)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+def test_two_runs_started_together_do_not_race_for_a_port():
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(2) as pool:
+        runs = [
+            pool.submit(run_on_cpu_ranks, _allreduce, 2, base, timeout_s=240) for base in (0, 100)
+        ]
+        sums = [[r["sum"] for r in run.result(timeout=300)] for run in runs]
+    assert sums == [[1.0, 1.0], [201.0, 201.0]]
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="needs Linux /proc")
+def test_ranks_die_with_a_launcher_that_is_killed(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    launcher = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys; sys.path.insert(0, sys.argv[1]); import test_distributed as t; "
+            "from fieldnotes.distributed import run_on_cpu_ranks; "
+            "run_on_cpu_ranks(t._write_pid_and_sleep, 2, sys.argv[2])",
+            str(Path(__file__).parent),
+            str(tmp_path),
+        ]
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while len(list(tmp_path.glob("rank*.pid"))) < 2:
+            assert launcher.poll() is None, "the launcher exited before its ranks started"
+            assert time.monotonic() < deadline, "the ranks did not start within 120 s"
+            time.sleep(0.2)
+        pids = [int(p.read_text()) for p in tmp_path.glob("rank*.pid")]
+        launcher.send_signal(signal.SIGKILL)  # as when a notebook kernel is killed
+        launcher.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while not all(_is_gone(pid) for pid in pids) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert all(_is_gone(pid) for pid in pids), f"rank processes {pids} outlived the launcher"
+    finally:
+        launcher.kill()
+        launcher.wait(timeout=10)

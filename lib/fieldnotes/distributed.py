@@ -15,7 +15,11 @@ launching that ``torchrun``/``deepspeed`` would do, from inside a notebook or a 
 
 What each rank gets, set *before* it imports anything (so DeepSpeed and OpenMP see it):
 
-- ``RANK``, ``LOCAL_RANK``, ``WORLD_SIZE``, ``MASTER_ADDR=127.0.0.1``, ``MASTER_PORT`` (free);
+- ``RANK``, ``LOCAL_RANK``, ``WORLD_SIZE``, ``MASTER_ADDR=127.0.0.1``, ``MASTER_PORT`` and
+  ``TORCHELASTIC_USE_AGENT_STORE=True``: as under ``torchrun``, the launcher (here the calling
+  process) already hosts the rendezvous store on a port the OS gave it, and every rank joins it
+  as a client. No port is picked, released and re-bound later, so two runs started at the same
+  moment (two notebooks, two tests) can never race for one port;
 - ``DS_ACCELERATOR=cpu`` so DeepSpeed never looks for CUDA;
 - ``TORCH_EXTENSIONS_DIR`` = ``<cache>/torch_extensions``, where ``<cache>`` is
   ``$FIELDNOTES_CACHE`` or ``.cache/`` under the repository root: DeepSpeed compiles a small
@@ -34,10 +38,14 @@ raises :class:`TimeoutError`. Results travel back pickled through a queue, so th
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import datetime
 import multiprocessing as mp
 import os
 import queue as queue_module
-import socket
+import signal
+import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -50,7 +58,6 @@ __all__ = [
     "RankError",
     "cache_dir",
     "cpu_cores",
-    "free_port",
     "init_gloo",
     "rank_environment",
     "run_on_cpu_ranks",
@@ -84,13 +91,6 @@ def cpu_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def rank_environment(rank: int, world_size: int, port: int) -> dict[str, str]:
     """The environment variables one rank runs with (see the module docstring)."""
     threads = str(max(1, cpu_cores() // world_size))
@@ -101,6 +101,8 @@ def rank_environment(rank: int, world_size: int, port: int) -> dict[str, str]:
         "LOCAL_WORLD_SIZE": str(world_size),
         "MASTER_ADDR": "127.0.0.1",
         "MASTER_PORT": str(port),
+        # the launcher hosts the store on MASTER_PORT; rank 0 joins it rather than binding it
+        "TORCHELASTIC_USE_AGENT_STORE": "True",
         "DS_ACCELERATOR": "cpu",
         "TORCH_EXTENSIONS_DIR": str(cache_dir() / "torch_extensions"),
         "OMP_NUM_THREADS": threads,
@@ -116,8 +118,6 @@ def init_gloo(timeout_s: float = 300.0) -> tuple[int, int]:
     Does nothing (but still returns) if the group is already initialised, so it can be called
     before ``deepspeed.initialize`` as well.
     """
-    import datetime
-
     import torch.distributed as dist
 
     if not dist.is_initialized():
@@ -128,6 +128,11 @@ def init_gloo(timeout_s: float = 300.0) -> tuple[int, int]:
             timeout=datetime.timedelta(seconds=timeout_s),
         )
     return dist.get_rank(), dist.get_world_size()
+
+
+#: Held while a rank is started: its environment is os.environ at that moment, which two
+#: launches from two threads would otherwise mix.
+_START_LOCK = threading.Lock()
 
 
 @contextlib.contextmanager
@@ -145,8 +150,24 @@ def _environment(env: dict[str, str]) -> Iterator[None]:
                 os.environ[k] = v
 
 
-def _rank_main(fn: Callable[..., Any], rank: int, world_size: int, args: tuple, results) -> None:
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+
+def _die_with(launcher_pid: int) -> None:
+    """Make this rank receive SIGKILL when its launcher dies; exit now if it already has."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    if os.getppid() != launcher_pid:  # the launcher died before prctl took effect
+        os._exit(1)
+
+
+def _rank_main(
+    fn: Callable[..., Any], rank: int, world_size: int, args: tuple, results, launcher_pid: int
+) -> None:
     """Body of one spawned rank: run ``fn`` and put ``(rank, ok, payload)`` on ``results``."""
+    _die_with(launcher_pid)
     try:
         import torch
 
@@ -199,19 +220,29 @@ def run_on_cpu_ranks(fn, world_size: int, *args, timeout_s: float = 900.0) -> li
         raise ValueError(f"timeout_s must be > 0 seconds, got {timeout_s!r}")
 
     (cache_dir() / "torch_extensions").mkdir(parents=True, exist_ok=True)
+    from torch.distributed import TCPStore
+
     ctx = mp.get_context("spawn")
     results = ctx.Queue()
-    port = free_port()
+    # the rendezvous store, bound here on a port the OS assigns and held until the ranks are done
+    store = TCPStore(
+        "127.0.0.1",
+        0,
+        world_size,
+        is_master=True,
+        wait_for_workers=False,
+        timeout=datetime.timedelta(seconds=timeout_s),
+    )
     processes = []
     try:
         for rank in range(world_size):
             p = ctx.Process(
                 target=_rank_main,
-                args=(fn, rank, world_size, args, results),
+                args=(fn, rank, world_size, args, results, os.getpid()),
                 name=f"fieldnotes-rank{rank}",
                 daemon=True,
             )
-            with _environment(rank_environment(rank, world_size, port)):
+            with _START_LOCK, _environment(rank_environment(rank, world_size, store.port)):
                 p.start()
             processes.append(p)
 
@@ -252,3 +283,4 @@ def run_on_cpu_ranks(fn, world_size: int, *args, timeout_s: float = 900.0) -> li
         _stop(processes)
         results.close()
         results.join_thread()
+        del store
