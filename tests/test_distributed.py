@@ -6,6 +6,7 @@ import os
 import time
 
 import pytest
+from processes import wait_gone
 
 from fieldnotes.distributed import (
     RankError,
@@ -173,15 +174,6 @@ def _write_pid_and_sleep(rank: int, world_size: int, folder: str) -> int:
     return rank
 
 
-def _is_gone(pid: int) -> bool:
-    """True when ``pid`` no longer runs (absent, or a zombie nobody has reaped yet)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except FileNotFoundError:
-        return True
-
-
 def test_two_runs_started_together_do_not_race_for_a_port():
     from concurrent.futures import ThreadPoolExecutor
 
@@ -220,10 +212,7 @@ def test_ranks_die_with_a_launcher_that_is_killed(tmp_path):
         pids = [int(p.read_text()) for p in tmp_path.glob("rank*.pid")]
         launcher.send_signal(signal.SIGKILL)  # as when a notebook kernel is killed
         launcher.wait(timeout=10)
-        deadline = time.monotonic() + 10
-        while not all(_is_gone(pid) for pid in pids) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert all(_is_gone(pid) for pid in pids), f"rank processes {pids} outlived the launcher"
+        assert all(wait_gone(pid, 10) for pid in pids), f"ranks {pids} outlived the launcher"
     finally:
         launcher.kill()
         launcher.wait(timeout=10)

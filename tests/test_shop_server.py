@@ -69,3 +69,33 @@ def test_serve_refuses_views_it_does_not_index(tmp_path):
     from fieldnotes.shop.server import serve
     with pytest.raises(ValueError, match="views"):
         serve(f"sqlite:///{tmp_path / 'shop.db'}", 8000, views=("latin",))
+
+
+#: A notebook stand-in: starts the server, prints its pid, then waits to be killed.
+KERNEL = """
+import sys, time
+from fieldnotes.shop.server import running_server
+with running_server(sys.argv[1], products=60, seed=1, nlu_path=sys.argv[2]) as server:
+    print(server.process.pid, flush=True)
+    time.sleep(600)
+"""
+
+
+@pytest.mark.slow
+def test_the_server_stops_when_the_kernel_that_started_it_is_killed(tmp_path, nlu_file):
+    import signal
+    import subprocess
+    import sys
+
+    from processes import wait_gone
+
+    kernel = subprocess.Popen([sys.executable, "-c", KERNEL, f"sqlite:///{tmp_path / 'shop.db'}", str(nlu_file)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        supervisor = int(kernel.stdout.readline())
+        kernel.send_signal(signal.SIGKILL)  # no finally block runs in the kernel
+        kernel.wait(timeout=10)
+        assert wait_gone(supervisor, 30), "serve outlived the killed kernel that started it"
+    finally:
+        kernel.kill()
+        kernel.wait(timeout=10)

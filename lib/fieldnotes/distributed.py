@@ -38,19 +38,18 @@ raises :class:`TimeoutError`. Results travel back pickled through a queue, so th
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import datetime
 import multiprocessing as mp
 import os
 import queue as queue_module
-import signal
-import sys
 import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+
+from fieldnotes.lifetime import die_with
 
 CACHE_ENV = "FIELDNOTES_CACHE"
 
@@ -150,24 +149,11 @@ def _environment(env: dict[str, str]) -> Iterator[None]:
                 os.environ[k] = v
 
 
-_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
-
-
-def _die_with(launcher_pid: int) -> None:
-    """Make this rank receive SIGKILL when its launcher dies; exit now if it already has."""
-    if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL(None, use_errno=True)
-        if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
-            raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
-    if os.getppid() != launcher_pid:  # the launcher died before prctl took effect
-        os._exit(1)
-
-
 def _rank_main(
     fn: Callable[..., Any], rank: int, world_size: int, args: tuple, results, launcher_pid: int
 ) -> None:
     """Body of one spawned rank: run ``fn`` and put ``(rank, ok, payload)`` on ``results``."""
-    _die_with(launcher_pid)
+    die_with(launcher_pid)
     try:
         import torch
 

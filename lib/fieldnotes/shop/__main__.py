@@ -42,7 +42,10 @@ def main(argv: list[str] | None = None) -> None:
 
     args = parser.parse_args(argv)
     if args.command == "serve":
+        from fieldnotes.lifetime import die_with_starter
         from fieldnotes.shop.server import serve as run_serve
+
+        die_with_starter()  # started by running_server: stop (SIGTERM) if that process is killed
 
         run_serve(args.db, args.port, workers=args.workers, products=args.products, seed=args.seed,
                   nlu_path=args.nlu, train_messages=args.train_messages, timeout_rate=args.timeout_rate,

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
+from fieldnotes.lifetime import starter_environment
 from fieldnotes.shop.catalog import Catalog, make_catalog
 from fieldnotes.shop.search import VIEWS
 from fieldnotes.shop.store import free_port, open_store
@@ -128,7 +129,7 @@ def running_server(db_url: str, *, workers: int = 1, products: int = 200, seed: 
         cmd += ["--no-tcp-nodelay"]
     log = tempfile.TemporaryFile()
     process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                               env=os.environ | (env or {}))
+                               env=os.environ | starter_environment() | (env or {}))
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + start_timeout_s
