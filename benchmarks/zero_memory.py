@@ -5,7 +5,10 @@ Trains the chapter's small BLOOM-style model on CPU ranks (gloo) once per engine
 - ``benchmarks/results/zero_memory.csv``: one row per engine, rank and part (measured elements and
   bytes, formula bytes, the named remainder, peak RSS, seconds);
 - ``benchmarks/results/zero_memory.md``: the per-rank summary and the machine it ran on;
-- ``benchmarks/results/zero_memory.png``: measured vs formula bytes per engine (rank 0).
+- ``benchmarks/results/zero_memory.png``: measured vs formula bytes per engine (rank 0);
+- ``benchmarks/results/zero_memory.timeline.csv``: the traced step's live bytes per category, per
+  engine and rank, thinned to at most ``--timeline-rows`` rows each (the peak row always kept),
+  with the run's shape in every row (what the chapter shows where it cannot start processes).
 
 Usage: ``python benchmarks/zero_memory.py [--hidden 384 --layers 8 ... --world-size 2 --repeats 1]``.
 Times are wall-clock per engine (start-up excluded, median over ``--repeats``); they depend on
@@ -44,6 +47,7 @@ def main(argv=None) -> None:
         help="run all engines in one process group (faster; peak RSS not comparable)",
     )
     ap.add_argument("--repeats", type=int, default=1, help="repeat the run; times are medians")
+    ap.add_argument("--timeline-rows", type=int, default=400, help="rows kept per engine and rank")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = ap.parse_args(argv)
 
@@ -63,24 +67,34 @@ def main(argv=None) -> None:
         micro_batch=args.micro_batch,
         steps=args.steps,
     )
-    runs = []
+    from fieldnotes.memory.scoreboard import estimator_table, peak_spread, peaks_of
+    from fieldnotes.memory.thinned import thin_timeline
+
+    measurements = []
     t0 = time.perf_counter()
     for _ in range(args.repeats):
-        runs.append(
+        measurements.append(
             measure_zero(
                 spec,
                 engines=args.engines,
                 world_size=args.world_size,
                 fresh_processes=not args.shared_processes,
-            ).states
+            )
         )
     wall = time.perf_counter() - t0
+    runs = [m.states for m in measurements]
+    peaks = pd.concat([peaks_of(m, spec, run=i) for i, m in enumerate(measurements)])
+    board = estimator_table(peaks, args.world_size)
+    spread = peak_spread(peaks).reset_index(level="spec", drop=True)
     table = runs[0].copy()
     table["seconds"] = pd.concat([r["seconds"] for r in runs], axis=1).median(axis=1)
     for r in runs[1:]:
         assert (r.measured_bytes.values == table.measured_bytes.values).all(), "bytes changed"
     args.out.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.out / "zero_memory.csv", index=False)
+    thin_timeline(measurements[0].timeline, spec, rows=args.timeline_rows).to_csv(
+        args.out / "zero_memory.timeline.csv", index=False
+    )
 
     wide = summary_table(table)
     secs = table.groupby(["engine", "rank"], sort=False)["seconds"].first()
@@ -95,6 +109,7 @@ def main(argv=None) -> None:
             f"{args.world_size} CPU ranks)\n\n"
         )
         f.write(f"Machine: {machine}. Repeats: {args.repeats}; total wall time {wall:.0f} s.\n")
+        f.write(f"Shape: {spec}.\n")
         f.write(
             "Bytes are deterministic; times are medians per engine (training + measurement, "
             "process start-up excluded) and depend on machine load.\n\n"
@@ -122,6 +137,15 @@ def main(argv=None) -> None:
             .to_markdown(index=False)
             + "\n"
         )
+
+        f.write(
+            "\nPeak live bytes of the traced step (largest rank, median of the repeats) beside "
+            "each estimator (error = prediction / measurement - 1):\n\n"
+        )
+        shown = ["engine", "measured_bytes"] + [c for c in board.columns if c.endswith("_error")]
+        f.write(board[shown + ["best"]].round(4).to_markdown(index=False) + "\n\n")
+        f.write("Run-to-run spread of the peak (bytes):\n\n")
+        f.write(spread.round(4).to_markdown() + "\n")
 
     rank0 = table[table["rank"] == 0]
     names = list(dict.fromkeys(rank0.engine))

@@ -134,3 +134,56 @@ def test_bad_arguments():
         RunSpec(hidden=10, heads=3)
     with pytest.raises(TypeError, match="spec"):
         measure_zero({"hidden": 4})
+
+
+def test_collective_payloads_by_kind():
+    import pandas as pd
+
+    from fieldnotes.memory.measure import collective_payloads
+
+    ops = pd.DataFrame(
+        {
+            "phase": ["backward"] * 5,
+            "op": [
+                "allreduce_",
+                "_reduce_scatter_base_",
+                "allgather_into_tensor_coalesced_",
+                "broadcast_",
+                "barrier",
+            ],
+            "payload_bytes": [10, 20, 40, 80, 160],
+        }
+    )
+    assert collective_payloads(ops) == {"reduce_payload_bytes": 30, "gather_payload_bytes": 120}
+    assert collective_payloads(ops.iloc[:0]) == {
+        "reduce_payload_bytes": 0,
+        "gather_payload_bytes": 0,
+    }
+
+
+def test_zero_settings_change_only_their_group():
+    from dataclasses import replace
+
+    from fieldnotes.memory.runs import (
+        BUCKET_ELEMENTS,
+        DEFAULT_BUCKET_ELEMENTS,
+        bucket_elements,
+        deepspeed_config,
+    )
+
+    friendly = deepspeed_config(SPEC, 3)["zero_optimization"]
+    assert friendly["reduce_bucket_size"] == BUCKET_ELEMENTS
+    assert friendly["stage3_param_persistence_threshold"] == 0
+    buckets = deepspeed_config(replace(SPEC, zero_settings="default-buckets"), 3)
+    assert "reduce_bucket_size" not in buckets["zero_optimization"]
+    assert buckets["zero_optimization"]["stage3_max_reuse_distance"] == 0
+    persistence = deepspeed_config(replace(SPEC, zero_settings="default-persistence"), 3)
+    assert "stage3_param_persistence_threshold" not in persistence["zero_optimization"]
+    assert persistence["zero_optimization"]["allgather_bucket_size"] == BUCKET_ELEMENTS
+    default = deepspeed_config(replace(SPEC, zero_settings="deepspeed-default"), 2)
+    assert default["zero_optimization"] == {"stage": 2}
+    assert (
+        bucket_elements(replace(SPEC, zero_settings="deepspeed-default")) == DEFAULT_BUCKET_ELEMENTS
+    )
+    with pytest.raises(ValueError, match="zero_settings"):
+        RunSpec(zero_settings="fast")

@@ -82,3 +82,12 @@ def test_bucket_sizes_and_bad_arguments():
     with pytest.raises(ValueError, match="empty"):
         peak_row(LiveBytes().timeline())
     assert peak_row(table)["total"] == 804
+
+
+def test_tensor_bytes_count_elements_not_storage():
+    from fieldnotes.memory.timeline import _tensor_bytes
+
+    flat = torch.zeros(100, dtype=torch.bfloat16)
+    assert _tensor_bytes(flat[:10]) == 20  # a view counts its own elements
+    assert _tensor_bytes([flat[:10], [torch.zeros(3)]]) == 32
+    assert _tensor_bytes(3) == 0

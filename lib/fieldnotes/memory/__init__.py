@@ -28,7 +28,13 @@ from fieldnotes.memory.counting import (
     linear_shapes,
 )
 from fieldnotes.memory.estimators import deepspeed_estimates, reconcile_deepspeed
-from fieldnotes.memory.measure import Measurement, RunSpec, measure_zero, summary_table
+from fieldnotes.memory.measure import (
+    Measurement,
+    RunSpec,
+    measure_peaks,
+    measure_zero,
+    summary_table,
+)
 from fieldnotes.memory.peak import PeakPrediction, peak_table, predicted_peak
 from fieldnotes.memory.saved import (
     ACTIVATION_COEFFICIENTS,
@@ -73,6 +79,7 @@ __all__ = [
     "largest_layer_parameters",
     "linear_shapes",
     "lora_parameters",
+    "measure_peaks",
     "measure_zero",
     "min_gpus",
     "model_states",

@@ -99,6 +99,8 @@ def _one_configuration(spec: RunSpec, engine_name: str, rank: int, world_size: i
     rss_now = _rss_kib("VmRSS")
     seconds = time.perf_counter() - t0
     timeline = run.tracker.timeline()
+    sent = collective_payloads(run.tracker.collectives())
+    step_seconds = sorted(run.step_seconds)
     timeline.insert(0, "rank", rank)
     timeline.insert(0, "engine", engine_name)
     losses = run.losses
@@ -129,13 +131,16 @@ def _one_configuration(spec: RunSpec, engine_name: str, rank: int, world_size: i
                 "peak_rss_is_per_config": reset,
                 "final_loss": losses[-1],
                 "seconds": seconds,
+                "step_seconds": step_seconds[len(step_seconds) // 2] if step_seconds else None,
+                "timed_steps": len(step_seconds),
+                **sent,
             }
         )
     return _RankResult(rows, timeline)
 
 
-def _rank_job(rank: int, world_size: int, spec_dict: dict, engines: list[str]) -> list:
-    """Body of one rank (module-level so that spawned processes can import it)."""
+def _start_rank() -> None:
+    """Quiet DeepSpeed and join the gloo group (in a rank process)."""
     import logging
     import warnings
 
@@ -152,8 +157,55 @@ def _rank_job(rank: int, world_size: int, spec_dict: dict, engines: list[str]) -
     # table of usable ops) and nothing is built or locked.
     deepspeed.ops.__compatible_ops__["deepspeed_shm_comm"] = False
     deepspeed.init_distributed(dist_backend="gloo", verbose=False)
+
+
+COLLECTIVE_KINDS = {
+    "reduce": ("allreduce", "reduce_scatter", "reduce"),
+    "gather": ("allgather", "broadcast"),
+}
+
+
+def collective_payloads(collectives) -> dict[str, int]:
+    """Payload bytes of a traced step's collectives by kind: ``reduce_payload_bytes`` (all-reduce,
+    reduce-scatter, reduce) and ``gather_payload_bytes`` (all-gather, broadcast); ``collectives``
+    is :meth:`~fieldnotes.memory.timeline.LiveBytes.collectives`' table."""
+    out = {}
+    for kind, prefixes in COLLECTIVE_KINDS.items():
+        ops = collectives["op"].str.lstrip("_")
+        mask = ops.str.startswith(prefixes)
+        out[f"{kind}_payload_bytes"] = int(collectives.loc[mask, "payload_bytes"].sum())
+    return out
+
+
+def _rank_job(rank: int, world_size: int, spec_dict: dict, engines: list[str]) -> list:
+    """Body of one rank (module-level so that spawned processes can import it)."""
+    _start_rank()
     spec = RunSpec(**spec_dict)
     return [_one_configuration(spec, name, rank, world_size) for name in engines]
+
+
+def _peaks_job(rank: int, world_size: int, jobs: list) -> list[dict]:
+    """Body of one rank for :func:`measure_peaks`: the traced step's peak of each (spec, engine)."""
+    from fieldnotes.memory.runs import run_deepspeed, run_torch
+    from fieldnotes.memory.timeline import CATEGORIES, peak_row
+
+    _start_rank()
+    rows = []
+    for run_id, (spec_dict, name) in enumerate(jobs):
+        spec = RunSpec(**spec_dict)
+        gc.collect()
+        if name.startswith("deepspeed-"):
+            run = run_deepspeed(spec, ENGINE_MODEL[name].stage)
+        else:
+            run = run_torch(spec, name, world_size)
+        at_peak = peak_row(run.tracker.timeline())
+        row = {"spec": spec_dict, "engine": name, "run": run_id, "rank": rank}
+        row["peak_bytes"] = int(at_peak["total"])
+        row["peak_phase"] = at_peak["phase"]
+        row.update({c: int(at_peak[c]) for c in CATEGORIES})
+        rows.append(row)
+        del run
+    return rows
 
 
 def measure_zero(
@@ -168,7 +220,9 @@ def measure_zero(
     """Train the small model under each engine on ``world_size`` CPU ranks and trace one step.
 
     ``states`` has one row per engine, rank and part: measured elements and bytes, the formula's
-    bytes, their ratio, the explained bytes, the peak RSS (MiB) and the last loss. ``timeline`` has
+    bytes, their ratio, the explained bytes, the peak RSS (MiB), the last loss, the median
+    wall-clock seconds of the untraced optimizer steps (``step_seconds``, over ``timed_steps``) and
+    the payload bytes of the traced step's collectives (:func:`collective_payloads`). ``timeline`` has
     the traced step's live bytes per category (:data:`fieldnotes.memory.timeline.CATEGORIES`).
     With ``fresh_processes`` each engine gets its own processes (clean peak RSS, ~10-20 s of
     start-up each); otherwise all engines run one after another in the same processes (faster;
@@ -210,6 +264,35 @@ def measure_zero(
     return Measurement(states, timeline)
 
 
+def measure_peaks(jobs, *, world_size: int = 2, timeout_s: float = 1200.0):
+    """The traced step's peak live bytes on each rank for every ``(RunSpec, engine)`` in ``jobs``,
+    all in one process group (one start-up; a pair listed twice is measured twice).
+
+    A DataFrame with ``spec`` (the RunSpec), ``engine``, ``run`` (the pair's index in ``jobs``),
+    ``rank``, ``peak_bytes``, ``peak_phase`` and the bytes of each tracker category at the peak
+    (:data:`fieldnotes.memory.timeline.CATEGORIES`), as :func:`fieldnotes.memory.scoreboard.estimator_table` takes.
+    """
+    import pandas as pd
+
+    from fieldnotes.distributed import run_on_cpu_ranks
+
+    jobs = list(jobs)
+    if not jobs:
+        raise ValueError("jobs must list at least one (RunSpec, engine) pair")
+    for i, job in enumerate(jobs):
+        if not (isinstance(job, tuple) and len(job) == 2 and isinstance(job[0], RunSpec)):
+            raise ValueError(f"jobs[{i}] must be a (RunSpec, engine) pair, got {job!r}")
+        if job[1] not in ENGINES:
+            raise ValueError(f"jobs[{i}]: engine must be one of {ENGINES}, got {job[1]!r}")
+    world_size = check_count("world_size", world_size, minimum=1)
+    per_rank = run_on_cpu_ranks(
+        _peaks_job, world_size, [(asdict(s), e) for s, e in jobs], timeout_s=timeout_s
+    )
+    table = pd.DataFrame([row for rows in per_rank for row in rows])
+    table["spec"] = [RunSpec(**d) for d in table["spec"]]
+    return table
+
+
 def summary_table(states):
     """One row per engine and rank: measured vs formula bytes for each part (MB = 10^6 bytes)."""
     out = states.copy()
@@ -228,4 +311,12 @@ def summary_table(states):
     return wide
 
 
-__all__ = ["ENGINES", "PARTS", "Measurement", "RunSpec", "measure_zero", "summary_table"]
+__all__ = [
+    "ENGINES",
+    "PARTS",
+    "Measurement",
+    "RunSpec",
+    "measure_peaks",
+    "measure_zero",
+    "summary_table",
+]

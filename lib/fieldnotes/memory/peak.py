@@ -1,29 +1,58 @@
 """Predict the peak live bytes of one training step of the measured run, term by term.
 
 The chapter's estimator for a rank of :func:`fieldnotes.memory.measure_zero`'s run: the paper's
-model states for the engine (:class:`~fieldnotes.memory.engines.EngineModel`), plus what each
-phase of a step adds at its own peak; the prediction is the larger phase.
+model states for the engine (:class:`~fieldnotes.memory.engines.EngineModel`), plus what each of
+four moments of the step (:data:`PHASES`) adds; the prediction is the largest moment. Each term
+was found in the :class:`~fieldnotes.memory.timeline.LiveBytes` timeline of a measured step and
+is computed from the model's shapes, the engine's documented or implemented behaviour and the
+run's ZeRO settings (``RunSpec.zero_settings``: the bucket size; under DeepSpeed's default
+persistence, ZeRO-3 also keeps every parameter tensor under ``stage3_param_persistence_threshold``
+elements gathered whole, :func:`persistent_parameters`), never from the measured bytes.
 
-At the start of the last micro-batch's backward:
+At the start of the last micro-batch's backward (``"backward"``):
 
 - ``activations``: ``layers`` x :func:`~fieldnotes.memory.predicted_activation_bytes` in the
   engine's compute dtype (bf16 for DeepSpeed, fp32 for PyTorch's engines);
 - ``logits``: the fp32 log-softmax output the loss keeps, ``LOGIT_BYTES`` x s x b x V;
-- ``logit_gradient``: its fp32 gradient, which backward creates while the logits are still held;
-- ``gathered``: at ZeRO-3, the largest layer gathered whole (BLOOM's embedding, which is also the
-  output head);
-- ``buckets``: DeepSpeed's gradient bucket at stages 1-3 (``reduce_bucket_size`` 16-bit
-  elements), or DDP's buckets (every fp32 gradient once, 4 bytes per parameter).
+- ``logit_gradient``: two fp32 tensors of the logits' size that backward creates while the logits
+  are still held (``nll_loss_backward``'s output and ``_log_softmax_backward_data``'s, seen by the
+  tracker as the step's first two backward allocations);
+- ``gathered``: at DeepSpeed ZeRO-3, the largest layer gathered whole (BLOOM's embedding, which is
+  also the output head); under FSDP2, the root unit (every parameter outside the wrapped blocks),
+  which ``fully_shard`` leaves unsharded between forward and backward;
+- ``buckets``: DeepSpeed's gradient bucket at stages 1 and 3 (``reduce_bucket_size`` 16-bit
+  elements; ZeRO-1 keeps it through accumulation, ZeRO-3 preallocates it), or DDP's buckets (every
+  fp32 gradient once, 4 bytes per parameter). ZeRO-2 reduces every micro-batch and frees its
+  bucket after each, so it has none here;
+- ``backend_copies``: gloo's reduce-scatter (the CPU backend these ranks use) copies its whole
+  input outside PyTorch's operators, twice, and the copies stay live until the optimizer step:
+  2 x (reduced bytes per parameter) x parameters at DeepSpeed ZeRO-3 (bf16) and FSDP2 (fp32). The
+  tracker first sees them in the ``split`` that runs inside the collective's ``work.wait()``. A
+  GPU run with NCCL does not go through this code; its buffers are not measured here.
 
-In the optimizer step:
+After the output head's backward (``"first gradient"``), when the logits and their gradients are
+freed and the first parameter gradient arrives: the activations, model states, gathered and
+backend terms, every engine's bucket (ZeRO-2 allocates its bucket again here), and
+``head_gradient``: the output head's weight gradient, which for a tied embedding waits as a
+temporary until the embedding's own gradient arrives at the end of backward.
 
+At the end of backward (``"backward end"``), when activations are gone: the model states, the
+gathered, bucket and backend terms above, and ``tied_gradient``: BLOOM ties its embedding to the
+output head, so the head's gradient and the embedding's are computed separately and summed (three
+gradient-dtype tensors of the largest layer's size besides the stored gradient).
+
+In the optimizer step (``"optimizer"``):
+
+- ``model_states`` less what DeepSpeed ZeRO-1 has released by then: it keeps whole gradients while
+  they accumulate and frees those it does not own once they are reduced, so at the step it holds
+  ZeRO-2's gradient partition;
 - ``fp32_gradients``: DeepSpeed's fp32 copy of the gradients it steps (4 bytes per parameter at
   stage 0, per element of the rank's partition at stages 1-3);
 - ``optimizer_temporaries``: PyTorch's single-tensor AdamW (the CPU default) computes
   ``exp_avg_sq.sqrt()`` and its quotient, two fp32 temporaries the size of the largest tensor it
   steps (a parameter, or DeepSpeed's flat partition at stages 1-3);
-- ``buckets`` where the engine keeps them through the step (not ZeRO-2, which frees them at the
-  accumulation boundary).
+- ``buckets`` where the engine keeps them through the step (DeepSpeed ZeRO-3 and DDP; ZeRO-1 and
+  ZeRO-2 free theirs at the accumulation boundary).
 
 Beside it, :func:`paper_peak` is the ZeRO paper's count, model states only.
 """
@@ -41,6 +70,9 @@ TERMS = (
     "logit_gradient",
     "gathered",
     "buckets",
+    "backend_copies",
+    "head_gradient",
+    "tied_gradient",
     "fp32_gradients",
     "optimizer_temporaries",
 )
@@ -57,6 +89,9 @@ class PeakPrediction:
     logit_gradient: int = 0
     gathered: int = 0
     buckets: int = 0
+    backend_copies: int = 0
+    head_gradient: int = 0
+    tied_gradient: int = 0
     fp32_gradients: int = 0
     optimizer_temporaries: int = 0
 
@@ -75,11 +110,38 @@ def _check_engine(engine: str) -> None:
         raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
 
 
-def phase_peaks(spec, engine: str, world_size: int) -> tuple[PeakPrediction, PeakPrediction]:
-    """The chapter's estimate of one rank's peak in backward and in the optimizer step."""
+PHASES = ("backward", "first gradient", "backward end", "optimizer")
+
+
+def _root_parameters(config) -> int:
+    """Parameters outside the transformer blocks (what FSDP2's root unit holds)."""
+    import torch
+    from transformers import BloomForCausalLM
+
+    with torch.device("meta"):
+        model = BloomForCausalLM(config)
+    blocks = sum(p.numel() for p in model.transformer.h.parameters())
+    return sum(p.numel() for p in model.parameters()) - blocks
+
+
+def persistent_parameters(config) -> int:
+    """Elements of the parameters DeepSpeed ZeRO-3 keeps gathered whole under its default
+    ``stage3_param_persistence_threshold`` (those with fewer elements than it)."""
+    import torch
+    from transformers import BloomForCausalLM
+
+    from fieldnotes.memory.runs import DEFAULT_PERSISTENCE
+
+    with torch.device("meta"):
+        model = BloomForCausalLM(config)
+    return sum(p.numel() for p in model.parameters() if p.numel() < DEFAULT_PERSISTENCE)
+
+
+def phase_peaks(spec, engine: str, world_size: int) -> tuple[PeakPrediction, ...]:
+    """The chapter's estimate of one rank's peak in each of ``PHASES`` (bytes by term)."""
     from fieldnotes.memory.budget import LOGIT_BYTES
     from fieldnotes.memory.counting import count_parameters, largest_layer_parameters
-    from fieldnotes.memory.runs import BUCKET_ELEMENTS, small_bloom_config
+    from fieldnotes.memory.runs import bucket_elements, small_bloom_config
     from fieldnotes.memory.saved import predicted_activation_bytes
     from fieldnotes.memory.zero import check_count, shard
 
@@ -90,7 +152,8 @@ def phase_peaks(spec, engine: str, world_size: int) -> tuple[PeakPrediction, Pea
     params = count_parameters(config)
     largest = largest_layer_parameters(config)
     deepspeed = engine.startswith("deepspeed-")
-    states = sum(model.formula_bytes(params, world_size).values())
+    formula = model.formula_bytes(params, world_size)
+    states = sum(formula.values())
     per_layer = predicted_activation_bytes(
         config,
         seq_len=spec.seq_len,
@@ -99,17 +162,38 @@ def phase_peaks(spec, engine: str, world_size: int) -> tuple[PeakPrediction, Pea
     )
     logits = LOGIT_BYTES * spec.seq_len * spec.micro_batch * spec.vocab
     if deepspeed:
-        bucket = 2 * BUCKET_ELEMENTS if model.stage >= 1 else 0
+        bucket = 2 * bucket_elements(spec) if model.stage >= 1 else 0
+        gathered = model.weight_bytes * largest if model.stage == 3 else 0
+        if model.stage == 3 and spec.zero_settings in ("default-persistence", "deepspeed-default"):
+            gathered += model.weight_bytes * persistent_parameters(config)
     else:
         bucket = 4 * params if engine == "torch-zero1" else 0
+        gathered = 4 * _root_parameters(config) if engine == "torch-fsdp" else 0
+    # gloo's reduce-scatter copies (DeepSpeed ZeRO-3 reduces bf16 gradients, FSDP2 fp32 ones)
+    copies = 2 * model.gradient_bytes * params if model.stage == 3 else 0
+    held = dict(model_states=states, gathered=gathered, backend_copies=copies)
+    activations = spec.layers * per_layer
+    tied = config.tie_word_embeddings
     backward = PeakPrediction(
         "backward",
-        model_states=states,
-        activations=spec.layers * per_layer,
+        activations=activations,
         logits=logits,
-        logit_gradient=logits,
-        gathered=model.weight_bytes * largest if model.stage == 3 else 0,
+        logit_gradient=2 * logits,
+        buckets=0 if (deepspeed and model.stage == 2) else bucket,
+        **held,
+    )
+    first_gradient = PeakPrediction(
+        "first gradient",
+        activations=activations,
         buckets=bucket,
+        head_gradient=model.gradient_bytes * largest if tied else 0,
+        **held,
+    )
+    backward_end = PeakPrediction(
+        "backward end",
+        tied_gradient=3 * model.gradient_bytes * largest if tied else 0,
+        buckets=bucket,
+        **held,
     )
     if deepspeed and model.stage >= 1:
         stepped = shard(params, world_size)  # the flat fp32 partition, stepped as one tensor
@@ -117,14 +201,17 @@ def phase_peaks(spec, engine: str, world_size: int) -> tuple[PeakPrediction, Pea
         stepped = shard(largest, world_size)
     else:
         stepped = largest
+    released = 0
+    if deepspeed and model.stage == 1:  # ZeRO-1 frees the gradients it does not own
+        released = formula["gradients"] - model.gradient_bytes * shard(params, world_size)
     optimizer = PeakPrediction(
         "optimizer",
-        model_states=states,
-        buckets=0 if model.stage == 2 else bucket,
+        model_states=states - released,
+        buckets=bucket if (model.stage == 3 or not deepspeed) else 0,
         fp32_gradients=(4 * (params if model.stage == 0 else stepped)) if deepspeed else 0,
         optimizer_temporaries=8 * stepped,
     )
-    return backward, optimizer
+    return backward, first_gradient, backward_end, optimizer
 
 
 def predicted_peak(spec, engine: str, world_size: int) -> PeakPrediction:
@@ -169,4 +256,13 @@ def peak_table(measurement, spec, world_size: int):
     return pd.DataFrame(rows).set_index("engine")
 
 
-__all__ = ["TERMS", "PeakPrediction", "paper_peak", "peak_table", "phase_peaks", "predicted_peak"]
+__all__ = [
+    "PHASES",
+    "TERMS",
+    "PeakPrediction",
+    "paper_peak",
+    "peak_table",
+    "persistent_parameters",
+    "phase_peaks",
+    "predicted_peak",
+]

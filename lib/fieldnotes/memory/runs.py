@@ -11,6 +11,7 @@ the optimizer step.
 from __future__ import annotations
 
 import gc
+import time
 from dataclasses import dataclass
 
 from fieldnotes.memory.zero import check_count
@@ -18,6 +19,9 @@ from fieldnotes.memory.zero import check_count
 MICRO_BATCHES = 2  # micro-batches accumulated per optimizer step
 BUCKET_ELEMENTS = 5_000_000  # the run's reduce and all-gather bucket size, in elements
 DEFAULT_BUCKET_ELEMENTS = 500_000_000  # DeepSpeed's default reduce_bucket_size (0.19.8)
+DEFAULT_PERSISTENCE = 100_000  # DeepSpeed's default stage3_param_persistence_threshold (0.19.8)
+# which ZeRO settings a run uses: the shard-friendly ones, DeepSpeed's defaults, or one at a time
+ZERO_SETTINGS = ("shard-friendly", "default-buckets", "default-persistence", "deepspeed-default")
 
 
 @dataclass(frozen=True)
@@ -33,8 +37,13 @@ class RunSpec:
     steps: int = 2
     seed: int = 0
     lr: float = 1e-4
+    zero_settings: str = "shard-friendly"
 
     def __post_init__(self):
+        if self.zero_settings not in ZERO_SETTINGS:
+            raise ValueError(
+                f"zero_settings must be one of {ZERO_SETTINGS}, got {self.zero_settings!r}"
+            )
         for name in ("hidden", "layers", "heads", "vocab", "seq_len", "micro_batch", "steps"):
             check_count(name, getattr(self, name), minimum=1)
         check_count("seed", self.seed, minimum=0)
@@ -56,26 +65,38 @@ def small_bloom_config(spec: RunSpec):
     )
 
 
-def deepspeed_config(spec: RunSpec, stage: int) -> dict:
-    """The DeepSpeed config of the measured run: bf16, AdamW, shard-friendly ZeRO settings.
+def bucket_elements(spec: RunSpec) -> int:
+    """The run's ``reduce_bucket_size`` (elements)."""
+    if spec.zero_settings in ("default-buckets", "deepspeed-default"):
+        return DEFAULT_BUCKET_ELEMENTS
+    return BUCKET_ELEMENTS
 
-    ``stage3_param_persistence_threshold: 0`` and ``stage3_max_reuse_distance: 0`` make ZeRO-3
-    release every gathered parameter (DeepSpeed's defaults keep small parameters gathered), and
+
+def deepspeed_config(spec: RunSpec, stage: int) -> dict:
+    """The DeepSpeed config of the measured run: bf16, AdamW, and ``spec.zero_settings``.
+
+    The shard-friendly settings: ``stage3_param_persistence_threshold: 0`` and
+    ``stage3_max_reuse_distance: 0`` make ZeRO-3 release every gathered parameter (DeepSpeed's
+    defaults keep parameters under 1e5 elements gathered, and parameters reused soon), and
     5e6-element buckets keep communication buffers small beside this small model.
+    ``"default-buckets"`` restores DeepSpeed's bucket sizes only, ``"default-persistence"`` its
+    persistence, reuse and prefetch settings only, ``"deepspeed-default"`` both.
     """
+    zero = {"stage": stage}
+    if spec.zero_settings in ("shard-friendly", "default-persistence"):
+        zero.update(reduce_bucket_size=BUCKET_ELEMENTS, allgather_bucket_size=BUCKET_ELEMENTS)
+    if spec.zero_settings in ("shard-friendly", "default-buckets"):
+        zero.update(
+            stage3_param_persistence_threshold=0,
+            stage3_max_reuse_distance=0,
+            stage3_prefetch_bucket_size=0,
+        )
     return {
         "train_micro_batch_size_per_gpu": spec.micro_batch,
         "gradient_accumulation_steps": MICRO_BATCHES,
         "bf16": {"enabled": True},
         "optimizer": {"type": "AdamW", "params": {"lr": spec.lr, "torch_adam": True}},
-        "zero_optimization": {
-            "stage": stage,
-            "reduce_bucket_size": BUCKET_ELEMENTS,
-            "allgather_bucket_size": BUCKET_ELEMENTS,
-            "stage3_param_persistence_threshold": 0,
-            "stage3_max_reuse_distance": 0,
-            "stage3_prefetch_bucket_size": 0,
-        },
+        "zero_optimization": zero,
         "steps_per_print": 10**9,
         "wall_clock_breakdown": False,
     }
@@ -101,6 +122,7 @@ class TracedRun:
     tracker: object
     losses: list
     keep: tuple  # engine, optimizer, model: for explaining the layout (explain.py)
+    step_seconds: list  # wall-clock seconds of each untraced optimizer step before the traced one
 
 
 def _count(held: dict) -> dict:
@@ -131,15 +153,20 @@ def run_deepspeed(spec: RunSpec, stage: int) -> TracedRun:
     )
     batches = token_batches(spec, engine.global_rank, MICRO_BATCHES * (spec.steps + 1))
     warm, traced = batches[:-MICRO_BATCHES], batches[-MICRO_BATCHES:]
-    losses = []
-    for x in warm:
+    losses, step_seconds = [], []
+    for i, x in enumerate(warm):
+        if i % MICRO_BATCHES == 0:
+            t0 = time.perf_counter()
         loss = engine(input_ids=x, labels=x).loss
         engine.backward(loss)
         losses.append(float(loss))
         engine.step()
+        if i % MICRO_BATCHES == MICRO_BATCHES - 1:
+            step_seconds.append(time.perf_counter() - t0)
     gc.collect()  # the same collector state at every run's traced step
     # buckets are reduce_bucket_size elements of bf16 or (ZeRO-1's accumulator) fp32
-    tracker = LiveBytes(bucket_nbytes=(2 * BUCKET_ELEMENTS, 4 * BUCKET_ELEMENTS))
+    bucket = bucket_elements(spec)
+    tracker = LiveBytes(bucket_nbytes=(2 * bucket, 4 * bucket))
     counted = {}
     with tracker:
         _label_all(tracker, held_deepspeed(engine, optimizer, stage))
@@ -158,7 +185,7 @@ def run_deepspeed(spec: RunSpec, stage: int) -> TracedRun:
                 tracker.start_phase("optimizer")
                 engine.step()
         _label_all(tracker, held_deepspeed(engine, optimizer, stage))
-    return TracedRun(counted, tracker, losses, (engine, optimizer, model))
+    return TracedRun(counted, tracker, losses, (engine, optimizer, model), step_seconds)
 
 
 def run_torch(spec: RunSpec, kind: str, world_size: int) -> TracedRun:
@@ -194,15 +221,18 @@ def run_torch(spec: RunSpec, kind: str, world_size: int) -> TracedRun:
         inner = optimizer
     batches = token_batches(spec, dist.get_rank(), MICRO_BATCHES * (spec.steps + 1))
     warm, traced = batches[:-MICRO_BATCHES], batches[-MICRO_BATCHES:]
-    losses = []
+    losses, step_seconds = [], []
 
     for i, x in enumerate(warm):
+        if i % MICRO_BATCHES == 0:
+            t0 = time.perf_counter()
         loss = wrapped(input_ids=x, labels=x).loss / MICRO_BATCHES
         loss.backward()
         losses.append(float(loss) * MICRO_BATCHES)
         if i % MICRO_BATCHES == MICRO_BATCHES - 1:
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
+            step_seconds.append(time.perf_counter() - t0)
     gc.collect()  # the same collector state at every run's traced step
     tracker = LiveBytes()
     counted = {}
@@ -222,12 +252,15 @@ def run_torch(spec: RunSpec, kind: str, world_size: int) -> TracedRun:
         optimizer.step()
         _label_all(tracker, held_torch(model, inner))
         optimizer.zero_grad(set_to_none=True)
-    return TracedRun(counted, tracker, losses, (wrapped, optimizer, model))
+    return TracedRun(counted, tracker, losses, (wrapped, optimizer, model), step_seconds)
 
 
 __all__ = [
     "BUCKET_ELEMENTS",
     "DEFAULT_BUCKET_ELEMENTS",
+    "DEFAULT_PERSISTENCE",
+    "ZERO_SETTINGS",
+    "bucket_elements",
     "MICRO_BATCHES",
     "RunSpec",
     "TracedRun",

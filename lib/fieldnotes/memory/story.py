@@ -97,6 +97,11 @@ def largest_micro_batch(params: int, attempt: str, *, gpu_gb: float = A100_40GB,
             raise ValueError(f"attempt must be one of {list(table.index)}, got {attempt!r}")
         return bool(table.loc[attempt, "fits GPU"])
 
+    return _largest_fitting(fits, limit)
+
+
+def _largest_fitting(fits, limit: int) -> int:
+    """The largest b in 1..limit with fits(b) (0 if none), for fits that stays False once False."""
     if not fits(1):
         return 0
     lo, hi = 1, limit  # fits(lo); memory grows with the micro-batch
@@ -109,6 +114,31 @@ def largest_micro_batch(params: int, attempt: str, *, gpu_gb: float = A100_40GB,
         else:
             hi = mid
     return lo
+
+
+def plan_micro_batches(plans, *, settings=((0, 1), (3, 4), (3, 8)), gpu_gb: float = A100_40GB,
+                       limit: int = 4096, **activations):
+    """The largest micro-batch of each training plan (name -> list of :class:`Part`) whose budget
+    (:func:`fieldnotes.memory.training_budget`, ``activations`` its other keywords except
+    ``micro_batch``) fits ``gpu_gb`` at each (ZeRO stage, GPUs) in ``settings``; 0 where not even
+    one sample fits."""
+    import pandas as pd
+
+    if "micro_batch" in activations:
+        raise TypeError("plan_micro_batches searches the micro_batch; do not pass it")
+    limit = check_count("limit", limit, minimum=1)
+    rows = {}
+    for plan, parts in plans.items():
+        row = {}
+        for stage, n in settings:
+            def fits(b, stage=stage, n=n, parts=parts):
+                budget = training_budget(parts, stage=stage, n_gpus=n, micro_batch=b, **activations)
+                return budget.total <= gpu_gb * GB
+
+            label = "1 GPU" if n == 1 and stage == 0 else f"ZeRO-{stage} x{n}"
+            row[label] = _largest_fitting(fits, limit)
+        rows[plan] = row
+    return pd.DataFrame(rows).T
 
 
 def plans_table(plans, *, settings=((0, 1), (3, 4), (3, 8)), gpu_gb: float = A100_40GB,

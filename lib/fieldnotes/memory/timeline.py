@@ -24,6 +24,11 @@ Each allocation gets one category, the first that applies:
 - ``temporaries``: everything else (created and freed within a phase, or created in backward or the
   optimizer step and not claimed).
 
+It also records every ``c10d`` collective the step runs (:meth:`LiveBytes.collectives`): the op,
+the phase and its payload, the bytes of its largest tensor argument (the whole reduced or gathered
+buffer; a ring sends (N - 1)/N of it per rank for a reduce-scatter or an all-gather, twice that for
+an all-reduce).
+
 What the tracker cannot see: memory allocated outside PyTorch operators (gloo's own send and
 receive buffers, Python objects) and the allocator's caching or fragmentation.
 """
@@ -71,6 +76,19 @@ def _storages(value):
             yield from _storages(v)
 
 
+def _tensor_bytes(value) -> int:
+    """Bytes of the tensor elements in a tensor or a (nested) list of them (views count their own
+    elements, not their storage)."""
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        t = value.to_local() if hasattr(value, "to_local") else value
+        return t.numel() * t.element_size()
+    if isinstance(value, list | tuple):
+        return sum(_tensor_bytes(v) for v in value)
+    return 0
+
+
 class LiveBytes(TorchDispatchMode):
     """Record every storage allocated and freed while active; see the module docstring.
 
@@ -86,6 +104,7 @@ class LiveBytes(TorchDispatchMode):
         self._events: list[tuple[float, int, int]] = []  # (seconds, allocation, +/- bytes)
         self._phases: list[tuple[float, str]] = []
         self._resized = weakref.WeakSet()  # storage objects swept as resized away
+        self._collectives: list[tuple[str, str, int]] = []  # (phase, op, payload bytes)
         self.phase = "before"
 
     # --- what the caller tells the tracker -----------------------------------------------------
@@ -126,6 +145,8 @@ class LiveBytes(TorchDispatchMode):
             if ptr not in inputs and ptr not in self._live:
                 self._index(st, resident=False)
         if collective:
+            payload = max((_tensor_bytes(a) for a in (*args, *kwargs.values())), default=0)
+            self._collectives.append((self.phase, func.__name__, payload))
             for st in _storages((args, kwargs, out)):
                 self._allocations[self._live[st.data_ptr()]].communication = True
             self._sweep()
@@ -181,6 +202,12 @@ class LiveBytes(TorchDispatchMode):
         if a.resident:
             return "resident"
         return "temporaries"
+
+    def collectives(self):
+        """A DataFrame, one row per collective the step ran: phase, op, payload bytes."""
+        import pandas as pd
+
+        return pd.DataFrame(self._collectives, columns=["phase", "op", "payload_bytes"])
 
     def timeline(self):
         """A DataFrame, one row per allocation or free: seconds, phase, live bytes per category."""
