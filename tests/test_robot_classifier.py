@@ -122,3 +122,18 @@ def test_net_config_bounds():
     with pytest.raises(ValueError, match="image_size"):
         V.NetConfig(image_size=8)
     assert V.NetConfig(widths=(1, 1, 1, V.MAX_WIDTH)).widths[-1] == V.MAX_WIDTH
+
+
+def test_a_checkpoint_keeps_the_trained_networks_own_config(tmp_path):
+    """save_classifier used to write the default NetConfig whatever network it was given."""
+    cfg = V.NetConfig(widths=(8, 12, 20, 24), image_size=48)
+    net = V.build_net(cfg)
+    assert V.net_config(net) == cfg
+    path = V.save_classifier(net, tmp_path / "small.safetensors")
+    loaded, loaded_cfg = V.load_classifier(path)
+    assert loaded_cfg == cfg
+    x = np.random.default_rng(0).integers(0, 255, (3, 48, 48, 3), dtype=np.uint8)
+    net.eval()
+    assert np.allclose(V.predict_proba(loaded, x), V.predict_proba(net, x), atol=1e-6)
+    with pytest.raises(ValueError, match="does not describe this network"):
+        V.save_classifier(net, tmp_path / "other.safetensors", V.NetConfig())

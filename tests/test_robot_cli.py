@@ -103,6 +103,8 @@ def test_cli_runs_a_small_mission(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     data = json.loads((out / "mission.json").read_text())
     assert data["rows_completed"] == 2 and data["plants_hit"] == 0
-    assert data["plants"] == data["plants_marked"]
+    # marks come from the side camera, so a plant can go unmarked; most are found even at "high"
+    assert 0.5 * data["plants"] <= data["plants_marked"] <= data["plants"]
+    assert data["crops"] >= data["plants_marked"]
     assert data["localisation_rmse_m"] > 0
     assert (out / "field.png").exists() and (out / "classifier.safetensors").exists()

@@ -71,7 +71,9 @@ def test_gpio_backend_drives_the_motor_pins():
     from gpiozero.pins.mock import MockFactory, MockPWMPin
 
     pins = MockFactory(pin_class=MockPWMPin)
-    backend = GpioBackend(left_pins=(17, 18), right_pins=(22, 23), pin_factory=pins, sleep=False)
+    backend = GpioBackend(
+        left_pins=(17, 18), right_pins=(22, 23), geometry=HUSKY, pin_factory=pins, sleep=False
+    )
     robot = Program(backend)
     try:
         robot.forward(0.5)
@@ -93,6 +95,27 @@ def test_gpio_backend_drives_the_motor_pins():
         robot.stop()
         assert all(not pins.pin(n).state for n in (17, 18, 22, 23))
         assert tuple(backend.robot.value) == (0, 0)
+    finally:
+        backend.close()
+
+
+def test_each_robot_dead_reckons_with_its_own_parameters():
+    from gpiozero.pins.mock import MockFactory, MockPWMPin
+
+    from fieldnotes.robot.drive import CARDBOARD, HUSKY_SIM, ROBOTS, robot_geometry
+
+    assert robot_geometry("cardboard") is CARDBOARD and robot_geometry("husky-sim") is HUSKY_SIM
+    assert set(ROBOTS) == {"husky", "husky-sim", "cardboard"}
+    with pytest.raises(ValueError, match="cardboard"):
+        robot_geometry("rover")
+    pins = MockFactory(pin_class=MockPWMPin)
+    backend = GpioBackend(pin_factory=pins, sleep=False)  # the Pi drives the cardboard robot
+    try:
+        assert backend.geometry is CARDBOARD
+        Program(backend).left(1.0, seconds=1.0)
+        # 14 cm track, 0.4 m/s top speed: a 1 rad/s spin is 0.175 of full duty on each side
+        assert pins.pin(22).state == pytest.approx(CARDBOARD.track_m / 2 / CARDBOARD.max_speed_mps)
+        assert backend.pose()[2] == pytest.approx(1.0)
     finally:
         backend.close()
 

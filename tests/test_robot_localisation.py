@@ -69,3 +69,23 @@ def test_prediction_moves_along_the_heading():
     before = ekf.cov.copy()
     ekf.predict(0.5, 0.0, 0.1)
     assert ekf.cov[1, 1] > before[1, 1]
+
+
+def test_a_turn_widens_the_position_uncertainty_so_a_later_row_end_fix_is_accepted():
+    """A skid-steer U-turn slides the robot unseen by the encoders: the filter must say so, or it
+    would set aside the row end's fix that measures the slide."""
+    straight, turned = PoseEkf((0.0, 0.0, 0.0)), PoseEkf((0.0, 0.0, 0.0))
+    straight.predict(0.0, 0.0, 1.0)
+    turned.predict(0.0, math.pi, 1.0)
+    slide = turned.settings.turn_slide_sd * math.pi
+    assert turned.cov[1, 1] == pytest.approx(straight.cov[1, 1] + slide**2)
+    # a fix 0.6 m off: accepted after the turn and pulls most of the way, counted as a correction
+    assert turned.along_fix(0.6, 0.08)
+    assert 0.5 < turned.pose()[1] < 0.6
+    assert turned.along_correction_m == pytest.approx(turned.pose()[1])
+    assert turned.along_fixes_used == 1 and turned.state[3] == 0.0  # the bias is not taught
+    # without the turn the same fix is five sigmas off and set aside
+    assert not straight.along_fix(0.6, 0.08)
+    assert straight.pose()[1] == 0.0 and straight.along_correction_m == 0.0
+    with pytest.raises(ValueError, match="sd_m"):
+        turned.along_fix(0.0, 0.0)

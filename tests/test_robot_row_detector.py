@@ -124,8 +124,10 @@ def test_detect_rows_over_the_whole_range_of_offsets_and_headings(grid_frames, s
             f"at offset {offset:+.2f} m, heading {math.degrees(heading):+.1f} deg, noise {sigma}"
         )
         assert est.ok, where
-        assert est.offset_m == pytest.approx(offset, abs=0.06), where
-        assert est.heading_rad == pytest.approx(heading, abs=math.radians(2.5)), where
+        # with flower heads on the stems (foliage at 0.25 m seen from the mast) the range's
+        # corners read up to 8 cm and 3° off under σ=16 noise (6 cm and 2.5° on bare stems)
+        assert est.offset_m == pytest.approx(offset, abs=0.09), where
+        assert est.heading_rad == pytest.approx(heading, abs=math.radians(3.0)), where
 
 
 def test_detect_rows_in_a_plot_with_jitter_gaps_and_weeds():
@@ -216,3 +218,22 @@ def test_detect_rows_sees_nothing_on_bare_soil():
     img[...] = (115, 85, 56)
     est = V.detect_rows(img, V.Camera(), 1.2)
     assert not est.ok
+
+
+def test_the_rows_reach_reads_just_past_their_last_planting_position():
+    """REACH_BEYOND_LAST_M as measured: the robot in a lane, the row end 1.4–2.4 m ahead."""
+    from fieldnotes.robot.drive import PyBulletBackend
+    from fieldnotes.robot.field import make_field
+
+    f = make_field(rows=3, plants_per_row=20, seed=1)
+    last = f.planted_ends_m[1]
+    errors = []
+    for ahead in (2.4, 2.0, 1.6, 1.4):
+        start = ((1 - 0.5) * f.row_spacing_m, last - ahead, math.pi / 2)
+        with PyBulletBackend(f, start=start) as sim:
+            y = sim.pose()[1]
+            est = V.detect_rows(sim.camera_image(), sim.camera, f.row_spacing_m)
+        assert est.ok and est.reach_m < 2.5
+        errors.append(est.reach_m - (last - y))
+    assert np.median(errors) == pytest.approx(V.REACH_BEYOND_LAST_M, abs=0.03)
+    assert max(abs(e - V.REACH_BEYOND_LAST_M) for e in errors) < 0.1

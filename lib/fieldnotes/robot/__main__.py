@@ -1,6 +1,6 @@
 """``python -m fieldnotes.robot``: train (or load) the flower classifier and run a whole mission.
 
-Writes ``DIR/mission.json`` (rows_completed, plants, marking_accuracy, plants_hit,
+Writes ``DIR/mission.json`` (rows_completed, plants, marking_accuracy, plants_hit, crops, crop_accuracy,
 cross_track_rmse_m, localisation_rmse_m, mark_precision, mark_recall, label_accuracy, sim_seconds,
 wall_seconds, ...) and ``DIR/field.png`` (the marked map).
 """

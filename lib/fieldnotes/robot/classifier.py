@@ -69,7 +69,18 @@ def build_net(config: NetConfig | None = None):
         ]
         cin = w
     layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(cin, 2)]
-    return nn.Sequential(*layers)
+    net = nn.Sequential(*layers)
+    net.image_size = cfg.image_size  # the input size it was built for, saved with it
+    return net
+
+
+def net_config(net) -> NetConfig:
+    """The :class:`NetConfig` a network built by :func:`build_net` has: its conv widths as built
+    and the input size it was built for."""
+    import torch.nn as nn
+
+    widths = tuple(m.out_channels for m in net.modules() if isinstance(m, nn.Conv2d))
+    return NetConfig(widths=widths, image_size=getattr(net, "image_size", NetConfig.image_size))
 
 
 def count_parameters(net) -> int:
@@ -77,17 +88,23 @@ def count_parameters(net) -> int:
     return int(sum(p.numel() for p in net.parameters() if p.requires_grad))
 
 
-def to_tensor(images: np.ndarray):
-    """uint8 images (N, H, W, 3) → float tensor (N, 3, H, W) centred on 0."""
-    import torch
-
+def to_array(images: np.ndarray) -> np.ndarray:
+    """uint8 images (N, H, W, 3) → float32 array (N, 3, H, W) centred on 0: the network's input,
+    in NumPy alone (what onnxruntime takes on a Pi without torch)."""
     images = np.asarray(images)
     if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
         raise ValueError(
             f"images must be uint8 of shape (N, H, W, 3), got {images.dtype} {images.shape}"
         )
-    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float()
-    return x / 255.0 - 0.5
+    x = np.ascontiguousarray(images.transpose(0, 3, 1, 2), dtype=np.float32)
+    return x / np.float32(255.0) - np.float32(0.5)
+
+
+def to_tensor(images: np.ndarray):
+    """uint8 images (N, H, W, 3) → float tensor (N, 3, H, W) centred on 0 (:func:`to_array`)."""
+    import torch
+
+    return torch.from_numpy(to_array(images))
 
 
 @dataclass
@@ -248,10 +265,13 @@ def latency_ms(net, image_size: int = 64, repeats: int = 200, threads: int = 1) 
 
 
 def save_classifier(net, path: str | Path, config: NetConfig | None = None) -> Path:
-    """Save weights as safetensors with metadata that marks the file as ours."""
+    """Save weights as safetensors with metadata that marks the file as ours and records the
+    network's own :class:`NetConfig` (:func:`net_config`); a ``config`` given must agree with it."""
     from safetensors.torch import save_file
 
-    cfg = config or NetConfig()
+    cfg = net_config(net)
+    if config is not None and config != cfg:
+        raise ValueError(f"config {config} does not describe this network, which is {cfg}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().contiguous() for k, v in net.state_dict().items()}
@@ -331,7 +351,7 @@ def onnx_predict_proba(path: str | Path, images: np.ndarray, threads: int = 1) -
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
     sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-    logits = sess.run(None, {"image": to_tensor(images).numpy()})[0]
+    logits = sess.run(None, {"image": to_array(images)})[0]
     z = logits - logits.max(axis=1, keepdims=True)
     p = np.exp(z)
     return p[:, 1] / p.sum(axis=1)

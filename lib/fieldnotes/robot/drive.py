@@ -18,6 +18,7 @@ import numpy as np
 from fieldnotes.native import quiet_native_output
 from fieldnotes.robot.field import PLANT_RADIUS_M, ROBOT_WIDTH_M, Field
 from fieldnotes.robot.row_detector import Camera
+from fieldnotes.robot.side_camera import FLOWER_HEIGHT_M, FLOWER_SIZE_M, SideCamera, side_view
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,29 @@ HUSKY_SIM = SkidSteer(track_factor=2.5, rolling_factor=1.081)
 difference (the "expansion factor" of skid-steer models), and on a straight the body rolls 1.081×
 the nominal rim travel (its collision wheels are larger than the URDF's nominal radius); both
 measured in ``tests/test_robot_drive.py``. Odometry multiplies wheel travel by ``rolling_factor``."""
+CARDBOARD = SkidSteer(
+    track_m=0.14,
+    wheel_radius_m=0.0325,
+    max_speed_mps=0.4,
+    length_m=0.22,
+    width_m=0.18,
+    track_factor=1.0,
+    rolling_factor=1.0,
+)
+"""The cardboard chassis: two 65 mm wheels on yellow "TT" gear motors, 14 cm apart, and a caster
+(a differential drive, so χ = 1 to start with); top speed about 0.4 m/s at 6 V. These are a
+typical kit's, not measured: calibrate ``rolling_factor`` (drive 2 m, compare) and
+``track_factor`` (spin ten turns, compare) on your own robot."""
+ROBOTS: dict[str, SkidSteer] = {"husky": HUSKY, "husky-sim": HUSKY_SIM, "cardboard": CARDBOARD}
+"""Dead-reckoning parameters by robot: the Husky as built, as PyBullet drives it, and the cardboard
+chassis. A robot's odometry must use its own."""
+
+
+def robot_geometry(name: str) -> SkidSteer:
+    """The :class:`SkidSteer` parameters of robot ``name`` (a key of ``ROBOTS``)."""
+    if name not in ROBOTS:
+        raise ValueError(f"robot {name!r} is not known; expected one of {sorted(ROBOTS)}")
+    return ROBOTS[name]
 
 
 def wheel_speeds(v: float, omega: float, geometry: SkidSteer = HUSKY) -> tuple[float, float]:
@@ -136,6 +160,8 @@ class PyBulletBackend:
         start: tuple[float, float, float] = (0.0, 0.0, 0.0),
         camera: Camera | None = None,
         time_step: float = 1 / 120,
+        side_camera: SideCamera | None = None,
+        flower_lighting: float = 1.0,
         geometry: SkidSteer = HUSKY_SIM,
         wheel_force: float = 60.0,
         robot_visible: bool = False,
@@ -150,6 +176,7 @@ class PyBulletBackend:
         self.client = p.connect(p.DIRECT)
         self.geometry = geometry
         self.camera = camera or Camera()
+        self.side_camera = side_camera or SideCamera()
         self.time_step = time_step
         self.wheel_force = wheel_force
         self.time_s = 0.0
@@ -173,15 +200,20 @@ class PyBulletBackend:
             for link in range(-1, p.getNumJoints(self.robot, physicsClientId=cid)):
                 p.changeVisualShape(self.robot, link, rgbaColor=[0, 0, 0, 0], physicsClientId=cid)
         if field is not None:
-            self._plant_bodies(field)
+            self._plant_bodies(field, flower_lighting)
         for _ in range(int(0.3 / time_step)):  # settle on the ground
             p.stepSimulation(physicsClientId=cid)
 
-    def _plant_bodies(self, field: Field) -> None:
-        """Plants (a green stem under a yellow flower head) and weeds as visual-only bodies.
+    def _plant_bodies(self, field: Field, lighting: float = 1.0) -> None:
+        """Plants (a green stem under a flower head) and weeds as visual-only bodies.
 
-        Boxes are grouped into a few bodies with many visual shapes each: hundreds of single
-        bodies would cost the physics step several times more, even without collision shapes.
+        Stems and weeds are boxes grouped into a few bodies with many visual shapes each: hundreds
+        of single bodies would cost the physics step several times more, even without collision
+        shapes. Each row's flower heads are one textured mesh of flat squares at
+        ``FLOWER_HEIGHT_M``, each square showing that plant's close-up from the flower generator
+        (:func:`~fieldnotes.robot.plants.plant_image`, its background the plant's foliage, not
+        soil: no camera should see ground at a flower head's height), so a camera looking down at the row sees
+        fertile or male-sterile anthers as the plant has them.
         """
         p, cid = self.p, self.client
         rng = np.random.default_rng(field.seed + 1)
@@ -201,18 +233,85 @@ class PyBulletBackend:
         for r in range(field.n_rows):  # each row a slightly different green
             xy = field.plant_xy[field.plant_row == r]
             green = [0.2 + 0.1 * rng.random(), rng.uniform(0.45, 0.65), 0.15, 1]
-            stem = [PLANT_RADIUS_M, PLANT_RADIUS_M, 0.1]
-            boxes([[float(x), float(y), 0.1] for x, y in xy], stem, green)
-            boxes(
-                [[float(x), float(y), 0.22] for x, y in xy],
-                [0.06, 0.06, 0.025],
-                [0.95, 0.85, 0.1, 1],
-            )
+            # the stem reaches up under its flower head (and is wider than it), so no camera sees
+            # soil between a head and its stem: a head's edge never passes for a stem's base
+            half_h = FLOWER_HEIGHT_M / 2 - 0.001
+            stem = [PLANT_RADIUS_M, PLANT_RADIUS_M, half_h]
+            boxes([[float(x), float(y), half_h] for x, y in xy], stem, green)
         boxes(
             [[float(x), float(y), 0.03] for x, y in field.weed_xy],
             [0.05, 0.05, 0.03],
             [0.3, 0.55, 0.2, 1],
         )
+        self._flower_heads(field, lighting)
+
+    def _flower_heads(self, field: Field, lighting: float) -> None:
+        """One mesh per row: a ``FLOWER_SIZE_M`` square per plant, textured from an atlas of the
+        row's close-ups (at ``lighting`` variation) (PyBullet loads textures from files: the atlas is written to a temporary
+        PNG and read back)."""
+        import tempfile
+
+        from PIL import Image
+
+        from fieldnotes.robot.plants import plant_image
+
+        p, cid = self.p, self.client
+        tile, gutter = 64, 2
+        h = FLOWER_SIZE_M / 2
+        with tempfile.TemporaryDirectory(prefix="fieldnotes-flowers-") as tmp:
+            for r in range(field.n_rows):
+                ids = np.flatnonzero(field.plant_row == r)
+                if not len(ids):
+                    continue
+                cols = int(math.ceil(math.sqrt(len(ids))))
+                rows = int(math.ceil(len(ids) / cols))
+                step = tile + 2 * gutter
+                atlas = np.zeros((rows * step, cols * step, 3), np.uint8)
+                verts, uvs, idx = [], [], []
+                for n, k in enumerate(ids):
+                    i, j = divmod(n, cols)
+                    img = plant_image(field, int(k), tile, lighting, "foliage")
+                    atlas[i * step : (i + 1) * step, j * step : (j + 1) * step] = np.pad(
+                        img, ((gutter, gutter), (gutter, gutter), (0, 0)), mode="edge"
+                    )
+                    # texture v runs up from the atlas's bottom row; image row 0 is its top
+                    u0, u1 = (
+                        (j * step + gutter) / atlas.shape[1],
+                        (j * step + gutter + tile) / atlas.shape[1],
+                    )
+                    v1 = 1 - (i * step + gutter) / atlas.shape[0]
+                    v0 = 1 - (i * step + gutter + tile) / atlas.shape[0]
+                    x, y = field.plant_xy[k]
+                    base = len(verts)
+                    verts += [
+                        [x - h, y - h, 0],
+                        [x + h, y - h, 0],
+                        [x + h, y + h, 0],
+                        [x - h, y + h, 0],
+                    ]
+                    # the close-up's top edge toward +y, its left edge toward -x (seen from above)
+                    uvs += [[u0, v0], [u1, v0], [u1, v1], [u0, v1]]
+                    idx += [base, base + 1, base + 2, base, base + 2, base + 3]
+                path = f"{tmp}/row{r}.png"
+                Image.fromarray(atlas).save(path)
+                tex = p.loadTexture(path, physicsClientId=cid)
+                vs = p.createVisualShape(
+                    p.GEOM_MESH,
+                    vertices=[[float(a), float(b), float(c)] for a, b, c in verts],
+                    indices=idx,
+                    uvs=uvs,
+                    normals=[[0, 0, 1]] * len(verts),
+                    physicsClientId=cid,
+                )
+                body = p.createMultiBody(
+                    baseMass=0,
+                    baseVisualShapeIndex=vs,
+                    basePosition=[0, 0, FLOWER_HEIGHT_M],
+                    physicsClientId=cid,
+                )
+                p.changeVisualShape(
+                    body, -1, textureUniqueId=tex, rgbaColor=[1, 1, 1, 1], physicsClientId=cid
+                )
 
     def set_wheels(self, left_mps: float, right_mps: float) -> None:
         """Velocity-control the four wheels: left pair and right pair (m/s at the rim)."""
@@ -291,6 +390,27 @@ class PyBulletBackend:
         rgba = np.reshape(np.asarray(img[2], dtype=np.uint8), (cam.height, cam.width, 4))
         return rgba[:, :, :3].copy()
 
+    def side_camera_image(self, side: int) -> np.ndarray:
+        """RGB frame (H, W, 3 uint8) from the side camera on side ``side`` (+1 left, −1 right),
+        looking down at the flower heads beside the robot (TinyRenderer)."""
+        p, cam = self.p, self.side_camera
+        eye, target, up = side_view(self.render_pose(), cam, side)
+        view = p.computeViewMatrix(list(eye), list(target), list(up), physicsClientId=self.client)
+        proj = p.computeProjectionMatrixFOV(
+            cam.fov_deg, cam.width / cam.height, cam.near_m, cam.far_m, physicsClientId=self.client
+        )
+        img = p.getCameraImage(
+            cam.width,
+            cam.height,
+            view,
+            proj,
+            renderer=p.ER_TINY_RENDERER,
+            flags=p.ER_NO_SEGMENTATION_MASK,
+            physicsClientId=self.client,
+        )
+        rgba = np.reshape(np.asarray(img[2], dtype=np.uint8), (cam.height, cam.width, 4))
+        return rgba[:, :, :3].copy()
+
     def close(self) -> None:
         """Disconnect from the physics server."""
         if self.client is not None:
@@ -308,14 +428,22 @@ class GpioBackend:
     """A Raspberry Pi driving two motor channels (left side, right side) with gpiozero.
 
     Wheel speeds map linearly to motor duty cycles (speed / top speed). The Pi has no position
-    sensor here, so ``pose`` is open-loop dead reckoning from the commands.
+    sensor here, so ``pose`` is open-loop dead reckoning from the commands, with the cardboard
+    chassis's parameters unless ``geometry`` says otherwise.
+
+    gpiozero's ``Motor`` drives its pins with PWM by default, which needs a pin factory that can
+    do PWM: on a Raspberry Pi 5 (and on any Pi with Raspberry Pi OS Bookworm) that is ``lgpio``
+    (``pip install "fieldnotes[pi]"`` brings it; then ``GPIOZERO_PIN_FACTORY=lgpio`` or
+    ``pin_factory=gpiozero.pins.lgpio.LGPIOFactory()``). Without one gpiozero falls back to a
+    factory that cannot do PWM and ``Motor`` fails; tests use gpiozero's ``MockFactory`` with
+    ``pin_class=MockPWMPin``.
     """
 
     def __init__(
         self,
         left_pins: tuple[int, int] = (17, 18),
         right_pins: tuple[int, int] = (22, 23),
-        geometry: SkidSteer = HUSKY,
+        geometry: SkidSteer = CARDBOARD,
         pin_factory=None,
         sleep: bool = True,
     ):

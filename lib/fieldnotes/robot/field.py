@@ -65,6 +65,12 @@ class Field:
     weed_xy: np.ndarray  # (W, 2) metres
     gaps: int  # planting positions left empty
     plant_seed: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0, np.int64))
+    pitch_m: float = 0.5  # planting pitch along a row (m): the plan, known without the plant list
+
+    @property
+    def planted_ends_m(self) -> tuple[float, float]:
+        """y (m) of a row's first and last planting positions, from the planting plan."""
+        return self.pitch_m / 2, self.row_length_m - self.pitch_m / 2
 
     @property
     def n_plants(self) -> int:
@@ -156,4 +162,5 @@ def make_field(
         weed_xy=np.stack([wx, wy], axis=1) if n_weeds else np.zeros((0, 2)),
         gaps=gaps,
         plant_seed=rng.integers(0, 2**31 - 1, len(plant_xy)),
+        pitch_m=length / plants_per_row,
     )

@@ -82,7 +82,8 @@ def plot_field(field_: Field, result=None, ax=None, upto: int | None = None):
 
 
 def _marked_by(field_: Field, result, t: float) -> np.ndarray:
-    """Plants already marked at time ``t``: the robot's centre has passed them in their lane."""
+    """Plants already marked at time ``t``: the robot has driven past them in their lane (its side
+    camera looks straight across) and a mark was matched to them."""
     traj = result.trajectory[result.trajectory[:, 0] <= t]
     seen = np.zeros(field_.n_plants, bool)
     for lane in np.unique(traj[:, 4]).astype(int):

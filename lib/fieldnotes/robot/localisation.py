@@ -29,7 +29,9 @@ from fieldnotes.robot.sensing import Sensors
 class EkfSettings:
     """The filter's noise model: distance error per metre driven (sd, fraction) along and across
     the heading, the gyro's noise per reading (sd, rad/s) and its bias's drift (rad/s per √s),
-    the start's uncertainty (m, rad, rad/s), and one camera fix's noise (m, rad)."""
+    the start's uncertainty (m, rad, rad/s), one camera fix's noise (m, rad), and how far (m per
+    radian turned, in any direction) a skid-steer turn may slide the robot unseen by the encoders
+    (the Husky slides tens of centimetres in a headland U-turn)."""
 
     distance_sd: float = 0.05
     lateral_sd: float = 0.02
@@ -40,7 +42,9 @@ class EkfSettings:
     start_bias_sd: float = 0.03
     fix_offset_sd_m: float = 0.04
     fix_heading_sd_rad: float = 0.03
+    turn_slide_sd: float = 0.25  # position uncertainty (m) per radian turned: skid-steer slide
     gate: float = 13.8  # Mahalanobis distance² beyond which a camera fix is set aside (χ², 2 dof)
+    along_gate: float = 25.0  # the same for a fix along the rows (χ², 1 dof: 5 sigmas)
 
 
 class PoseEkf:
@@ -54,6 +58,8 @@ class PoseEkf:
         )
         self.fixes_used = 0
         self.fixes_rejected = 0
+        self.along_fixes_used = 0
+        self.along_correction_m = 0.0  # how far (m) along fixes have moved y, in all
 
     def pose(self) -> tuple[float, float, float]:
         """The estimated (x m, y m, yaw rad)."""
@@ -77,6 +83,8 @@ class PoseEkf:
         across = np.array([-si, c, 0, 0])
         q = (s.distance_sd * distance_m) ** 2 * np.outer(along, along)
         q += (s.lateral_sd * distance_m) ** 2 * np.outer(across, across)
+        q[0, 0] += (s.turn_slide_sd * turn) ** 2
+        q[1, 1] += (s.turn_slide_sd * turn) ** 2
         q[2, 2] += (s.gyro_sd * dt) ** 2 / max(samples, 1)
         q[3, 3] += s.bias_walk**2 * dt
         self.cov = jac @ self.cov @ jac.T + q
@@ -121,6 +129,20 @@ class PoseEkf:
         ok = self._update(innovation, h, r, s.gate, teaches_bias=False)
         self.fixes_used += ok
         self.fixes_rejected += not ok
+        return ok
+
+    def along_fix(self, y_m: float, sd_m: float) -> bool:
+        """A fix of y along the rows (m) with noise ``sd_m`` (m), e.g. from where the forward
+        camera sees a row end that the plot's planting plan places. Returns whether it passed the
+        gate (χ², 1 dof, ``settings.along_gate``)."""
+        if not (math.isfinite(y_m) and math.isfinite(sd_m) and sd_m > 0):
+            raise ValueError(f"y_m must be finite and sd_m finite and > 0 m, got {y_m}, {sd_m}")
+        h = np.array([[0.0, 1.0, 0.0, 0.0]])
+        innovation = np.array([y_m - self.state[1]])
+        before = self.state[1]
+        ok = self._update(innovation, h, np.array([[sd_m**2]]), self.settings.along_gate, False)
+        self.along_fixes_used += ok
+        self.along_correction_m += float(self.state[1] - before)
         return ok
 
 
@@ -187,6 +209,10 @@ class SensedRobot:
     def camera(self) -> np.ndarray:
         """The forward camera's frame as the robot receives it (noise included)."""
         return self.sensors.camera()
+
+    def side_camera(self, side: int) -> np.ndarray:
+        """The side camera's frame on side ``side`` (+1 left, −1 right), noise included."""
+        return self.sensors.side_camera(side)
 
     def calibrate(self, seconds: float = 1.0, dt: float = 0.1) -> None:
         """Stand still for ``seconds`` so the zero-rate updates learn the gyro's bias."""

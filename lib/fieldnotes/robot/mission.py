@@ -1,7 +1,8 @@
-"""A whole field mission: follow every row with the camera, U-turn at the headland, classify each
-plant passed, and score the result (rows completed, cross-track error, plants hit, marking accuracy,
-localisation error). The robot steers by its own sensing and estimate; only the renderer and the
-:class:`Referee` read the simulator's true pose.
+"""A whole field mission: follow every row with the camera, U-turn at the headland, find and
+classify the plants in the side camera's frames, mark them on the map, and score the result (rows
+completed, cross-track error, plants hit, marks, localisation error). The robot steers and marks by
+its own sensing and estimate; only the renderer and the :class:`Referee` read the simulator's true
+pose and the plot's plant list.
 """
 
 from __future__ import annotations
@@ -19,34 +20,42 @@ from fieldnotes.robot.control import FollowGains, headland_turn, make_row_pid, s
 from fieldnotes.robot.drive import Program, wrap_angle
 from fieldnotes.robot.field import LABELS, PLANT_RADIUS_M, Field
 from fieldnotes.robot.localisation import SensedRobot
-from fieldnotes.robot.marks import MarkScores, score_marks
-from fieldnotes.robot.plants import plant_image
-from fieldnotes.robot.row_detector import Camera, RowFilter, detect_rows
+from fieldnotes.robot.marks import MARK_RADIUS_M, MarkScores, match_marks, score_marks
+from fieldnotes.robot.row_detector import REACH_BEYOND_LAST_M, Camera, RowFilter, detect_rows
 from fieldnotes.robot.sensing import SensorNoise, Sensors, noise_preset
+from fieldnotes.robot.side_camera import FlowerTracks, SideCamera, find_flowers, to_world
 
 
 @dataclass
 class MissionConfig:
-    """How the robot runs: control rate (Hz), a camera frame every ``camera_every`` control ticks,
-    physics step (s), close-up size (px) and lighting, how far past a row's last plant the robot
-    drives before it turns (m), gains, camera, sensor noise (a :class:`SensorNoise`, the book's
-    ``default`` preset unless given) and its seed, and how many camera frames to keep for an
-    animation."""
+    """How the robot runs: control rate (Hz), a forward-camera frame every ``camera_every`` control
+    ticks and a side-camera frame every ``side_every``, physics step (s), the classifier's crop
+    size (px), the plants' lighting variation, how far past a row's last plant the robot drives before it turns (m), gains, both
+    cameras, sensor noise (a :class:`SensorNoise`, the book's ``default`` preset unless given) and
+    its seed, how close (m) two sightings must be to be one plant, how many forward frames and
+    side crops to keep for the page, and whether the row end seen ahead fixes the position along
+    the rows (with what noise, m)."""
 
     control_hz: float = 10.0
     camera_every: int = 2
+    side_every: int = 5
     time_step: float = 1 / 60
     torch_threads: int = 1  # the classifier's CPU threads during the mission (a Pi has few)
     image_size: int = 64
-    lighting: float = 1.0
+    lighting: float = 1.0  # lighting variation of the plants' close-ups (1 = the book's)
     headland_m: float = 1.25
     gains: FollowGains = field(default_factory=FollowGains)
     camera: Camera = field(default_factory=Camera)
+    side_camera: SideCamera = field(default_factory=SideCamera)
+    merge_m: float = 0.2
+    keep_crops: int = 0
     noise: SensorNoise = field(default_factory=lambda: noise_preset("default"))
     sensor_seed: int = 0
     keep_frames: int = 0
     max_sim_seconds: float | None = None
     max_reach_m: float = 2.5  # the row detector's reach is trusted as a row's end below this
+    row_end_fix: bool = True  # the row's end seen ahead fixes y against the planting plan
+    row_end_sd_m: float = 0.08  # one such fix's noise (m)
 
 
 @dataclass
@@ -55,27 +64,39 @@ class MissionResult:
 
     rows_completed: int
     plants: int  # plants in the field
-    plants_marked: int  # plants the robot passed and classified
-    marking_accuracy: float  # correct marks / plants in the field (unmarked counts as wrong)
+    plants_marked: int  # plants with a mark matched to them (within the mark radius)
+    marking_accuracy: float  # plants with a correctly labelled mark / plants in the field
     plants_hit: int
     cross_track_rmse_m: float
     localisation_rmse_m: float  # estimated vs true position over the whole run
     sim_seconds: float
     wall_seconds: float
-    rows_called_correctly: int  # rows whose majority vote matches their line
-    predicted: np.ndarray  # (P,) 0/1, -1 = never classified
-    prob_male: np.ndarray  # (P,) nan = never classified
+    rows_called_correctly: int  # lanes whose marks' majority label matches their row's line
+    predicted: np.ndarray  # (P,) label of the mark matched to each plant, -1 = none
+    prob_male: np.ndarray  # (P,) that mark's mean P(male), nan = none
     hit: np.ndarray  # (P,) bool
     trajectory: np.ndarray  # (T, 8): t, x, y, yaw, lane (-1 in headland turns), x̂, ŷ, yaw-hat
     marks: np.ndarray  # (M, 3): x m, y m, label — placed from the pose estimate
     mark_scores: MarkScores  # the marks matched to the true plants (see ``marks``)
+    mark_lane: np.ndarray  # (M,) the lane each mark was made from
+    crop_confusion: np.ndarray  # (2, 2) camera crops: true line (rows) × predicted (columns)
+    crops_unmatched: int  # crops of no plant (no true plant within the mark radius)
     row_ends_seen: int = 0  # lanes whose end the forward camera saw
     frames: list = field(default_factory=list)  # (t, rgb, RowEstimate)
+    crops: list = field(default_factory=list)  # (crop, P(male), true label or -1), the first few
+
+    cpu_seconds: float = float("nan")  # this process's CPU time over the run (s)
 
     @property
     def realtime_factor(self) -> float:
         """Simulated seconds per wall-clock second."""
         return self.sim_seconds / max(self.wall_seconds, 1e-9)
+
+    @property
+    def realtime_factor_cpu(self) -> float:
+        """Simulated seconds per CPU second of this process: the speed on a core of its own,
+        whatever else the machine was running."""
+        return self.sim_seconds / max(self.cpu_seconds, 1e-9)
 
     def summary(self) -> dict:
         """The numbers written to ``mission.json``."""
@@ -93,10 +114,16 @@ class MissionResult:
             "marks_on_own_plant": float(self.mark_scores.own_plant_rate),
             "mark_radius_m": float(self.mark_scores.radius_m),
             "row_ends_seen": int(self.row_ends_seen),
+            "crops": int(self.crop_confusion.sum() + self.crops_unmatched),
+            "crop_accuracy": float(
+                np.trace(self.crop_confusion) / max(self.crop_confusion.sum(), 1)
+            ),
             "rows_called_correctly": int(self.rows_called_correctly),
             "sim_seconds": float(self.sim_seconds),
             "wall_seconds": float(self.wall_seconds),
             "realtime_factor": float(self.realtime_factor),
+            "cpu_seconds": float(self.cpu_seconds),
+            "realtime_factor_cpu": float(self.realtime_factor_cpu),
         }
 
 
@@ -124,24 +151,14 @@ def footprint_hits(
 
 class Referee:
     """Scoring, from the simulator's truth: the true path, plants hit, cross-track error, whether
-    the robot stayed in its lane — and, until the side camera finds plants itself, which plants
-    the side camera's close-ups are taken of. Nothing the robot steers by comes from here."""
+    the robot stayed in its lane and passed all of its row, and which plant each side-camera
+    sighting truly shows. Nothing the robot steers or marks by comes from here."""
 
-    def __init__(self, field_: Field, sim, robot: SensedRobot, classifier, cfg: MissionConfig):
-        self.field, self.sim, self.robot, self.classifier, self.cfg = (
-            field_,
-            sim,
-            robot,
-            classifier,
-            cfg,
-        )
-        n_plants = field_.n_plants
-        self.predicted = np.full(n_plants, -1, dtype=np.int64)
-        self.prob = np.full(n_plants, np.nan)
-        self.hit = np.zeros(n_plants, dtype=bool)
+    def __init__(self, field_: Field, sim, robot: SensedRobot):
+        self.field, self.sim, self.robot = field_, sim, robot
+        self.hit = np.zeros(field_.n_plants, dtype=bool)
         self.trajectory: list[tuple[float, ...]] = []
-        self.marks: list[tuple[float, float, int]] = []
-        self.mark_plants: list[int] = []  # the plant each mark was made for (scoring only)
+        self.sighting_plant: list[int] = []  # the plant each sighting truly shows, -1 = none
         self.xte: list[float] = []
         self.lane = -1
         self.stayed_in_lane = True
@@ -163,7 +180,7 @@ class Referee:
 
     def record(self) -> None:
         """One tick: the true and estimated pose, plants hit; in a lane the cross-track error and
-        the close-ups of the plants the robot's centre has just passed."""
+        how far along the row the robot's centre has passed."""
         f, geom = self.field, self.robot.geometry
         x, y, yaw = self.sim.render_pose()
         self.trajectory.append((self.sim.time_s, x, y, yaw, self.lane, *self.robot.pose()))
@@ -175,28 +192,89 @@ class Referee:
             self.xte.append(x - lane_x(f, self.lane))
         if abs(x - lane_x(f, self.lane)) > f.row_spacing_m / 2:
             self.stayed_in_lane = False
-        passed = []
         order = self._order
         while (
             self._next_plant < len(order)
             and (f.plant_xy[order[self._next_plant], 1] - y) * self._direction <= 0
         ):
-            passed.append(int(order[self._next_plant]))
             self._next_plant += 1
-        if passed:
-            cfg = self.cfg
-            imgs = np.stack([plant_image(f, k, cfg.image_size, cfg.lighting) for k in passed])
-            p = predict_proba(self.classifier, imgs)
-            self.prob[passed] = p
-            self.predicted[passed] = (p >= 0.5).astype(np.int64)
-            # the mark goes on the map where the robot believes the plant is: half a spacing to
-            # the side its camera faces (the row's side), from its estimated pose
-            xe, ye, yawe = self.robot.pose()
-            side = -1.0 if self._direction > 0 else 1.0  # right going up, left coming back
-            half = f.row_spacing_m / 2
-            mx, my = xe - side * half * math.sin(yawe), ye + side * half * math.cos(yawe)
-            self.marks += [(mx, my, int(label)) for label in self.predicted[passed]]
-            self.mark_plants += passed
+
+    def sighted(self, x_m: float, y_m: float) -> None:
+        """A side-camera sighting at (x, y) in the robot frame (m): the true plant it shows (the
+        nearest within the mark radius of where the true pose puts it), or none."""
+        f = self.field
+        wx, wy = to_world(self.sim.render_pose(), x_m, y_m)
+        plant = -1
+        if f.n_plants:
+            d = np.hypot(f.plant_xy[:, 0] - wx, f.plant_xy[:, 1] - wy)
+            k = int(np.argmin(d))
+            plant = k if d[k] < MARK_RADIUS_M else -1
+        self.sighting_plant.append(plant)
+
+
+class PlantInspector:
+    """The side camera's work in a lane: a frame from the side facing the inspected row, the
+    flower heads found in it (:func:`~fieldnotes.robot.side_camera.find_flowers`), each crop
+    classified, and the sightings joined into tracks on the map from the pose estimate — one
+    :class:`~fieldnotes.robot.side_camera.FlowerTracks` per lane, so the marks know their lane."""
+
+    def __init__(self, robot: SensedRobot, classifier, cfg: MissionConfig, on_sighting=None):
+        self.robot, self.classifier, self.cfg = robot, classifier, cfg
+        self.on_sighting = on_sighting
+        self.lanes: list[FlowerTracks] = []
+        self.crops: list[tuple[np.ndarray, float, int]] = []  # kept for the page
+
+    def start_lane(self) -> None:
+        """A fresh set of tracks for the next lane."""
+        self.lanes.append(FlowerTracks(self.cfg.merge_m))
+
+    def look(self, side: int) -> None:
+        """One side frame (``side`` +1 left, −1 right): find, classify and track its plants."""
+        cfg = self.cfg
+        frame = self.robot.side_camera(side)
+        found = find_flowers(frame, cfg.side_camera, side, crop_px=cfg.image_size)
+        if not found:
+            return
+        probs = predict_proba(self.classifier, np.stack([f.crop for f in found]))
+        pose = self.robot.pose()
+        for sighting, prob in zip(found, probs, strict=True):
+            self.lanes[-1].add(
+                *to_world(pose, sighting.x_m, sighting.y_m),
+                float(prob),
+                tag=self.robot.ekf.along_correction_m,
+            )
+            if self.on_sighting is not None:
+                self.on_sighting(sighting.x_m, sighting.y_m)
+            if len(self.crops) < cfg.keep_crops:
+                self.crops.append((sighting.crop, float(prob), -1))
+
+    def marks(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every lane's marks (M, 3: x m, y m, label), the lane of each (M,), and each mark's mean
+        P(male) (M,)."""
+        marks = [t.marks() for t in self.lanes]
+        lanes = [np.full(len(m), k, np.int64) for k, m in enumerate(marks)]
+        probs = [t.mean_prob() for t in self.lanes]
+        if not marks:
+            return np.zeros((0, 3)), np.zeros(0, np.int64), np.zeros(0)
+        return np.concatenate(marks), np.concatenate(lanes), np.concatenate(probs)
+
+    def sightings(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every sighting's P(male) and the index of the mark (across lanes) it joined."""
+        probs, tracks, offset = [], [], 0
+        for t in self.lanes:
+            probs += t.sighting_prob
+            tracks += [k + offset for k in t.sighting_track]
+            offset += len(t.marks())
+        return np.asarray(probs, float), np.asarray(tracks, np.int64)
+
+
+@dataclass(frozen=True)
+class LaneRun:
+    """How one lane went: whether the forward camera saw the row's end and whether the mission ran
+    out of time."""
+
+    saw_end: bool
+    timed_out: bool
 
 
 def drive_lane(
@@ -209,22 +287,28 @@ def drive_lane(
     on_tick,
     frames: list,
     frame_times: list[float],
-) -> tuple[bool, bool]:
+    inspect=None,
+) -> LaneRun:
     """Follow lane ``lane`` to past its row's end, on the robot's own sensing and estimate.
 
     Control: each camera frame goes through the row detector and :class:`RowFilter`; the PID
     steers on the filtered offset and heading, and an accepted estimate also fixes the EKF's x and
     yaw against the map. With the rows out of sight the robot holds the lane's heading on the
     EKF's yaw. Row end: when the rows ahead reach less than ``cfg.max_reach_m``, the detector's
-    reach plus the odometry's distance so far places the row's end; the robot stops
-    ``cfg.headland_m`` beyond it (or, if the camera never saw the end, beyond the planned length).
-    Returns (whether the camera saw the row's end, whether the mission ran out of time).
+    reach (less ``REACH_BEYOND_LAST_M``) says how far ahead the row's last planting position is;
+    with ``cfg.row_end_fix`` that position, known from the planting plan, fixes the EKF's y
+    (:meth:`~fieldnotes.robot.localisation.PoseEkf.along_fix`), and the estimate plus the reach
+    places the row's end. The robot stops ``cfg.headland_m`` beyond it (or, if the camera never
+    saw the end, beyond the planned length).
+    Plants: every ``cfg.side_every`` ticks ``inspect(side)`` looks at the row from the side that
+    faces it (right going up, left coming back).
     """
     dt = 1.0 / cfg.control_hz
     direction = 1 if lane % 2 == 0 else -1
     heading = math.pi / 2 if direction > 0 else -math.pi / 2
     x_lane = lane_x(field_, lane)
     planned_end = (field_.row_length_m if direction > 0 else 0.0) * direction
+    last_planted = field_.planted_ends_m[1] if direction > 0 else field_.planted_ends_m[0]
     seen_end: float | None = None
     pid = make_row_pid(cfg.gains)
     row_filter = RowFilter()
@@ -235,16 +319,20 @@ def drive_lane(
         along = y_est * direction
         end = seen_end if seen_end is not None else planned_end
         if along >= end + cfg.headland_m:
-            return seen_end is not None, False
+            return LaneRun(seen_end is not None, False)
         if robot.time_s > max_sim:
-            return seen_end is not None, True
+            return LaneRun(seen_end is not None, True)
         if tick % cfg.camera_every == 0:
             rgb = robot.camera()
             row_filter.predict(v, omega, dt * cfg.camera_every)
             frame = detect_rows(rgb, cfg.camera, field_.row_spacing_m)
             estimate = row_filter.update(frame)
             if frame.ok and frame.reach_m < cfg.max_reach_m:
-                seen_end = along + frame.reach_m * math.cos(frame.heading_rad)
+                ahead = (frame.reach_m - REACH_BEYOND_LAST_M) * math.cos(frame.heading_rad)
+                if cfg.row_end_fix:
+                    robot.ekf.along_fix(last_planted - direction * ahead, cfg.row_end_sd_m)
+                    along = robot.pose()[1] * direction
+                seen_end = along + ahead
             if cfg.keep_frames and frame_times and robot.time_s >= frame_times[0]:
                 frames.append((robot.time_s, rgb, estimate))
                 frame_times.pop(0)
@@ -257,6 +345,8 @@ def drive_lane(
                 v = 0.5 * cfg.gains.speed_mps
                 omega = float(np.clip(2.0 * wrap_angle(heading - yaw_est), -0.6, 0.6))
             program.drive(v, omega)
+        if inspect is not None and tick % cfg.side_every == 0:
+            inspect(-direction)
         robot.advance(dt)
         tick += 1
         on_tick()
@@ -277,7 +367,7 @@ def run_mission(
     **estimation** (:class:`SensedRobot`'s EKF, corrected by the rows), **control**
     (:func:`drive_lane` and the headland turn, on the estimate only) and **scoring**
     (:class:`Referee`, the only reader of the simulator's true pose besides the renderer).
-    ``make_backend(field_, start=, camera=, time_step=)`` builds the simulator (PyBullet's Husky
+    ``make_backend(field_, start=, camera=, time_step=, side_camera=, flower_lighting=)`` builds the simulator (PyBullet's Husky
     unless given).
     """
     from fieldnotes.robot.drive import PyBulletBackend
@@ -287,6 +377,8 @@ def run_mission(
         raise ValueError(
             f"control_hz must be finite and > 0 and camera_every >= 1, got {cfg.control_hz}, {cfg.camera_every}"
         )
+    if cfg.side_every < 1:
+        raise ValueError(f"side_every must be >= 1 control ticks, got {cfg.side_every}")
     speed = cfg.gains.speed_mps
     if not (math.isfinite(speed) and speed > 0):
         raise ValueError(f"gains.speed_mps must be a finite number > 0 m/s, got {speed}")
@@ -304,9 +396,16 @@ def run_mission(
 
     threads_before = torch.get_num_threads()
     torch.set_num_threads(cfg.torch_threads)
-    wall0 = time.perf_counter()
+    wall0, cpu0 = time.perf_counter(), time.process_time()
     build = make_backend or PyBulletBackend
-    sim = build(field_, start=start, camera=cfg.camera, time_step=cfg.time_step)
+    sim = build(
+        field_,
+        start=start,
+        camera=cfg.camera,
+        time_step=cfg.time_step,
+        side_camera=cfg.side_camera,
+        flower_lighting=cfg.lighting,
+    )
     frames: list = []
     rows_completed = ends_seen = 0
     bar = None
@@ -318,17 +417,31 @@ def run_mission(
         # sensing and estimation: the robot knows only where it was put down
         robot = SensedRobot(sim, Sensors(sim, cfg.noise, seed=cfg.sensor_seed), start)
         program = Program(robot, speed=speed, turn_rate=0.8)
-        referee = Referee(field_, sim, robot, classifier, cfg)
+        referee = Referee(field_, sim, robot)
+        inspector = PlantInspector(robot, classifier, cfg, on_sighting=referee.sighted)
         robot.calibrate(1.0, dt)
         referee.record()
         for lane in range(n):
             direction = 1 if lane % 2 == 0 else -1
             referee.start_lane(lane, direction)
-            saw_end, timed_out = drive_lane(
-                robot, program, field_, lane, cfg, max_sim, referee.record, frames, frame_times
+            inspector.start_lane()
+            run = drive_lane(
+                robot,
+                program,
+                field_,
+                lane,
+                cfg,
+                max_sim,
+                referee.record,
+                frames,
+                frame_times,
+                inspect=inspector.look,
             )
-            ends_seen += saw_end
-            if timed_out:
+            ends_seen += run.saw_end
+            # the lane's sightings were placed from an estimate whose error along the rows the
+            # row end's fixes have since measured: each moves by what was corrected after it
+            inspector.lanes[-1].settle(robot.ekf.along_correction_m)
+            if run.timed_out:
                 break
             rows_completed += referee.lane_done()
             if bar is not None:
@@ -345,44 +458,70 @@ def run_mission(
         torch.set_num_threads(threads_before)
         if bar is not None:
             bar.close()
-    wall = time.perf_counter() - wall0
-    return score_mission(field_, referee, frames, rows_completed, ends_seen, sim.time_s, wall)
+    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    result = score_mission(
+        field_, referee, inspector, frames, rows_completed, ends_seen, sim.time_s, wall
+    )
+    result.cpu_seconds = cpu
+    return result
 
 
 def score_mission(
     field_: Field,
     referee: Referee,
+    inspector: PlantInspector,
     frames: list,
     rows_completed: int,
     ends_seen: int,
     sim_seconds: float,
     wall_seconds: float,
 ) -> MissionResult:
-    """The :class:`MissionResult` from the referee's records."""
-    predicted = referee.predicted
-    marked = predicted >= 0
-    correct = int((predicted[marked] == field_.plant_label[marked]).sum())
+    """The :class:`MissionResult` from the inspector's marks and the referee's records.
+
+    Marks are matched to the true plants (:func:`~fieldnotes.robot.marks.match_marks`, within
+    ``MARK_RADIUS_M``); a plant's predicted label is its matched mark's. A lane's call is the
+    majority label of the marks made from it (what the robot itself can say), scored against the
+    line of the row it inspected. A crop's truth is the plant the referee says it shows.
+    """
+    marks, mark_lane, mark_prob = inspector.marks()
+    seen_probs, seen_track = inspector.sightings()
+    seen_plant = np.asarray(referee.sighting_plant, dtype=np.int64)
+    # the plant each mark was made for: the one most of its sightings truly show
+    mark_plants = np.full(len(marks), -1, dtype=np.int64)
+    for m in range(len(marks)):
+        shown = seen_plant[(seen_track == m) & (seen_plant >= 0)]
+        if len(shown):
+            mark_plants[m] = int(np.bincount(shown).argmax())
+    mark_scores = score_marks(
+        marks[:, :2], marks[:, 2], field_.plant_xy, field_.plant_label, mark_plants=mark_plants
+    )
+    match = match_marks(marks[:, :2], field_.plant_xy, MARK_RADIUS_M)
+    predicted = np.full(field_.n_plants, -1, dtype=np.int64)
+    prob = np.full(field_.n_plants, np.nan)
+    predicted[match[match >= 0]] = marks[match >= 0, 2].astype(np.int64)
+    prob[match[match >= 0]] = mark_prob[match >= 0]
+    correct = int((predicted[predicted >= 0] == field_.plant_label[predicted >= 0]).sum())
     rows_ok = 0
     for r in range(field_.n_rows):
-        votes = predicted[(field_.plant_row == r) & marked]
+        votes = marks[mark_lane == r, 2]
         males = int((votes == 1).sum())
         if len(votes) and int(males > len(votes) - males) == field_.lines[r]:
             rows_ok += 1
+    confusion = np.zeros((2, 2), dtype=np.int64)
+    shows = seen_plant >= 0
+    truth = field_.plant_label[seen_plant[shows]]
+    np.add.at(confusion, (truth, (seen_probs[shows] >= 0.5).astype(np.int64)), 1)
+    crops = [
+        (crop, p, int(field_.plant_label[k]) if k >= 0 else -1)
+        for (crop, p, _), k in zip(inspector.crops, seen_plant, strict=False)
+    ]
     xte = np.asarray(referee.xte)
-    marks = np.asarray(referee.marks, dtype=np.float64).reshape(-1, 3)
-    mark_scores = score_marks(
-        marks[:, :2],
-        marks[:, 2],
-        field_.plant_xy,
-        field_.plant_label,
-        mark_plants=np.asarray(referee.mark_plants, dtype=np.int64),
-    )
     traj = np.asarray(referee.trajectory, dtype=np.float64).reshape(-1, 8)
     loc_err = np.hypot(traj[:, 5] - traj[:, 1], traj[:, 6] - traj[:, 2])
     return MissionResult(
         rows_completed=rows_completed,
         plants=field_.n_plants,
-        plants_marked=int(marked.sum()),
+        plants_marked=int((predicted >= 0).sum()),
         marking_accuracy=correct / field_.n_plants if field_.n_plants else 0.0,
         plants_hit=int(referee.hit.sum()),
         cross_track_rmse_m=float(np.sqrt(np.mean(xte**2))) if len(xte) else float("nan"),
@@ -391,13 +530,17 @@ def score_mission(
         wall_seconds=wall_seconds,
         rows_called_correctly=rows_ok,
         predicted=predicted,
-        prob_male=referee.prob,
+        prob_male=prob,
         hit=referee.hit,
         trajectory=traj,
         marks=marks,
         mark_scores=mark_scores,
+        mark_lane=mark_lane,
+        crop_confusion=confusion,
+        crops_unmatched=int((~shows).sum()),
         row_ends_seen=ends_seen,
         frames=frames,
+        crops=crops,
     )
 
 

@@ -50,11 +50,17 @@ def flower_image(
     rng: np.random.Generator,
     size: int = 64,
     lighting: float = 1.0,
+    background: str = "ground",
 ) -> np.ndarray:
     """One close-up flower image (``size``×``size``×3 uint8) of class ``label`` (0 female, 1 male).
 
     ``lighting`` scales how much the illumination varies (1 = the book's setting, 2 = harder).
+    ``background``: ``"ground"`` (soil and leaves, a close-up looking down at the plant) or
+    ``"foliage"`` (the plant's own leaves in light and shade, no soil: a flower head as its
+    surface, for the simulated plot); the same random draws either way, so the flower is the same.
     """
+    if background not in ("ground", "foliage"):
+        raise ValueError(f"background must be 'ground' or 'foliage', got {background!r}")
     from scipy.ndimage import gaussian_filter
 
     if label not in (FEMALE, MALE):
@@ -69,6 +75,8 @@ def flower_image(
     leafness = np.clip((mix - rng.uniform(0.3, 0.7)) * 4 + 0.5, 0, 1)[..., None]
     soil = SOIL * rng.uniform(0.8, 1.2, 3)
     leaf = LEAF * rng.uniform(0.75, 1.25, 3)
+    if background == "foliage":
+        soil = leaf * 0.8  # leaves in shade where the ground would show
     img = soil * (1 - leafness) + leaf * leafness
     img = img + rng.normal(0, 0.03, (size, size, 1)) + rng.normal(0, 0.015, (size, size, 3))
 
@@ -185,9 +193,12 @@ def make_flower_dataset(
     return images, labels
 
 
-def plant_image(field: Field, plant: int, size: int = 64, lighting: float = 1.0) -> np.ndarray:
-    """The close-up the robot's side camera takes of plant ``plant`` (same image every time)."""
+def plant_image(
+    field: Field, plant: int, size: int = 64, lighting: float = 1.0, background: str = "ground"
+) -> np.ndarray:
+    """Plant ``plant``'s own close-up, of its line's class (the same image every time); the
+    simulated plot textures its flower head with it (``background="foliage"``)."""
     if not 0 <= plant < field.n_plants:
         raise ValueError(f"plant must be in [0, {field.n_plants}), got {plant}")
     rng = np.random.default_rng([int(field.plant_seed[plant]), 7])
-    return flower_image(int(field.plant_label[plant]), rng, size, lighting)
+    return flower_image(int(field.plant_label[plant]), rng, size, lighting, background)

@@ -19,6 +19,9 @@ HELD_HEADING_DEG = 20.0
 """Headings (±, degrees from the rows) over which the detector is specified, and tested, to hold."""
 HELD_OFFSET_M = 0.3
 """Offsets (±, metres from the lane centre) over which the detector is specified, and tested, to hold."""
+REACH_BEYOND_LAST_M = 0.05
+"""How far (m) ``RowEstimate.reach_m`` reads beyond the rows' last planting position when the row
+end is in view (1.4–2.4 m ahead): measured in ``tests/test_robot_row_detector.py``."""
 
 
 @dataclass(frozen=True)
@@ -154,18 +157,23 @@ def plant_mask(
 
 
 def plant_base_points(
-    mask: np.ndarray, camera: Camera, max_range_m: float = 4.0
+    mask: np.ndarray, camera: Camera, max_range_m: float = 4.0, soil_px: int = 4
 ) -> tuple[np.ndarray, np.ndarray]:
     """Where the plants meet the soil, on the ground in the robot frame (X forward, Y left, m).
 
-    A plant pixel with soil below it in the image is the bottom of a stem: that point lies on the
-    ground, so it projects onto the ground plane exactly. Every other plant pixel stands above the
-    ground, and projecting it onto any one plane smears each plant along the camera's ray, which
-    tilts a fitted row toward the rays (by about 3° at a 20° heading)."""
+    A plant pixel with soil below it in the image (``soil_px`` pixels of it) is the bottom of a
+    stem: that point lies on the ground, so it projects onto the ground plane exactly. Every other
+    plant pixel stands above the ground, and projecting it onto any one plane smears each plant
+    along the camera's ray, which tilts a fitted row toward the rays (by about 3° at a 20°
+    heading). A pixel or two of soil colour inside the foliage (a gap between leaves, brown in a
+    flower head) is not the ground, hence the run of soil asked for."""
+    if isinstance(soil_px, bool) or not isinstance(soil_px, int) or soil_px < 1:
+        raise ValueError(f"soil_px must be an int >= 1, got {soil_px!r}")
     mask = np.asarray(mask, bool)
     base = mask.copy()
-    base[:-1] &= ~mask[1:]
-    base[-1] = False  # the frame's bottom edge cuts through plants: not where they stand
+    for k in range(1, soil_px + 1):
+        base[:-k] &= ~mask[k:]
+    base[-soil_px:] = False  # the frame's bottom edge cuts through plants: not where they stand
     rr, cc = np.nonzero(base)
     gx, gy, hit = pixel_to_ground(rr, cc, replace(camera, plane_height_m=0.0))
     sel = hit & (gx > 0) & (gx < max_range_m)

@@ -8,7 +8,7 @@ chassis's turn rate (rad/s) — and these models turn it into what a robot's dri
   (``slip_sd``), as when a wheel spins a little on loose soil without the body moving with it;
 - **gyro**: the turn rate plus a bias drawn once per run (``gyro_bias_sd``) and white noise
   (``gyro_noise_sd``) on each reading;
-- **camera**: the rendered frame with a brightness change per frame, Gaussian blur and pixel noise.
+- **cameras** (forward and side): the rendered frame with a brightness change per frame, Gaussian blur and pixel noise.
 
 ``NOISE_PRESETS`` holds the three settings of ``--sensor-noise``: ``none`` (ideal sensors),
 ``default`` (the book's) and ``high``. Their values are chosen, not measured on a real robot: a
@@ -100,6 +100,7 @@ class Hardware(Protocol):
     def wheel_angles(self) -> tuple[float, float]: ...
     def yaw_rate(self) -> float: ...
     def camera_image(self) -> np.ndarray: ...
+    def side_camera_image(self, side: int) -> np.ndarray: ...
 
 
 @dataclass
@@ -146,6 +147,10 @@ class Sensors:
         """The forward camera's frame (H, W, 3 uint8) with brightness change, blur and noise."""
         frame = self.hardware.camera_image()
         return degrade_frame(frame, self.noise, self.rng)
+
+    def side_camera(self, side: int) -> np.ndarray:
+        """The side camera's frame on side ``side`` (+1 left, −1 right) with the same camera noise."""
+        return degrade_frame(self.hardware.side_camera_image(side), self.noise, self.rng)
 
 
 def degrade_frame(rgb: np.ndarray, noise: SensorNoise, rng: np.random.Generator) -> np.ndarray:
