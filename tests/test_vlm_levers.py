@@ -91,3 +91,28 @@ def test_only_cells_trained_at_every_seed_enter_and_bad_input_is_named():
     with pytest.raises(ValueError, match="n_boot"):
         lever_table(records(encoder_later), n_boot=0)
     assert agreement(ENCODER, ENCODER) == "agrees" and agreement(ENCODER, LM) == "disagrees"
+
+
+def test_cell_intervals_cover_each_cell_and_widen_with_disagreeing_seeds():
+    from fieldnotes.vlm.levers import cell_intervals
+
+    recs = records(encoder_later, seeds=2, q=400)
+    t = cell_intervals(recs)
+    assert len(t) == 4 * 2 and set(t["seeds"]) == {2}
+    assert ((t["lo"] <= t["overall accuracy"]) & (t["overall accuracy"] <= t["hi"])).all()
+    row = t[
+        (t["encoder"] == "medical") & (t["language model"] == "general") & (t["steps"] == 20)
+    ].iloc[0]
+    key0, key1 = ("medical", "general", "qformer", 0, 20), ("medical", "general", "qformer", 1, 20)
+    assert row["overall accuracy"] == pytest.approx((recs[key0].mean() + recs[key1].mean()) / 2)
+    narrow = row["hi"] - row["lo"]
+    recs[key1] = np.zeros(400)  # the second seed learned nothing: the interval must grow
+    wide = cell_intervals(recs)
+    row = wide[
+        (wide["encoder"] == "medical")
+        & (wide["language model"] == "general")
+        & (wide["steps"] == 20)
+    ].iloc[0]
+    assert row["hi"] - row["lo"] > 3 * narrow
+    with pytest.raises(ValueError, match="empty"):
+        cell_intervals({})

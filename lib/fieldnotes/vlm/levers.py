@@ -12,7 +12,8 @@ From ``pipeline.Ablation.correct`` (1/0 per validation question for every cell, 
 * only cells trained at every seed enter (``pipeline.ExperimentSize.seed_fusions``), so every
   seed contributes the same comparison;
 * the verdict is "the encoder" or "the language model" only when the difference's interval
-  excludes zero; otherwise the grid cannot separate them at that budget, and it says so.
+  excludes zero; otherwise the grid cannot separate them at that budget, and it says so;
+* ``cell_intervals`` gives every cell's accuracy with the same kind of interval.
 """
 
 from __future__ import annotations
@@ -87,6 +88,34 @@ def lever_table(correct: dict, fusions: tuple[str, ...] | None = None, n_boot: i
         lo, hi = row["difference lo"], row["difference hi"]
         row["larger lever"] = ENCODER if lo > 0 else LM if hi < 0 else NEITHER
         rows.append(row | {"fusions": ", ".join(usable), "seeds": len(seeds), "questions": q})
+    return pd.DataFrame(rows)
+
+
+def cell_intervals(correct: dict, n_boot: int = 1000, seed: int = 0, level: float = 0.95):
+    """Per (encoder, LM, fusion, steps): overall accuracy (fraction) averaged over its seeds, with a
+    ``level`` percentile bootstrap interval over questions and, where the cell has two or more
+    seeds, over seeds (seeds resampled first), and the number of seeds."""
+    import pandas as pd
+
+    if not correct:
+        raise ValueError("correct is empty; expected pipeline.Ablation.correct")
+    if n_boot < 1 or not 0 < level < 1:
+        raise ValueError(f"n_boot must be >= 1 and level in (0, 1), got {n_boot!r}, {level!r}")
+    cells: dict[tuple, list[np.ndarray]] = {}
+    for (e, m, f, _seed, b), v in sorted(correct.items(), key=lambda kv: kv[0]):
+        cells.setdefault((e, m, f, b), []).append(v)
+    rng = np.random.default_rng(derive_seed(seed, "cell bootstrap"))
+    rows = []
+    for (e, m, f, b), runs in cells.items():
+        acc = np.array(runs)  # (seeds, questions)
+        idx = rng.integers(0, acc.shape[1], (n_boot, acc.shape[1]))
+        pick = rng.integers(0, len(acc), (n_boot, len(acc)))
+        by_seed = acc[:, idx].mean(axis=2)  # (seeds, n_boot)
+        boot = by_seed[pick, np.arange(n_boot)[:, None]].mean(axis=1)
+        lo, hi = np.quantile(boot, [(1 - level) / 2, (1 + level) / 2])
+        rows.append({"encoder": e, "language model": m, "fusion": f, "steps": b,
+                     "overall accuracy": float(acc.mean()), "lo": float(lo), "hi": float(hi),
+                     "seeds": len(acc)})  # fmt: skip
     return pd.DataFrame(rows)
 
 

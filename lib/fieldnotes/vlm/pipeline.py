@@ -104,17 +104,17 @@ SIZES: dict[str, ExperimentSize] = {
         lm_general_steps=60,
         lm_medical_steps=40,
         vision_general_steps=40,
-        clip_steps=60,
+        clip_steps=40,
         align_steps=20,
-        vqa_steps=80,
+        vqa_steps=60,
         final_vqa_steps=100,
-        precision_steps=30,
+        precision_steps=20,
         ablation_seeds=1,
         ablation_encoders=("general", "medical"),
         ablation_lms=("general", "medical"),
         ablation_fusions=("qformer",),
         scaling_pairs=(50, 100, 200, 400),
-        scaling_vqa_steps=60,
+        scaling_vqa_steps=40,
     ),  # fmt: skip
 }
 

@@ -122,7 +122,8 @@ def scaling_findings(df, blind_best: float) -> dict[str, object]:
                     "these models did not learn from the images, so the runs say nothing about data yet.")  # fmt: skip
     else:
         vs_blind = (f"{above} of the {len(df)} data-scaling runs beat the strongest blind baseline "
-                    f"({blind_best:.1%}).")  # fmt: skip
+                    f"({blind_best:.1%}), so the curve is the measured size of data in this small world: "
+                    "what the same compute buys with more, and with cleaner, pairs.")  # fmt: skip
     return {
         "scale_fewest_pairs": int(clean["pairs"].iloc[0]),
         "scale_most_pairs": int(clean["pairs"].iloc[-1]),
