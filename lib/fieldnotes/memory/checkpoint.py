@@ -11,6 +11,8 @@ files' sizes.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import time
 from pathlib import Path
 
@@ -61,13 +63,17 @@ def _consolidate(sharded: Path, target: Path) -> dict:
     from safetensors.torch import load_file, save_file
 
     t0 = time.perf_counter()
-    state = get_fp32_state_dict_from_zero_checkpoint(str(sharded), tag="step")
-    # a tied embedding appears under both names: keep the first (safetensors refuses shared storage)
+    # DeepSpeed prints its progress and a tqdm bar; the measurement's caller shows its own result
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        state = get_fp32_state_dict_from_zero_checkpoint(str(sharded), tag="step")
+    # the tensors are views of shared buffers, and a tied embedding appears under both of its
+    # names: keep each distinct tensor once, as its own copy (safetensors refuses shared memory)
     seen, unique = set(), {}
     for name, tensor in state.items():
-        if tensor.untyped_storage().data_ptr() not in seen:
-            seen.add(tensor.untyped_storage().data_ptr())
-            unique[name] = tensor.contiguous()
+        key = (tensor.data_ptr(), tuple(tensor.shape))
+        if key not in seen:
+            seen.add(key)
+            unique[name] = tensor.clone()
     state = unique
     save_file(state, str(target))
     consolidate_s = time.perf_counter() - t0

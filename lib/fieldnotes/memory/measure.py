@@ -100,7 +100,9 @@ def _one_configuration(spec: RunSpec, engine_name: str, rank: int, world_size: i
     seconds = time.perf_counter() - t0
     timeline = run.tracker.timeline()
     sent = collective_payloads(run.tracker.collectives())
-    step_seconds = sorted(run.step_seconds)
+    # the first step carries each engine's one-time set-up: leave it out where there are others
+    run_steps_s = list(run.step_seconds)
+    step_seconds = sorted(run_steps_s[1:] or run_steps_s)
     timeline.insert(0, "rank", rank)
     timeline.insert(0, "engine", engine_name)
     losses = run.losses
@@ -133,6 +135,7 @@ def _one_configuration(spec: RunSpec, engine_name: str, rank: int, world_size: i
                 "seconds": seconds,
                 "step_seconds": step_seconds[len(step_seconds) // 2] if step_seconds else None,
                 "timed_steps": len(step_seconds),
+                "first_step_timed": len(run_steps_s) == 1,
                 **sent,
             }
         )
@@ -222,7 +225,8 @@ def measure_zero(
     ``states`` has one row per engine, rank and part: measured elements and bytes, the formula's
     bytes, their ratio, the explained bytes, the peak RSS (MiB), the last loss, the median
     wall-clock seconds of the untraced optimizer steps (``step_seconds``, over ``timed_steps``) and
-    the payload bytes of the traced step's collectives (:func:`collective_payloads`). ``timeline`` has
+    the payload bytes of the traced step's collectives (:func:`collective_payloads`); the first
+    step, which carries each engine's one-time set-up, is timed only when it is the only one. ``timeline`` has
     the traced step's live bytes per category (:data:`fieldnotes.memory.timeline.CATEGORIES`).
     With ``fresh_processes`` each engine gets its own processes (clean peak RSS, ~10-20 s of
     start-up each); otherwise all engines run one after another in the same processes (faster;
