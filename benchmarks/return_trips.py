@@ -14,7 +14,14 @@ loading it into its tables). A method stops at larger N once its predicted time 
 
     .venv/bin/python benchmarks/return_trips.py                      # the committed run
     .venv/bin/python benchmarks/return_trips.py --sizes 10000,100000 --radius 150
-    .venv/bin/python benchmarks/return_trips.py --sizes 1000000 --methods ends --name return_trips_action_1m
+    .venv/bin/python benchmarks/return_trips.py --sizes 10000000 --methods ends --engines duckdb --name return_trips_10m
+    .venv/bin/python benchmarks/return_trips.py --levers --sizes 1000000   # return_trips_levers_1m.*
+
+``--levers`` measures the speed levers of Spark ``ends`` and of DuckDB's plan against each other
+in one process on the same cached data: every round runs every variant once (the order rotated
+from round to round, so a variant is not always first after a quieter or busier moment), the
+load average is recorded beside each run, and the summary gives the median, fastest and slowest
+of the ``--repeats`` rounds. It also writes the heaviest join keys (``key_loads``) to see skew.
 """
 
 from __future__ import annotations
@@ -42,7 +49,8 @@ from fieldnotes.trips import (
     spark_session,
     synthetic_trips,
 )
-from fieldnotes.trips.measure import join_plan, median_seconds, timed_count
+from fieldnotes.trips.join import JoinOptions, key_loads, prepare_trips
+from fieldnotes.trips.measure import join_plan, lever_summary, median_seconds, timed_count
 
 DAILY = FEB2016_TRIPS / 29
 GROWTH = {"naive": 2.0, "grid": 1.5, "quad": 1.3, "ends": 1.2, "duckdb": 1.2, "oracle": 1.2}
@@ -137,6 +145,103 @@ def run(
     return pd.DataFrame(rows)
 
 
+SPARK_LEVERS = (
+    # name, input ("trips" cached as read, or "prepared" cached after prepare_trips),
+    # JoinOptions, runtime Spark SQL settings for the one variant
+    ("first edition: trig per candidate, both times each side", "trips",
+     JoinOptions(trig="candidate", narrow=False), {}),
+    ("trig once per row", "trips", JoinOptions(narrow=False), {}),
+    ("trig per row + narrow sides", "trips", JoinOptions(), {}),
+    ("+ prepared table cached", "prepared", JoinOptions(), {}),
+    ("+ shuffled hash join", "prepared", JoinOptions(),
+     {"spark.sql.join.preferSortMergeJoin": "false"}),
+    ("+ AQE off", "prepared", JoinOptions(), {"spark.sql.adaptive.enabled": "false"}),
+    ("+ 4 shuffle partitions", "prepared", JoinOptions(), {"spark.sql.shuffle.partitions": "4"}),
+    ("+ 32 shuffle partitions", "prepared", JoinOptions(), {"spark.sql.shuffle.partitions": "32"}),
+)  # fmt: skip
+DUCK_LEVERS = (
+    ("DuckDB: trig per candidate, time in key", {"trig": "candidate"}),
+    ("DuckDB: trig per row, time in key", {}),
+    ("DuckDB: trig per row, time band in join condition", {"time_in_key": False}),
+)
+
+
+def _spark_lever(spark, df, conf: dict) -> dict:
+    """One timed count of ``df`` with the runtime settings ``conf`` set for it (then restored)."""
+    old = {k: spark.conf.get(k, None) for k in conf}
+    for k, v in conf.items():
+        spark.conf.set(k, v)
+    try:
+        run = timed_count(df)
+        return {"seconds": run.seconds, "pairs": run.rows, "shuffle_bytes": run.shuffle_bytes,
+                "join": join_plan(df)[0]}  # fmt: skip
+    finally:
+        for k, v in old.items():
+            spark.conf.unset(k) if v is None else spark.conf.set(k, v)
+
+
+def levers(n: int, r: float, seed: int, repeats: int, out: Path, name: str, workdir: Path):
+    """Every lever variant once per round for ``repeats`` rounds on the same ``n`` trips;
+    writes ``name.csv`` (one row per run), ``name.md`` (medians) and ``name_keys.csv``."""
+    info = {**machine(), "radius_m": r, "N": n, "rounds": repeats}
+    spark = spark_session()
+    days = max(1, round(n / DAILY))
+    pdf = normalize_trips(synthetic_trips(n, seed=seed, days=days))
+    path = workdir / f"trips_{n}.parquet"
+    pdf.to_parquet(path, row_group_size=100_000)
+    sdf = spark.read.parquet(str(path)).cache()
+    sdf.count()
+    prepared = prepare_trips(sdf)
+    prepared.df.cache().count()
+    inputs = {"trips": sdf, "prepared": prepared}
+    variants = [
+        (lname, "Spark ends",
+         lambda src=src, opt=opt, conf=conf: _spark_lever(
+             spark, return_trips(inputs[src], r, method="ends", options=opt), conf))
+        for lname, src, opt, conf in SPARK_LEVERS
+    ] + [
+        (lname, "DuckDB", lambda kw=kw: _duck_lever(pdf, r, kw)) for lname, kw in DUCK_LEVERS
+    ]  # fmt: skip
+    variants[0][2]()  # warm-up, not recorded: the JVM's first join compiles its code paths
+    rows = []
+    for i in range(repeats):
+        order = variants[i % len(variants) :] + variants[: i % len(variants)]
+        for lname, engine, fn in order:
+            load = os.getloadavg()[0]
+            rec = fn()
+            rows.append({"N": n, "days": days, "round": i, "lever": lname, "engine": engine,
+                         "load_average": load, **rec})  # fmt: skip
+            print(f"  round {i} {lname:55s} {rec['seconds']:7.2f} s load {load:.1f}", flush=True)
+            pd.DataFrame(rows).to_csv(out / f"{name}.csv", index=False)
+    keys = key_loads(prepared, r, method="ends", top=20).assign(N=n)
+    keys.to_csv(out / f"{name}_keys.csv", index=False)
+    summary = lever_summary(pd.DataFrame(rows))
+    info["load_average_at_end"] = os.getloadavg()[0]
+    (out / f"{name}_machine.json").write_text(json.dumps(info, indent=2))
+    md = [
+        f"Speed levers at N = {n:,}, r = {r:g} m: seconds of the action, median of {repeats} "
+        f"rounds (every variant once per round, order rotated), {info['cores']} cores "
+        f"({info['cpu']}), load average per run in the CSV (median per lever below).",
+        "",
+        summary.to_markdown(index=False),
+        "",
+        f"Heaviest join keys of `ends` (of {int(keys['candidates'].sum()):,} candidates in the "
+        "top 20; `share of candidates` is of all candidates):",
+        "",
+        keys.to_markdown(index=False),
+    ]
+    (out / f"{name}.md").write_text("\n".join(md) + "\n")
+    sdf.unpersist()
+    prepared.df.unpersist()
+    return summary
+
+
+def _duck_lever(pdf, r: float, kw: dict) -> dict:
+    """One timed DuckDB run with plan options ``kw`` (loading into its tables included)."""
+    secs, res = median_seconds(lambda: return_trips_duckdb(pdf, r, **kw), 1)
+    return {"seconds": secs, "pairs": len(res), "shuffle_bytes": np.nan, "join": "hash join"}
+
+
 def write_outputs(df: pd.DataFrame, r: float, info: dict, out: Path, name: str) -> None:
     """Table (CSV, Markdown), machine notes (JSON) and the log-log figure, as ``out/name.*``."""
     info = {**info, "load_average_at_end": os.getloadavg()[0], "radius_m": r}
@@ -197,11 +302,21 @@ def main(argv=None):
     p.add_argument("--engines", default="duckdb,oracle", help="non-Spark engines to time")
     p.add_argument("--name", default="return_trips", help="file name stem of the outputs")
     p.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    p.add_argument("--levers", action="store_true", help="measure the speed levers (first size)")
     a = p.parse_args(argv)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     info = machine()
     workdir = Path(tempfile.mkdtemp(prefix="return_trips_"))
+    if a.levers:
+        n = int(a.sizes.split(",")[0])
+        size = f"{n // 1_000_000}m" if n % 1_000_000 == 0 else f"{n // 1000}k"
+        name = a.name if a.name != "return_trips" else f"return_trips_levers_{size}"
+        try:
+            print(levers(n, a.radius, a.seed, a.repeats, out, name, workdir).to_markdown())
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+        return
     try:
         sizes = [int(s) for s in a.sizes.split(",")]
         df = run(

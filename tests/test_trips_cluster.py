@@ -1,16 +1,23 @@
 """The joins on a real Spark standalone cluster: same pairs as local mode, a worker killed
 mid-join changes nothing, and every process the cluster started is gone afterwards."""
 
+import os
+import subprocess
+import sys
 import threading
 import time
 
-import psutil
 import pytest
+from trips_helpers import as_pairs, cluster_processes_gone, oracle, stop_active_session
 
-from fieldnotes.trips.cluster import executor_count, start_local_cluster
+from fieldnotes.trips.cluster import (
+    OWNER_FILE,
+    executor_count,
+    remove_stale_dirs,
+    start_local_cluster,
+)
 from fieldnotes.trips.columns import normalize_trips
 from fieldnotes.trips.join import return_trips
-from fieldnotes.trips.oracle import return_trips_exact
 from fieldnotes.trips.planted import planted_trips
 from fieldnotes.trips.session import driver_host_for, spark_session, to_spark
 from fieldnotes.trips.synthetic import synthetic_trips
@@ -18,35 +25,6 @@ from fieldnotes.trips.synthetic import synthetic_trips
 pytestmark = pytest.mark.slow
 
 R = 60.0
-
-
-def pairs(df):
-    p = df.toPandas()
-    return sorted(zip(p.a_id.tolist(), p.b_id.tolist(), strict=True))
-
-
-def oracle(trips, r):
-    o = return_trips_exact(trips, r)
-    return sorted(zip(o.a_id.tolist(), o.b_id.tolist(), strict=True))
-
-
-def stop_active_session():
-    from pyspark.sql import SparkSession
-
-    active = SparkSession.getActiveSession()
-    if active is not None:
-        active.stop()
-
-
-def cluster_processes_gone(pids, shared_dir):
-    """No pid of the cluster alive, and no process on the machine names its folder."""
-    alive = [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != "zombie"]
-    named = []
-    for proc in psutil.process_iter(["cmdline"]):
-        cmd = " ".join(proc.info["cmdline"] or [])
-        if str(shared_dir) in cmd:
-            named.append(proc.pid)
-    return alive == [] and named == []
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +38,7 @@ def local_pairs(planted):
     trips, _ = planted
     spark = spark_session()
     sdf = to_spark(spark, trips)
-    got = {m: pairs(return_trips(sdf, R, method=m)) for m in ("grid", "ends")}
+    got = {m: as_pairs(return_trips(sdf, R, method=m)) for m in ("grid", "ends")}
     spark.stop()
     return got
 
@@ -75,7 +53,10 @@ def cluster(local_pairs):
         spark.stop()
         pids += c.pids()
         shared = c.shared_dir
+        assert any((shared / "work").iterdir())  # the executors' work folders
+        assert (shared / OWNER_FILE).read_text().strip() == str(os.getpid())
     assert cluster_processes_gone(pids, shared)
+    assert not shared.exists()  # work folders, scratch space, event logs and Parquet all gone
 
 
 def test_cluster_session_is_standalone(cluster):
@@ -93,7 +74,9 @@ def test_cluster_gives_local_mode_pairs(cluster, planted, local_pairs):
     assert int(plan["expected"].sum()) > 50
     sdf = to_spark(spark, trips, via_parquet_above=100)  # Parquet in the shared folder
     for method in ("grid", "ends"):
-        assert pairs(return_trips(sdf, R, method=method)) == local_pairs[method] == oracle(trips, R)
+        assert (
+            as_pairs(return_trips(sdf, R, method=method)) == local_pairs[method] == oracle(trips, R)
+        )
 
 
 def _stage_progress(spark) -> int:
@@ -129,7 +112,7 @@ def test_worker_killed_mid_join_then_one_worker(cluster):
 
     def run():
         try:
-            result["pairs"] = pairs(return_trips(sdf, r, method="ends"))
+            result["pairs"] = as_pairs(return_trips(sdf, r, method="ends"))
         except Exception as exc:  # reported by the assertion below
             errors.append(exc)
 
@@ -145,7 +128,7 @@ def test_worker_killed_mid_join_then_one_worker(cluster):
     assert result["pairs"] == want  # Spark reran the lost tasks on the surviving worker
     assert _lost_executors(spark) == 1
     # one worker left: the same pairs again
-    assert pairs(return_trips(sdf, r, method="ends")) == want
+    assert as_pairs(return_trips(sdf, r, method="ends")) == want
     with pytest.raises(ValueError, match="worker 0 is not running"):
         c.kill_worker(0)
 
@@ -180,3 +163,22 @@ def test_driver_host_is_never_assumed_for_a_remote_master(monkeypatch):
     assert driver_host_for("spark://10.0.0.5:7077", "10.0.0.9") == "10.0.0.9"
     monkeypatch.setenv("SPARK_DRIVER_HOST", "10.0.0.7")
     assert driver_host_for("spark://10.0.0.5:7077") == "10.0.0.7"
+
+
+def test_folders_of_clusters_whose_process_is_gone_are_removed(tmp_path):
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    made = {}
+    for name, owner, age_s in [("dead", gone, 0), ("alive", str(os.getpid()), 0),
+                               ("old", None, 3600), ("new", None, 0)]:  # fmt: skip
+        folder = tmp_path / f"fieldnotes_cluster_{name}"
+        (folder / "work").mkdir(parents=True)
+        if owner is not None:
+            (folder / OWNER_FILE).write_text(owner)
+        os.utime(folder, (folder.stat().st_atime - age_s, folder.stat().st_mtime - age_s))
+        made[name] = folder
+    (tmp_path / "unrelated").mkdir()
+    removed = remove_stale_dirs(tmp_path)
+    assert sorted(removed) == sorted([made["dead"], made["old"]])
+    assert not made["dead"].exists() and not made["old"].exists()
+    assert made["alive"].exists() and made["new"].exists() and (tmp_path / "unrelated").exists()

@@ -67,3 +67,23 @@ def test_duckdb_counts_unparseable_strings(tmp_path):
     counts = usable_counts_duckdb(tmp_path / "strings.parquet")
     assert counts["unparseable_coordinate"] == 2 and counts["unparseable_time"] == 1
     assert sum(counts.values()) == 3
+
+
+@pytest.mark.parametrize(
+    "plan",
+    [
+        {},
+        {"trig": "candidate"},
+        {"time_in_key": False},
+        {"trig": "candidate", "time_in_key": False},
+    ],
+    ids=["default", "trig-per-candidate", "time-band-in-condition", "both"],
+)
+@pytest.mark.parametrize("seed,lat,lon", [(3, 40.75, -73.99), (4, -70.0, 179.999), (5, 88.0, 0.0)])
+def test_every_measured_duckdb_plan_matches_oracle(plan, seed, lat, lon):
+    trips, _ = planted_trips(500, 80.0, seed=seed, lat=lat, lon=lon, spread_m=800)
+    want = return_trips_exact(trips, 80.0)
+    assert len(want) > 20
+    pd.testing.assert_frame_equal(return_trips_duckdb(trips, 80.0, **plan), want)
+    with pytest.raises(ValueError, match="trig must be"):
+        return_trips_duckdb(trips, 80.0, trig="degrees")

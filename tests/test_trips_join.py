@@ -3,12 +3,20 @@
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from trips_helpers import as_pairs, oracle
 
 from fieldnotes.trips import join as join_mod
 from fieldnotes.trips.columns import normalize_trips
 from fieldnotes.trips.geo import EARTH_RADIUS_M
-from fieldnotes.trips.join import METHODS, candidate_pairs, return_trips
-from fieldnotes.trips.oracle import return_trips_exact
+from fieldnotes.trips.join import (
+    METHODS,
+    JoinOptions,
+    candidate_pairs,
+    key_loads,
+    pairs_and_candidates,
+    prepare_trips,
+    return_trips,
+)
 from fieldnotes.trips.planted import planted_trips
 from fieldnotes.trips.session import spark_session, to_spark
 from fieldnotes.trips.synthetic import synthetic_trips
@@ -17,16 +25,6 @@ from fieldnotes.trips.synthetic import synthetic_trips
 @pytest.fixture(scope="module")
 def spark():
     return spark_session()  # getOrCreate: one session for every trips test module
-
-
-def pairs(df):
-    p = df.toPandas()
-    return sorted(zip(p.a_id.tolist(), p.b_id.tolist(), strict=True))
-
-
-def oracle(trips, r):
-    o = return_trips_exact(trips, r)
-    return sorted(zip(o.a_id.tolist(), o.b_id.tolist(), strict=True))
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +40,7 @@ def test_methods_match_oracle_at_boundaries(planted, method):
     r, trips, plan, sdf = planted
     want = oracle(trips, r)
     assert int(plan["expected"].sum()) > 50
-    assert pairs(return_trips(sdf, r, method=method)) == want
+    assert as_pairs(return_trips(sdf, r, method=method)) == want
 
 
 def test_grid_without_cos_latitude_fails(planted, monkeypatch):
@@ -56,7 +54,7 @@ def test_grid_without_cos_latitude_fails(planted, monkeypatch):
         return F.lit(int(360 // (math.degrees(r / EARTH_RADIUS_M) * factor))).cast("long")
 
     monkeypatch.setattr(join_mod, "_band_lon_cells", flat_cells)
-    got = pairs(return_trips(sdf, r, method="grid"))
+    got = as_pairs(return_trips(sdf, r, method="grid"))
     want = oracle(trips, r)
     assert set(got) < set(want)  # pairs east and west of a cell boundary are missed
 
@@ -68,7 +66,7 @@ def test_property_fast_methods(spark, seed, r):
     sdf = to_spark(spark, trips)
     want = oracle(trips, r)
     for method in ("grid", "quad", "ends"):
-        assert pairs(return_trips(sdf, r, method=method)) == want, method
+        assert as_pairs(return_trips(sdf, r, method=method)) == want, method
 
 
 def test_methods_on_synthetic_taxi_data(spark):
@@ -77,7 +75,7 @@ def test_methods_on_synthetic_taxi_data(spark):
     want = oracle(trips, 150.0)
     assert len(want) > 100
     for method in ("grid", "quad", "ends"):
-        assert pairs(return_trips(sdf, 150.0, method=method)) == want, method
+        assert as_pairs(return_trips(sdf, 150.0, method=method)) == want, method
     # keying on both ends hands far fewer candidates to the exact test than the post's grid
     grid, ends = (candidate_pairs(sdf, 150.0, method=m) for m in ("grid", "ends"))
     assert len(want) <= ends < grid / 10
@@ -96,3 +94,45 @@ def test_bad_arguments(planted):
         return_trips(sdf.drop("dropoff_lon"), r)
     with pytest.raises(TypeError, match="Spark DataFrame"):
         return_trips(trips, r)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_every_measured_variant_matches_oracle(planted, method):
+    r, trips, _, sdf = planted
+    want = oracle(trips, r)
+    for options in (JoinOptions(trig="row"), JoinOptions(narrow=False), JoinOptions()):
+        assert as_pairs(return_trips(sdf, r, method=method, options=options)) == want, options
+    prepared = prepare_trips(sdf)
+    assert (
+        as_pairs(return_trips(prepared, r, method=method, options=JoinOptions(trig="row"))) == want
+    )
+    if method != "naive":
+        assert candidate_pairs(prepared, r, method=method) == candidate_pairs(sdf, r, method=method)
+
+
+def test_join_options_are_checked():
+    with pytest.raises(ValueError, match="trig must be"):
+        JoinOptions(trig="degrees")
+    assert JoinOptions().side("a") == ("id", "t_drop", *JoinOptions().coords())
+    assert "t_drop" in JoinOptions(narrow=False).side("b")
+
+
+def test_key_loads_add_up_to_the_candidates(planted):
+    r, _, _, sdf = planted
+    top = key_loads(sdf, r, method="ends", top=5)
+    assert list(top.columns) == ["k", "a_rows", "b_rows", "candidates", "share of candidates"]
+    assert len(top) == 5
+    assert (top["candidates"] == top["a_rows"] * top["b_rows"]).all()
+    assert top["candidates"].is_monotonic_decreasing
+    total = candidate_pairs(sdf, r, method="ends")
+    assert top["share of candidates"].iloc[0] == pytest.approx(top["candidates"].iloc[0] / total)
+    with pytest.raises(ValueError, match="top must be"):
+        key_loads(sdf, r, top=0)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_pairs_and_candidates_in_one_action(planted, method):
+    r, trips, _, sdf = planted
+    pairs, cand = pairs_and_candidates(sdf, r, method=method)
+    assert as_pairs(pairs) == oracle(trips, r)
+    assert cand == candidate_pairs(sdf, r, method=method)

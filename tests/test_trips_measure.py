@@ -7,8 +7,10 @@ import pandas as pd
 import pytest
 
 from fieldnotes.trips.measure import (
-    benchmark_targets,
+    best_against_best,
+    lever_summary,
     median_seconds,
+    power_fit,
     repo_benchmark_dir,
     speed_targets,
     timed_count,
@@ -33,19 +35,18 @@ def test_median_seconds():
         median_seconds(lambda: None, 0)
 
 
-def test_benchmark_targets_reads_the_table():
-    rows = []
-    for eng, secs, cand in [("grid", 40.0, 5e8), ("ends", 10.0, 2e6), ("duckdb", 4.0, np.nan)]:
-        rows.append({"N": 1_000_000, "engine": eng, "seconds": secs, "candidates": cand})
-    rows.append({"N": 10_000_000, "engine": "ends", "seconds": 150.0, "candidates": np.nan})
-    t = benchmark_targets(pd.DataFrame(rows)).set_index("target")["measured"]
-    assert t["best Spark method at N=1M"] == "ends"
-    assert t["best Spark / DuckDB time at N=1M"] == pytest.approx(2.5)
-    assert t["best Spark time at N=10M (s)"] == 150.0
-    assert t["cross-join / best candidates at N=1M"] == pytest.approx(1e12 / 2e6)
-    assert t["cross-join / post's grid candidates at N=1M"] == pytest.approx(2000)
-    empty = benchmark_targets(pd.DataFrame(rows[:1])).set_index("target")["measured"]
-    assert math.isnan(empty["best Spark time at N=10M (s)"])
+def test_power_fit_recovers_a_known_law():
+    ns = [1_000, 3_000, 10_000]
+    t = pd.DataFrame({"N": ns, "engine": "naive", "seconds": [2e-7 * n**2 for n in ns]})
+    fit = power_fit(pd.concat([t, t.assign(engine="ends", seconds=1.0)]), "naive")
+    assert fit.slope == pytest.approx(2.0)
+    assert fit.seconds(100_000) == pytest.approx(2e-7 * 1e10)
+    assert fit.trips_for(250.0) == pytest.approx(math.sqrt(250.0 / 2e-7))
+    assert fit.points == 3 and fit.max_rel_residual == pytest.approx(0.0, abs=1e-9)
+    noisy = t.assign(seconds=t["seconds"] * np.array([1.0, 1.2, 1.0]))
+    assert power_fit(noisy, "naive").max_rel_residual > 0.05
+    with pytest.raises(ValueError, match="a fit needs two"):
+        power_fit(t.head(1), "naive")
 
 
 def test_speed_targets_are_measured_not_assumed():
@@ -119,3 +120,25 @@ def test_join_plan_names_the_operator_and_where_the_exact_test_sits():
     assert op in {"BroadcastNestedLoopJoin", "CartesianProduct"} and not in_join
     with pytest.raises(ValueError, match="no join operator"):
         join_plan(df)
+
+
+def test_lever_summary_calls_a_lever_faster_only_beyond_the_spread():
+    runs = []
+    for rnd, (base, close, quick, duck) in enumerate(
+        [(10, 9, 5, 2), (12, 13, 6, 3), (11, 14, 4, 2.5)]
+    ):
+        for lever, engine, secs in [("base", "Spark ends", base), ("close", "Spark ends", close),
+                                    ("quick", "Spark ends", quick), ("duck", "DuckDB", duck)]:  # fmt: skip
+            runs.append({"N": 1000, "round": rnd, "lever": lever, "engine": engine,
+                         "seconds": float(secs), "load_average": 1.0, "pairs": 7,
+                         "shuffle_bytes": 1.0, "join": "SortMergeJoin"})  # fmt: skip
+    s = lever_summary(pd.DataFrame(runs)).set_index("lever")
+    assert s.loc["base", "seconds"] == 11.0 and s.loc["base", "runs"] == 3
+    assert s.loc["quick", "vs baseline"] == pytest.approx(5 / 11)
+    assert s["verdict"].to_dict() == {"base": "baseline", "close": "within the spread",
+                                      "quick": "faster", "duck": "baseline"}  # fmt: skip
+    best = best_against_best(lever_summary(pd.DataFrame(runs))).set_index("engine")
+    assert best.loc["ends", "lever"] == "quick" and best.loc["duckdb", "seconds"] == 2.5
+    assert speed_targets(best.reset_index(), ((1000, 2.0),)).loc[0, "ends / DuckDB"] == pytest.approx(2.0)
+    with pytest.raises(ValueError, match="lack columns"):
+        lever_summary(pd.DataFrame(runs).drop(columns="load_average"))

@@ -6,6 +6,7 @@ import os
 import subprocess
 
 import pytest
+from trips_helpers import as_pairs, stop_active_session
 
 from fieldnotes.trips.cluster import start_local_cluster
 from fieldnotes.trips.join import return_trips
@@ -52,14 +53,6 @@ def namespace():
         ip("netns", "del", ns)
 
 
-def stop_active_session():
-    from pyspark.sql import SparkSession
-
-    active = SparkSession.getActiveSession()
-    if active is not None:
-        active.stop()
-
-
 def test_driver_host_must_be_one_the_executors_reach(namespace):
     stop_active_session()
     r = 60.0
@@ -78,5 +71,4 @@ def test_driver_host_must_be_one_the_executors_reach(namespace):
         finally:
             spark.stop()
     assert len(want) > 20
-    as_pairs = lambda df: sorted(zip(df["a_id"].tolist(), df["b_id"].tolist(), strict=True))  # noqa: E731
     assert as_pairs(got) == as_pairs(want)

@@ -5,6 +5,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
 
 from fieldnotes.trips.columns import normalize_trips  # noqa: E402
 from fieldnotes.trips.plots import plot_benchmark, plot_demand, plot_neighbourhood  # noqa: E402
@@ -31,13 +32,17 @@ def test_calibration_figure():
 
     calib = pd.DataFrame(
         {
-            "r (m)": [20.0, 90.0],
-            "ours, scaled to 29 days": [1e5, 4e6],
-            "real Feb 2016 (published)": [2e5, 3.9e6],
+            "seed": [1, 1, 2, 2],
+            "r (m)": [20.0, 90.0, 20.0, 90.0],
+            "month estimate": [1e5, 4e6, 3e5, 5e6],
+            "published": [2e5, 3.9e6, 2e5, 3.9e6],
         }
     )
     ax = plot_calibration(calib)
     assert len(ax.patches) == 4 and ax.get_yscale() == "log"
+    assert [p.get_height() for p in ax.patches[:2]] == [2e5, 4.5e6]  # medians over the seeds
+    with pytest.raises(ValueError, match="month estimate"):
+        plot_calibration(calib.drop(columns="month estimate"))
     assert "(m)" in ax.get_xlabel() and "count" in ax.get_ylabel()
     assert [t.get_text() for t in ax.get_xticklabels()] == ["20", "90"]
     plt.close("all")

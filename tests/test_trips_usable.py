@@ -4,6 +4,7 @@ and returns for the usable trips exactly what it returns without the unusable on
 import numpy as np
 import pandas as pd
 import pytest
+from trips_helpers import as_pairs
 
 from fieldnotes.trips.duck import return_trips_duckdb, usable_counts_duckdb
 from fieldnotes.trips.join import METHODS, return_trips, scan_trips
@@ -47,11 +48,6 @@ def expected_removed() -> dict[str, int]:
     for *_, rule in BAD:
         want[rule] += 1
     return want
-
-
-def as_pairs(df) -> list[tuple[int, int]]:
-    p = df.toPandas() if hasattr(df, "toPandas") else df
-    return sorted(zip(p["a_id"].tolist(), p["b_id"].tolist(), strict=True))
 
 
 def test_every_engine_counts_the_same_rows(spark):

@@ -37,6 +37,11 @@ HOST = "127.0.0.1"
 MASTER_CLASS = "org.apache.spark.deploy.master.Master"
 WORKER_CLASS = "org.apache.spark.deploy.worker.Worker"
 
+DIR_PREFIX = "fieldnotes_cluster_"
+"""Name prefix of the temporary folder a cluster makes for itself (under the system temp dir)."""
+OWNER_FILE = "owner.pid"
+"""File in that folder naming the process that started the cluster."""
+
 
 def spark_home() -> Path:
     """The installed pyspark distribution's folder (holds ``bin/spark-class`` and ``jars``)."""
@@ -85,6 +90,15 @@ class LocalCluster:
     master: subprocess.Popen
     workers: list[subprocess.Popen | None] = field(default_factory=list)
     own_dir: bool = True
+    start_timeout_s: float = 90.0
+    ready: bool = False
+
+    def wait_ready(self) -> None:
+        """Block until the master lists every started worker as ALIVE (at most
+        ``start_timeout_s`` from now); stop the cluster and raise RuntimeError if it does not."""
+        if not self.ready:
+            _wait_for(self, len(self.workers), self.start_timeout_s, self.shared_dir / "logs")
+            self.ready = True
 
     @property
     def spark_conf(self) -> dict[str, str]:
@@ -109,6 +123,7 @@ class LocalCluster:
         ``executor_timeout_s`` seconds (e.g. when they cannot reach the driver's address)."""
         from fieldnotes.trips.session import spark_session
 
+        self.wait_ready()
         cores = len(self.workers) * self.cores_per_worker
         kwargs.setdefault("shuffle_partitions", 2 * cores + 4)
         extra = {**self.spark_conf, **kwargs.pop("extra_conf", {})}
@@ -190,7 +205,7 @@ class LocalCluster:
                 proc.wait()
         self.workers = [None] * len(self.workers)
         if self.own_dir:
-            shutil.rmtree(self.shared_dir, ignore_errors=True)
+            _remove_dir(self.shared_dir)
 
     def __enter__(self) -> LocalCluster:
         return self
@@ -202,6 +217,53 @@ class LocalCluster:
 def executor_count(spark) -> int:
     """Executors registered with ``spark``'s driver now (the driver itself not counted)."""
     return len(spark.sparkContext._jsc.sc().statusTracker().getExecutorInfos()) - 1
+
+
+def _remove_dir(path: Path, attempts: int = 5) -> None:
+    """Remove ``path`` and everything in it; retry briefly while a just-stopped JVM's files
+    vanish underneath, and raise OSError naming the folder if it is still there."""
+    for _ in range(attempts):
+        shutil.rmtree(path, ignore_errors=True)
+        if not path.exists():
+            return
+        time.sleep(0.2)
+    raise OSError(f"could not remove the cluster's folder {path}")
+
+
+def _owner_alive(folder: Path) -> bool:
+    """Whether the process named in ``folder``'s owner file still runs (False without one)."""
+    try:
+        pid = int((folder / OWNER_FILE).read_text().strip())
+    except (OSError, ValueError):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_dirs(parent: str | Path | None = None, *, min_age_s: float = 300.0) -> list[Path]:
+    """Remove the folders earlier clusters left in ``parent`` (default: the system temporary
+    directory) when the process that started them is gone (a killed kernel or test run runs no
+    ``stop``). A folder with no owner file counts as stale once it is ``min_age_s`` seconds old.
+    Returns the folders removed."""
+    removed = []
+    for folder in sorted(Path(parent or tempfile.gettempdir()).glob(f"{DIR_PREFIX}*")):
+        if not folder.is_dir() or _owner_alive(folder):
+            continue
+        try:
+            age = time.time() - folder.stat().st_mtime
+        except OSError:
+            continue  # removed meanwhile
+        if not (folder / OWNER_FILE).exists() and age < min_age_s:
+            continue  # maybe being made right now
+        shutil.rmtree(folder, ignore_errors=True)
+        if not folder.exists():
+            removed.append(folder)
+    return removed
 
 
 def _signal_group(proc: subprocess.Popen, sig: int) -> None:
@@ -270,6 +332,7 @@ def start_local_cluster(
     timeout_s: float = 90.0,
     host: str = HOST,
     netns: str | None = None,
+    wait: bool = True,
 ) -> LocalCluster:
     """Start a Spark standalone master and ``workers`` workers on 127.0.0.1 and wait for them.
 
@@ -281,14 +344,22 @@ def start_local_cluster(
     Each worker offers ``cores_per_worker`` cores and ``memory`` (JVM size, e.g. ``1g``) to
     executors; the master and worker daemons themselves get ``daemon_memory``. ``shared_dir``
     (default: a new temporary folder, removed by ``stop``) holds work folders, scratch space,
-    event logs and temporary Parquet. Use the result as a context manager so that every process
-    it started is stopped.
+    event logs and temporary Parquet; ``stop`` removes it, and folders that clusters of processes
+    no longer running left behind are removed first (``remove_stale_dirs``). Use the result as a
+    context manager so that every process it started is stopped. With ``wait=False`` it returns
+    as soon as the processes are launched, so the JVMs start while the caller does other work;
+    ``session()`` (or ``wait_ready()``) then waits for the workers.
     """
     _check_positive("workers", workers)
     _check_positive("cores_per_worker", cores_per_worker)
     memory, daemon_memory = _check_memory(memory), _check_memory(daemon_memory)
     own = shared_dir is None
-    root = Path(tempfile.mkdtemp(prefix="fieldnotes_cluster_")) if own else Path(shared_dir)
+    if own:
+        remove_stale_dirs()
+        root = Path(tempfile.mkdtemp(prefix=DIR_PREFIX))
+        (root / OWNER_FILE).write_text(f"{os.getpid()}\n")
+    else:
+        root = Path(shared_dir)
     logs = root / "logs"
     for sub in ("logs", "work", "local", "driver-local", "data"):
         (root / sub).mkdir(parents=True, exist_ok=True)
@@ -318,6 +389,7 @@ def start_local_cluster(
         memory=memory,
         master=master,
         own_dir=own,
+        start_timeout_s=timeout_s,
     )
     for i in range(workers):
         args = [
@@ -335,5 +407,6 @@ def start_local_cluster(
         ]
         cluster.workers.append(_spawn(WORKER_CLASS, args, env, logs / f"worker-{i}.log", netns))
     atexit.register(cluster.stop)  # stop() is safe to call again
-    _wait_for(cluster, workers, timeout_s, logs)
+    if wait:
+        cluster.wait_ready()
     return cluster

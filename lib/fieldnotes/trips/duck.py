@@ -19,8 +19,13 @@ from fieldnotes.trips.geo import EARTH_RADIUS_M, KEY_BITS, MARGIN, check_radius,
 from fieldnotes.trips.join import WINDOW_US
 from fieldnotes.trips.usable import PARSE_RULES, TIMES, sql_first_hit, sql_hits
 
-SIDE_COLUMNS = "id, t_pick, t_drop, plat, plon, dlat, dlon"
-"""Columns of table ``p`` each side of the join carries (times in microseconds, degrees)."""
+SIDE_COLUMNS = {
+    "row": "id, t_pick, t_drop, pphi, pcos, plon, dphi, dcos, dlon",
+    "candidate": "id, t_pick, t_drop, plat, plon, dlat, dlon",
+}
+"""Columns each side of the join carries (times in microseconds), by where the trigonometry is
+done: latitudes in radians and their cosines computed once per trip (``row``), or degrees only
+(``candidate``: radians and cosines computed in the test, per candidate pair)."""
 
 
 def _quoted(name: str) -> str:
@@ -141,12 +146,22 @@ def _pack(*fields: str) -> str:
     )
 
 
-def _hav(lat1: str, lon1: str, lat2: str, lon2: str) -> str:
-    """SQL: haversine distance in metres."""
+def _end(side: str, e: str, trig: str) -> tuple[str, str, str]:
+    """SQL (latitude in radians, its cosine, longitude in degrees) of end ``e`` (``p``/``d``) of
+    join side ``side``: carried columns (``trig="row"``) or computed per candidate."""
+    if trig == "row":
+        return f"{side}.{e}phi", f"{side}.{e}cos", f"{side}.{e}lon"
+    phi = f"radians({side}.{e}lat)"
+    return phi, f"cos({phi})", f"{side}.{e}lon"
+
+
+def _hav(p1: str, c1: str, lon1: str, p2: str, c2: str, lon2: str) -> str:
+    """SQL: haversine distance in metres (latitudes in radians with their cosines, longitudes
+    in degrees)."""
     return (
         f"{2 * EARTH_RADIUS_M!r} * asin(sqrt(least(1.0, greatest(0.0, "
-        f"pow(sin((radians({lat2}) - radians({lat1})) / 2), 2) + cos(radians({lat1})) * "
-        f"cos(radians({lat2})) * pow(sin(radians({lon2} - {lon1}) / 2), 2)))))"
+        f"pow(sin(({p2} - {p1}) / 2), 2) + {c1} * {c2} * "
+        f"pow(sin(radians({lon2} - {lon1}) / 2), 2)))))"
     )
 
 
@@ -189,31 +204,49 @@ def _quadrant_sql(e: str) -> list[tuple[str, str]]:
     ]
 
 
-def return_trips_duckdb(trips, r: float, *, threads: int | None = None) -> pd.DataFrame:
+def return_trips_duckdb(
+    trips,
+    r: float,
+    *,
+    threads: int | None = None,
+    trig: str = "candidate",
+    time_in_key: bool = True,
+) -> pd.DataFrame:
     """(a_id, b_id) return-trip pairs computed by DuckDB over a pandas frame or a Parquet path.
 
     Only usable trips take part (``usable_counts_duckdb`` counts the rest); cells are sized per
     latitude band and longitude cells wrap around the antimeridian, as in the Spark methods, and
-    each trip's keys are deduplicated (``list_distinct``).
+    each trip's keys are deduplicated (``list_distinct``). The defaults are the first edition's
+    plan, which no other variant beat beyond the spread of the chapter's levers run
+    (``benchmarks/return_trips.py --levers``); the others are kept so that run can measure them:
+    ``trig="row"`` computes radians and cosines once per trip instead of per candidate pair, and
+    ``time_in_key=False`` keys on the cells only (side a 4 rows instead of 8), leaving the
+    8-hour band to the join condition.
     """
     r = check_radius(r)
+    if trig not in SIDE_COLUMNS:
+        raise ValueError(f"trig must be one of {sorted(SIDE_COLUMNS)}, got {trig!r}")
     con = _connect(threads)
     try:
         _load(con, trips)
         cells = [*_cell_sql("p", "plat", "plon", r), *_cell_sql("d", "dlat", "dlon", r)]
+        cells += [f"radians({e}lat) AS {e}phi, cos(radians({e}lat)) AS {e}cos" for e in "pd"]
         quad = _quadrant_sql("d")
-        a_keys = [_pack(y, x, "p_cy", "p_cx", f"ta + {dt}") for y, x in quad for dt in (0, 1)]
-        b_keys = [_pack("p_cy", "p_cx", y, x, "tb") for y, x in quad]
+        a_time, b_time = ([["ta"], ["ta + 1"]], ["tb"]) if time_in_key else ([[]], [])
+        a_keys = [_pack(y, x, "p_cy", "p_cx", *t) for y, x in quad for t in a_time]
+        b_keys = [_pack("p_cy", "p_cx", y, x, *b_time) for y, x in quad]
+        cols = SIDE_COLUMNS[trig]
         sql = f"""
         WITH c AS (SELECT *, {", ".join(cells)},
                    floor(t_drop / {WINDOW_US})::BIGINT AS ta, floor(t_pick / {WINDOW_US})::BIGINT AS tb
                    FROM p),
-        a AS (SELECT {SIDE_COLUMNS}, unnest(list_distinct([{", ".join(a_keys)}])) AS k FROM c),
-        b AS (SELECT {SIDE_COLUMNS}, unnest(list_distinct([{", ".join(b_keys)}])) AS k FROM c)
+        a AS (SELECT {cols}, unnest(list_distinct([{", ".join(a_keys)}])) AS k FROM c),
+        b AS (SELECT {cols}, unnest(list_distinct([{", ".join(b_keys)}])) AS k FROM c)
         SELECT a.id AS a_id, b.id AS b_id FROM a JOIN b ON a.k = b.k
-        WHERE a.id <> b.id AND a.t_drop < b.t_pick AND b.t_pick < a.t_drop + {WINDOW_US}
-          AND {_hav("a.dlat", "a.dlon", "b.plat", "b.plon")} < {r!r}
-          AND {_hav("b.dlat", "b.dlon", "a.plat", "a.plon")} < {r!r}
+          AND a.t_drop < b.t_pick AND b.t_pick < a.t_drop + {WINDOW_US}
+        WHERE a.id <> b.id
+          AND {_hav(*_end("a", "d", trig), *_end("b", "p", trig))} < {r!r}
+          AND {_hav(*_end("b", "d", trig), *_end("a", "p", trig))} < {r!r}
         ORDER BY a_id, b_id"""
         return con.execute(sql).df()
     finally:

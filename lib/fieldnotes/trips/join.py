@@ -45,8 +45,42 @@ METHODS = ("naive", "grid", "quad", "ends")
 """Join methods ``return_trips`` accepts."""
 
 WINDOW_US = EIGHT_HOURS_S * 1_000_000
-JOIN_COLUMNS = ("id", "t_pick", "t_drop", *COORDS)
-"""Columns each side of a join carries: id, times in microseconds, coordinates in degrees."""
+
+
+@dataclass(frozen=True)
+class JoinOptions:
+    """How the exact test gets its inputs. The defaults are the first edition's plan: in the
+    chapter's levers run (``benchmarks/return_trips.py --levers``) no other variant was faster
+    beyond the spread of the runs; the others are kept so that run can measure them.
+
+    ``trig``: ``"candidate"`` computes each end's latitude in radians and its cosine in the exact
+    test, per candidate pair; ``"row"`` computes them once per trip before the explode, which
+    costs two more columns in every exploded row, so more shuffle bytes. ``narrow``: each side
+    carries only the time its half of the test reads (a its drop-off, b its pick-up); Spark's
+    optimizer prunes the unused column either way, so the shuffle is the same.
+    """
+
+    trig: str = "candidate"
+    narrow: bool = True
+
+    def __post_init__(self):
+        if self.trig not in ("row", "candidate"):
+            raise ValueError(f"trig must be 'row' or 'candidate', got {self.trig!r}")
+
+    def coords(self) -> tuple[str, ...]:
+        """Coordinate columns each side carries: degrees, or radians and cosines plus longitude."""
+        if self.trig == "candidate":
+            return tuple(COORDS)
+        return ("p_phi", "p_cos", "pickup_lon", "d_phi", "d_cos", "dropoff_lon")
+
+    def side(self, name: str) -> tuple[str, ...]:
+        """Columns side ``name`` (``"a"`` or ``"b"``) of a join carries: id, time(s) in
+        microseconds, coordinates."""
+        times = {"a": ("t_drop",), "b": ("t_pick",)}[name] if self.narrow else ("t_pick", "t_drop")
+        return ("id", *times, *self.coords())
+
+
+DEFAULT_OPTIONS = JoinOptions()
 
 
 def _unwrap(trips):
@@ -55,10 +89,12 @@ def _unwrap(trips):
 
 
 def _check(trips, r, method):
-    """Validate inputs of the join; return the DataFrame and r."""
+    """Validate inputs of the join; return the DataFrame (or ``PreparedTrips``) and r."""
     r = check_radius(r)
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if isinstance(trips, PreparedTrips):
+        return trips, r
     trips = _unwrap(trips)
     if not hasattr(trips, "sparkSession"):
         raise TypeError(f"trips must be a Spark DataFrame, got {type(trips).__name__}")
@@ -81,7 +117,9 @@ def _typed(trips):
 
 
 def _prepared(trips):
-    """The usable trips as the join's columns (times in microseconds); unusable rows out."""
+    """The usable trips (unusable rows out): id, times in microseconds, coordinates in degrees,
+    and each end's latitude in radians and its cosine (``p_phi``, ``p_cos``, ``d_phi``,
+    ``d_cos``), computed once per trip."""
     from pyspark.sql import functions as F
 
     return (
@@ -93,7 +131,33 @@ def _prepared(trips):
             F.unix_micros("dropoff_time").alias("t_drop"),
             *COORDS,
         )
+        .select(
+            "*",
+            *[
+                expr
+                for e, lat in (("p", "pickup_lat"), ("d", "dropoff_lat"))
+                for expr in (
+                    F.radians(lat).alias(f"{e}_phi"),
+                    F.cos(F.radians(lat)).alias(f"{e}_cos"),
+                )
+            ],
+        )
     )
+
+
+@dataclass(frozen=True)
+class PreparedTrips:
+    """The usable trips in the join's columns (``prepare_trips``); ``return_trips`` and
+    ``candidate_pairs`` take it in place of a DataFrame of normalized trips."""
+
+    df: object
+
+
+def prepare_trips(trips) -> PreparedTrips:
+    """The usable trips with their times in microseconds and trigonometry computed, to be cached
+    once (``.df.cache()``) and reused by every radius and method."""
+    trips, _ = _check(trips, 1.0, "naive")
+    return PreparedTrips(_prepared(trips))
 
 
 @dataclass(frozen=True)
@@ -128,20 +192,30 @@ def scan_trips(trips) -> TripScan:
     )
 
 
-def _haversine(lat1, lon1, lat2, lon2):
-    """Spark column: great-circle distance in metres between two points in degrees."""
+def _haversine(p1, c1, lon1, p2, c2, lon2):
+    """Spark column: great-circle distance in metres between two points given as latitude in
+    radians, its cosine, and longitude in degrees."""
     from pyspark.sql import functions as F
 
-    p1, p2 = F.radians(lat1), F.radians(lat2)
-    h = F.pow(F.sin((p2 - p1) / 2), 2) + F.cos(p1) * F.cos(p2) * F.pow(
-        F.sin(F.radians(lon2 - lon1) / 2), 2
-    )
+    h = F.pow(F.sin((p2 - p1) / 2), 2) + c1 * c2 * F.pow(F.sin(F.radians(lon2 - lon1) / 2), 2)
     return F.lit(2 * EARTH_RADIUS_M) * F.asin(
         F.sqrt(F.least(F.greatest(h, F.lit(0.0)), F.lit(1.0)))
     )
 
 
-def _exact(a, b, r):
+def _end(side, e, trig):
+    """(latitude in radians, its cosine, longitude in degrees) of end ``e`` (``"p"`` pick-up or
+    ``"d"`` drop-off) of a side's columns ``side(name)``: carried, or computed here."""
+    from pyspark.sql import functions as F
+
+    full = {"p": "pickup", "d": "dropoff"}[e]
+    if trig == "row":
+        return side(f"{e}_phi"), side(f"{e}_cos"), side(f"{full}_lon")
+    phi = F.radians(side(f"{full}_lat"))
+    return phi, F.cos(phi), side(f"{full}_lon")
+
+
+def _exact(a, b, r, trig):
     """Spark condition: b (prefix b_) is a return trip of a (prefix a_) within r metres."""
     from pyspark.sql import functions as F
 
@@ -149,8 +223,8 @@ def _exact(a, b, r):
         (a("id") != b("id"))
         & (a("t_drop") < b("t_pick"))
         & (b("t_pick") < a("t_drop") + F.lit(WINDOW_US))
-        & (_haversine(a("dropoff_lat"), a("dropoff_lon"), b("pickup_lat"), b("pickup_lon")) < r)
-        & (_haversine(b("dropoff_lat"), b("dropoff_lon"), a("pickup_lat"), a("pickup_lon")) < r)
+        & (_haversine(*_end(a, "d", trig), *_end(b, "p", trig)) < r)
+        & (_haversine(*_end(b, "d", trig), *_end(a, "p", trig)) < r)
     )
 
 
@@ -219,7 +293,7 @@ def _cells(p, r, method):
 
     factor = 1.0 if method == "grid" else 2.0
     return p.select(
-        *JOIN_COLUMNS,
+        "*",
         *_cell_columns("pickup_lat", "pickup_lon", r, factor, "p"),
         *_cell_columns("dropoff_lat", "dropoff_lon", r, factor, "d"),
         F.floor(F.col("t_drop") / F.lit(WINDOW_US)).cast("long").alias("ta"),
@@ -227,14 +301,14 @@ def _cells(p, r, method):
     )
 
 
-def _exploded(cells, keys):
-    """``cells``' join columns with one row per distinct key of ``keys`` (column ``k``)."""
+def _exploded(cells, keys, columns):
+    """``cells``' ``columns`` with one row per distinct key of ``keys`` (column ``k``)."""
     from pyspark.sql import functions as F
 
-    return cells.select(*JOIN_COLUMNS, F.explode(F.array_distinct(F.array(*keys))).alias("k"))
+    return cells.select(*columns, F.explode(F.array_distinct(F.array(*keys))).alias("k"))
 
 
-def _grid_sides(cells, r):
+def _grid_sides(cells, r, opts):
     """The post's sides, key ``k`` a struct of three integers (lat band, lon cell, bucket):
     a in its drop-off's 3x3 neighbours x 2 buckets (the bands above and below looked up in
     their own grids), b at its pick-up cell and bucket."""
@@ -250,7 +324,7 @@ def _grid_sides(cells, r):
             for dx, dt in product((-1, 0, 1), (0, 1))
         ]
     b_key = F.struct(c("p_cy").alias("k0"), c("p_cx").alias("k1"), c("tb").alias("k2"))
-    return _exploded(cells, nb), _exploded(cells, [b_key])
+    return _exploded(cells, nb, opts.side("a")), _exploded(cells, [b_key], opts.side("b"))
 
 
 def _quadrant(prefix):
@@ -268,7 +342,7 @@ def _quadrant(prefix):
     ]
 
 
-def _packed_sides(cells, method):
+def _packed_sides(cells, method, opts):
     """The sides of ``quad`` or ``ends``, key ``k`` one packed long.
 
     quad: a in its drop-off's 2x2 quadrant cells x 2 buckets, b at its pick-up cell.
@@ -287,53 +361,57 @@ def _packed_sides(cells, method):
             _pack(y, x, c("p_cy"), c("p_cx"), c("ta") + dt) for (y, x), dt in product(quad, (0, 1))
         ]
         b_keys = [_pack(c("p_cy"), c("p_cx"), y, x, c("tb")) for y, x in quad]
-    return _exploded(cells, a_keys), _exploded(cells, b_keys)
+    return _exploded(cells, a_keys, opts.side("a")), _exploded(cells, b_keys, opts.side("b"))
 
 
-def _sides(p, r, method):
-    """The two exploded sides (a, b) of a keyed method, each with the join key column ``k``."""
-    cells = _cells(p, r, method)
-    if method == "grid":
-        return _grid_sides(cells, r)
-    return _packed_sides(cells, method)
+def _prepared_of(trips):
+    """The prepared usable trips of a checked DataFrame or ``PreparedTrips``."""
+    return trips.df if isinstance(trips, PreparedTrips) else _prepared(trips)
 
 
-def exploded_sides(trips, r: float, *, method: str = "grid"):
+def exploded_sides(
+    trips, r: float, *, method: str = "grid", options: JoinOptions = DEFAULT_OPTIONS
+):
     """The two sides of a keyed join (Spark DataFrames with their key column ``k``), before joining."""
     trips, r = _check(trips, r, method)
     if method == "naive":
         raise ValueError("method 'naive' has no keys to explode; use grid, quad or ends")
-    return _sides(_prepared(trips), r, method)
+    cells = _cells(_prepared_of(trips), r, method)
+    if method == "grid":
+        return _grid_sides(cells, r, options)
+    return _packed_sides(cells, method, options)
 
 
 def _prefixed(df, prefix):
-    """The join columns renamed with ``prefix`` (a_ or b_), and the key ``k`` where present."""
+    """``df``'s columns renamed with ``prefix`` (a_ or b_), the key ``k`` kept as it is."""
     from pyspark.sql import functions as F
 
-    keys = ["k"] if "k" in df.columns else []
-    return df.select(*[F.col(x).alias(f"{prefix}{x}") for x in JOIN_COLUMNS], *keys)
+    return df.select(*[F.col(x).alias(x if x == "k" else f"{prefix}{x}") for x in df.columns])
 
 
-def _candidates(trips, r, method):
+def _candidates(trips, r, method, options):
     """Joined candidates with a_/b_ prefixed columns, before the exact test."""
-    p = _prepared(trips)
     if method == "naive":
-        return _prefixed(p, "a_").crossJoin(_prefixed(p, "b_"))
-    a, b = _sides(p, r, method)
+        p = _prepared_of(trips)
+        return _prefixed(p.select(*options.side("a")), "a_").crossJoin(
+            _prefixed(p.select(*options.side("b")), "b_")
+        )
+    a, b = exploded_sides(trips, r, method=method, options=options)
     return _prefixed(a, "a_").join(_prefixed(b, "b_"), on="k", how="inner")
 
 
-def return_trips(trips, r: float, *, method: str = "grid"):
+def return_trips(trips, r: float, *, method: str = "grid", options: JoinOptions = DEFAULT_OPTIONS):
     """Spark DataFrame (a_id, b_id): b is a return trip of a within r metres and 8 hours.
 
-    Only usable trips (``fieldnotes.trips.usable``) take part; ``scan_trips`` counts the rows each
-    rule removes. Lazy: nothing runs until an action such as ``count()``.
+    ``trips`` is a DataFrame of normalized trips, a ``TLCLoad`` or ``PreparedTrips``. Only usable
+    trips (``fieldnotes.trips.usable``) take part; ``scan_trips`` counts the rows each rule
+    removes. ``options`` picks how the exact test gets its inputs (``JoinOptions``). Lazy: nothing runs until an action such as ``count()``.
     """
     from pyspark.sql import functions as F
 
     trips, r = _check(trips, r, method)
-    joined = _candidates(trips, r, method)
-    cond = _exact(lambda x: F.col(f"a_{x}"), lambda x: F.col(f"b_{x}"), r)
+    joined = _candidates(trips, r, method, options)
+    cond = _exact(lambda x: F.col(f"a_{x}"), lambda x: F.col(f"b_{x}"), r, options.trig)
     return joined.where(cond).select(F.col("a_id"), F.col("b_id"))
 
 
@@ -341,6 +419,44 @@ def candidate_pairs(trips, r: float, *, method: str = "grid"):
     """Number of candidate pairs a method hands to the exact test (an action)."""
     trips, r = _check(trips, r, method)
     if method == "naive":
-        n = _prepared(trips).count()
+        n = _prepared_of(trips).count()
         return n * n
-    return _candidates(trips, r, method).count()
+    return _candidates(trips, r, method, DEFAULT_OPTIONS).count()
+
+
+def pairs_and_candidates(trips, r: float, *, method: str = "grid"):
+    """(pairs, candidates): the (a_id, b_id) pairs as a sorted pandas DataFrame and the number
+    of candidate pairs the method handed to the exact test, from one Spark action (the same
+    join as ``return_trips``, aggregated instead of filtered)."""
+    import pandas as pd
+    from pyspark.sql import functions as F
+
+    trips, r = _check(trips, r, method)
+    joined = _candidates(trips, r, method, DEFAULT_OPTIONS)
+    cond = _exact(lambda x: F.col(f"a_{x}"), lambda x: F.col(f"b_{x}"), r, DEFAULT_OPTIONS.trig)
+    pair = F.when(cond, F.struct(F.col("a_id").alias("a"), F.col("b_id").alias("b")))
+    row = joined.agg(F.count(F.lit(1)).alias("n"), F.collect_list(pair).alias("p")).collect()[0]
+    pairs = pd.DataFrame(
+        [(int(x["a"]), int(x["b"])) for x in row["p"]], columns=["a_id", "b_id"], dtype="int64"
+    )
+    return pairs.sort_values(["a_id", "b_id"], ignore_index=True), int(row["n"])
+
+
+def key_loads(trips, r: float, *, method: str = "ends", top: int = 10):
+    """The ``top`` join keys by candidate pairs (pandas: key, a rows, b rows, candidates, share
+    of all candidates), to see whether a few keys dominate the join (skew). Two actions."""
+    from pyspark.sql import functions as F
+
+    if isinstance(top, bool) or not isinstance(top, int) or top < 1:
+        raise ValueError(f"top must be a positive integer, got {top!r}")
+    a, b = exploded_sides(trips, r, method=method)
+    per_key = (
+        a.groupBy("k")
+        .agg(F.count(F.lit(1)).alias("a_rows"))
+        .join(b.groupBy("k").agg(F.count(F.lit(1)).alias("b_rows")), on="k")
+        .select("k", "a_rows", "b_rows", (F.col("a_rows") * F.col("b_rows")).alias("candidates"))
+    )
+    total = per_key.agg(F.sum("candidates")).collect()[0][0] or 0
+    out = per_key.orderBy(F.desc("candidates")).limit(top).toPandas()
+    out["share of candidates"] = out["candidates"] / total if total else 0.0
+    return out

@@ -6,6 +6,8 @@ import statistics
 import time
 from dataclasses import dataclass
 
+from fieldnotes.trips.synthetic import FEB2016_TRIPS
+
 
 @dataclass(frozen=True)
 class SparkRun:
@@ -65,43 +67,112 @@ def repo_benchmark_dir():
     return (repo_root() or Path.cwd()) / "benchmarks" / "results"
 
 
-SPARK_METHODS = ("naive", "grid", "quad", "ends")
+@dataclass(frozen=True)
+class PowerFit:
+    """A least-squares line through log(seconds) against log(trips): seconds = c * N ** slope."""
+
+    slope: float
+    c: float
+    points: int
+    max_rel_residual: float
+
+    def seconds(self, n: float) -> float:
+        """Predicted seconds at n trips."""
+        return self.c * float(n) ** self.slope
+
+    def trips_for(self, seconds: float) -> float:
+        """Trips n the fit predicts to take ``seconds``."""
+        return (float(seconds) / self.c) ** (1.0 / self.slope)
 
 
-def benchmark_targets(table, *, n_mid: int = 1_000_000, n_big: int = 10_000_000):
-    """The book's targets checked on a benchmark table (pandas): one row per target, measured."""
+def power_fit(table, engine: str) -> PowerFit:
+    """Fit seconds = c * N ** slope to ``engine``'s rows of a benchmark table (pandas, columns
+    N, engine, seconds; at least two sizes); ``max_rel_residual`` is the largest |measured /
+    fitted - 1| over the points used."""
     import numpy as np
-    import pandas as pd
 
-    t = table.set_index(["N", "engine"])
+    rows = table[table["engine"] == engine]
+    if rows["N"].nunique() < 2:
+        raise ValueError(f"engine {engine!r} has {rows['N'].nunique()} size(s); a fit needs two")
+    x, y = np.log(rows["N"].to_numpy(float)), np.log(rows["seconds"].to_numpy(float))
+    slope, intercept = np.polyfit(x, y, 1)
+    fitted = np.exp(intercept + slope * x)
+    resid = float(np.max(np.abs(np.exp(y) / fitted - 1)))
+    return PowerFit(float(slope), float(np.exp(intercept)), len(rows), resid)
 
-    def get(n, engine, col):
-        try:
-            v = t.loc[(n, engine), col]
-        except KeyError:
-            return np.nan
-        return float(v)
 
-    spark_mid = {m: get(n_mid, m, "seconds") for m in SPARK_METHODS[1:]}
-    spark_mid = {m: s for m, s in spark_mid.items() if s == s}
-    best = min(spark_mid, key=spark_mid.get) if spark_mid else None
-    duck_mid = get(n_mid, "duckdb", "seconds")
-    big = {m: get(n_big, m, "seconds") for m in SPARK_METHODS[1:]}
-    big = {m: s for m, s in big.items() if s == s}
-    best_big = min(big, key=big.get) if big else None
-    cand_best = get(n_mid, best, "candidates") if best else np.nan
-    rows = [
-        ("best Spark method at N=1M", best, "fastest"),
-        ("best Spark / DuckDB time at N=1M", spark_mid.get(best, np.nan) / duck_mid, "< 5"),
-        ("best Spark time at N=10M (s)", big.get(best_big, np.nan), "< 180"),
-        ("cross-join / best candidates at N=1M", float(n_mid) ** 2 / cand_best, ">= 100,000"),
-        (
-            "cross-join / post's grid candidates at N=1M",
-            float(n_mid) ** 2 / get(n_mid, "grid", "candidates"),
-            "(the post's figure)",
-        ),
-    ]
-    return pd.DataFrame(rows, columns=["target", "measured", "book's target"])
+def lever_summary(runs):
+    """Per lever of a ``--levers`` run (pandas, one row per run: N, engine, lever, seconds,
+    load_average, shuffle_bytes, join, pairs): median, fastest and slowest seconds, runs, the
+    median load average, the median relative to the engine's first lever (the baseline), and a
+    verdict: ``faster`` / ``slower`` only when every run of the lever beat / lost to every run
+    of the baseline, ``within the spread`` otherwise."""
+    missing = {"N", "engine", "lever", "seconds", "load_average"} - set(runs.columns)
+    if missing:
+        raise ValueError(f"lever runs lack columns {sorted(missing)}")
+    out = (
+        runs.groupby(["N", "engine", "lever"], sort=False)
+        .agg(
+            seconds=("seconds", "median"),
+            seconds_min=("seconds", "min"),
+            seconds_max=("seconds", "max"),
+            runs=("seconds", "size"),
+            load_average=("load_average", "median"),
+            pairs=("pairs", "first"),
+            shuffle_bytes=("shuffle_bytes", "median"),
+            join=("join", "first"),
+        )
+        .reset_index()
+    )
+    group = out.groupby(["N", "engine"], sort=False)
+    out["vs baseline"] = out["seconds"] / group["seconds"].transform("first")
+    base_min, base_max = (
+        group["seconds_min"].transform("first"),
+        group["seconds_max"].transform("first"),
+    )
+    out["verdict"] = "within the spread"
+    out.loc[out["seconds_max"] < base_min, "verdict"] = "faster"
+    out.loc[out["seconds_min"] > base_max, "verdict"] = "slower"
+    out.loc[group.cumcount() == 0, "verdict"] = "baseline"
+    return out
+
+
+def best_against_best(summary):
+    """The fastest lever of each engine at each N of a ``lever_summary`` (pandas: N, engine as
+    ``speed_targets`` names them, ``ends`` for Spark and ``duckdb``, seconds, lever)."""
+    names = {"Spark ends": "ends", "DuckDB": "duckdb"}
+    rows = summary[summary["engine"].isin(names)]
+    if rows.empty:
+        raise ValueError(f"lever summary has no rows of engines {sorted(names)}")
+    best = rows.loc[rows.groupby(["N", "engine"])["seconds"].idxmin()]
+    return best.assign(engine=best["engine"].map(names))[["N", "engine", "seconds", "lever"]]
+
+
+def post_claims(bench, *, post_seconds: float = 250.0, month_trips: int = FEB2016_TRIPS) -> dict:
+    """The post's cross-join time checked against a benchmark table (pandas: N, engine, seconds
+    with ``naive`` and ``ends`` at two sizes or more): ``power_fit`` of each, the trips a
+    ``post_seconds`` cross join covers here (``post_n``), the month's cross join in days, the
+    ``ends`` time there and both speed-ups (at ``post_n`` and at ``month_trips``), and the
+    speed-up measured at the largest size where both ran. Keys name the chapter's glued values."""
+    fit, ends = power_fit(bench, "naive"), power_fit(bench, "ends")
+    post_n = fit.trips_for(post_seconds)
+    wide = bench.pivot(index="N", columns="engine", values="seconds")
+    both = (wide["naive"] / wide["ends"]).dropna()
+    if both.empty:
+        raise ValueError("no size N has both a naive and an ends time")
+    return {
+        "naive_slope": fit.slope,
+        "naive_points": fit.points,
+        "naive_resid": fit.max_rel_residual,
+        "ends_slope": ends.slope,
+        "post_n": post_n,
+        "naive_month_days": fit.seconds(month_trips) / 86_400,
+        "ends_at_post_n": ends.seconds(post_n),
+        "speedup_post_n": post_seconds / ends.seconds(post_n),
+        "speedup_month": fit.seconds(month_trips) / ends.seconds(month_trips),
+        "speedup_n": int(both.index.max()),
+        "speedup_measured": float(both.loc[both.index.max()]),
+    }
 
 
 SPEED_TARGETS = ((1_000_000, 2.0), (10_000_000, 1.5))

@@ -16,15 +16,9 @@ def _unit(lat, lon):
     return np.column_stack([np.cos(p) * np.cos(lmb), np.cos(p) * np.sin(lmb), np.sin(p)])
 
 
-def return_trips_exact(trips: pd.DataFrame, r: float) -> pd.DataFrame:
-    """All (a_id, b_id) with b a return trip of a within r metres, sorted; exact, independent of grids.
-
-    Trips are processed in 8-hour blocks of drop-off time; the candidates for a block are the
-    pick-ups in that block and the next. Each trip is a point in 6-D (both ends on the unit sphere);
-    a pair with both ends within r has 6-D distance < sqrt(2) * chord(r), so a KD-tree ball query
-    finds a superset, which the exact haversine and strict time tests then reduce. Only usable
-    trips (``fieldnotes.trips.usable``) take part; the sphere needs no antimeridian special case.
-    """
+def _pairs_within(trips: pd.DataFrame, r: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(a ids, b ids, the larger of the pair's two end distances in metres) of every return-trip
+    pair within r metres, unsorted (``return_trips_exact`` describes the search)."""
     from scipy.spatial import cKDTree
 
     r = check_radius(r)
@@ -43,7 +37,7 @@ def return_trips_exact(trips: pd.DataFrame, r: float) -> pd.DataFrame:
     win = EIGHT_HOURS_S * 1_000_000
     a_blk = np.where(ok, np.floor_divide(t_drop, win), np.iinfo(np.int64).min)
     b_blk = np.where(ok, np.floor_divide(t_pick, win), np.iinfo(np.int64).min)
-    out_a, out_b = [], []
+    out_a, out_b, out_d = [], [], []
     order_b = np.argsort(b_blk, kind="stable")
     sorted_b = b_blk[order_b]
     for blk in np.unique(a_blk[ok]):
@@ -59,12 +53,37 @@ def return_trips_exact(trips: pd.DataFrame, r: float) -> pd.DataFrame:
         ga, gb = ia[pairs["i"]], ib[pairs["j"]]
         keep = (t_drop[ga] < t_pick[gb]) & (t_pick[gb] < t_drop[ga] + win) & (ga != gb)
         ga, gb = ga[keep], gb[keep]
-        keep = (haversine_m(dlat[ga], dlon[ga], plat[gb], plon[gb]) < r) & (
-            haversine_m(dlat[gb], dlon[gb], plat[ga], plon[ga]) < r
+        d = np.maximum(
+            haversine_m(dlat[ga], dlon[ga], plat[gb], plon[gb]),
+            haversine_m(dlat[gb], dlon[gb], plat[ga], plon[ga]),
         )
+        keep = d < r
         out_a.append(ids[ga[keep]])
         out_b.append(ids[gb[keep]])
-    a = np.concatenate(out_a) if out_a else np.zeros(0, np.int64)
-    b = np.concatenate(out_b) if out_b else np.zeros(0, np.int64)
+        out_d.append(d[keep])
+    if not out_a:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+    return np.concatenate(out_a), np.concatenate(out_b), np.concatenate(out_d)
+
+
+def return_trips_exact(trips: pd.DataFrame, r: float) -> pd.DataFrame:
+    """All (a_id, b_id) with b a return trip of a within r metres, sorted; exact, independent of grids.
+
+    Trips are processed in 8-hour blocks of drop-off time; the candidates for a block are the
+    pick-ups in that block and the next. Each trip is a point in 6-D (both ends on the unit sphere);
+    a pair with both ends within r has 6-D distance < sqrt(2) * chord(r), so a KD-tree ball query
+    finds a superset, which the exact haversine and strict time tests then reduce. Only usable
+    trips (``fieldnotes.trips.usable``) take part; the sphere needs no antimeridian special case.
+    """
+    a, b, _ = _pairs_within(trips, r)
     res = pd.DataFrame({"a_id": a, "b_id": b})
+    return res.sort_values(["a_id", "b_id"], kind="stable").reset_index(drop=True)
+
+
+def return_trip_distances(trips: pd.DataFrame, r: float) -> pd.DataFrame:
+    """Every return-trip pair within r metres (a_id, b_id) with ``distance_m``, the larger of its
+    two end distances (metres), sorted by a_id, b_id: the pairs within any smaller radius r' are
+    the rows with distance_m < r', exactly ``return_trips_exact(trips, r')``."""
+    a, b, d = _pairs_within(trips, r)
+    res = pd.DataFrame({"a_id": a, "b_id": b, "distance_m": d})
     return res.sort_values(["a_id", "b_id"], kind="stable").reset_index(drop=True)

@@ -107,23 +107,35 @@ def plot_benchmark(table: pd.DataFrame, ax=None):
 
 
 def plot_calibration(calib: pd.DataFrame, ax=None):
-    """Bars of return-trip pairs per month at each radius (m): generated (scaled) vs real, log y.
+    """Bars of return-trip pairs per month at each radius (m): the generated data's month
+    estimate (median over seeds, whiskers from the lowest to the highest seed) beside the
+    published count, log y.
 
-    ``calib`` has the columns ``r (m)``, ``ours, scaled to 29 days`` and
-    ``real Feb 2016 (published)`` (the chapter's calibration table).
+    ``calib`` has the columns ``seed``, ``r (m)``, ``month estimate`` and ``published``
+    (``calibration.calibrate``).
     """
     import matplotlib.pyplot as plt
 
-    need = ["r (m)", "ours, scaled to 29 days", "real Feb 2016 (published)"]
+    need = ["seed", "r (m)", "month estimate", "published"]
     missing = [c for c in need if c not in calib.columns]
     if missing:
         raise ValueError(f"calib lacks columns {missing}; expected {need}")
+    per_r = calib.groupby("r (m)").agg(
+        mid=("month estimate", "median"),
+        lo=("month estimate", "min"),
+        hi=("month estimate", "max"),
+        real=("published", "first"),
+        seeds=("seed", "nunique"),
+    )
     ax = ax or plt.subplots(figsize=(6.5, 4))[1]
-    x = np.arange(len(calib))
-    ax.bar(x - 0.2, calib[need[1]], 0.4, label="generated, scaled to 29 days")
-    ax.bar(x + 0.2, calib[need[2]], 0.4, label="real February 2016 (published)")
+    x = np.arange(len(per_r))
+    err = np.vstack([per_r["mid"] - per_r["lo"], per_r["hi"] - per_r["mid"]])
+    seeds = int(per_r["seeds"].max())
+    ax.bar(x - 0.2, per_r["mid"], 0.4, yerr=err, capsize=4,
+           label=f"generated, month estimate ({seeds} seed{'s' if seeds > 1 else ''})")  # fmt: skip
+    ax.bar(x + 0.2, per_r["real"], 0.4, label="real February 2016 (published)")
     ax.set_yscale("log")
-    ax.set_xticks(x, [f"{r:g}" for r in calib[need[0]]])
+    ax.set_xticks(x, [f"{r:g}" for r in per_r.index])
     ax.set_xlabel("matching radius r (m)")
     ax.set_ylabel("return-trip pairs in a month (count)")
     ax.set_title("Return trips: calibrated generator vs the real file")
