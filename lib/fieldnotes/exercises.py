@@ -135,6 +135,13 @@ def _memory_eight_bit(psi: int | None = None) -> float:
     return model_states(psi or _bloomz_parameters(), stage=0, n_gpus=1, k=6).total / 1e9
 
 
+def _vlm_closed_scoring(right: int = 80, wrong_yes_no: int = 15, wrong_other: int = 5) -> tuple[float, float]:
+    """Chapter 2, exercise 5: closed accuracy counting every question and by LLaVA-Med's rule."""
+    from fieldnotes.vlm.exercises import exercise5_expected
+
+    return exercise5_expected(right, wrong_yes_no, wrong_other)
+
+
 def _trips_neighbours(width_over_r: float = 0.5) -> int:
     """Chapter 3, exercise 1: cells in the neighbourhood when cells are ``width_over_r`` · r wide.
 
@@ -170,6 +177,13 @@ EXERCISES = {
             _memory_eight_bit,
             tolerance=0.01,
             hint="(2 + 2 + K)Ψ with K = 6, in 10^9-byte GB.",
+        ),
+        Exercise(
+            "02-medical-vlm",
+            5,
+            "(accuracy counting every question, accuracy by LLaVA-Med's rule)",
+            _vlm_closed_scoring,
+            hint="LLaVA-Med's rule drops a wrong yes/no answer from the denominator and counts any other wrong answer as 0.",
         ),
         Exercise(
             "03-return-trips",
