@@ -82,6 +82,23 @@ def timed_action(df, repeats: int) -> dict:
     }
 
 
+def parquet_path(workdir: Path, n: int) -> Path:
+    """Where :func:`trips_at` writes the ``n`` trips."""
+    return workdir / f"trips_{n}.parquet"
+
+
+def trips_at(spark, n: int, seed: int, workdir: Path):
+    """``n`` generated trips at February's daily density: (days, pandas frame, cached Spark frame
+    read from a Parquet copy in ``workdir``, the way a real file would be read)."""
+    days = max(1, round(n / DAILY))
+    pdf = normalize_trips(synthetic_trips(n, seed=seed, days=days))
+    path = parquet_path(workdir, n)
+    pdf.to_parquet(path, row_group_size=100_000)
+    sdf = spark.read.parquet(str(path)).cache()
+    sdf.count()
+    return days, pdf, sdf
+
+
 def run(
     sizes, r, methods, seed, limit_s, naive_limit_s, repeats, engines, out: Path, name_out, workdir
 ):
@@ -89,12 +106,7 @@ def run(
     spark = spark_session()
     rows, stopped, last = [], set(), {}
     for n in sizes:
-        days = max(1, round(n / DAILY))
-        pdf = normalize_trips(synthetic_trips(n, seed=seed, days=days))
-        path = workdir / f"trips_{n}.parquet"
-        pdf.to_parquet(path, row_group_size=100_000)
-        sdf = spark.read.parquet(str(path)).cache()
-        sdf.count()
+        days, pdf, sdf = trips_at(spark, n, seed, workdir)
         print(f"N={n:,} days={days} repeats={repeats}", flush=True)
 
         def predicted(name, n=n):
@@ -141,7 +153,7 @@ def run(
             )
             pd.DataFrame(rows).to_csv(out / f"{name_out}.csv", index=False)
         sdf.unpersist()
-        path.unlink()
+        parquet_path(workdir, n).unlink()  # frees the disk before the next, larger size
     return pd.DataFrame(rows)
 
 
@@ -185,12 +197,7 @@ def levers(n: int, r: float, seed: int, repeats: int, out: Path, name: str, work
     writes ``name.csv`` (one row per run), ``name.md`` (medians) and ``name_keys.csv``."""
     info = {**machine(), "radius_m": r, "N": n, "rounds": repeats}
     spark = spark_session()
-    days = max(1, round(n / DAILY))
-    pdf = normalize_trips(synthetic_trips(n, seed=seed, days=days))
-    path = workdir / f"trips_{n}.parquet"
-    pdf.to_parquet(path, row_group_size=100_000)
-    sdf = spark.read.parquet(str(path)).cache()
-    sdf.count()
+    days, pdf, sdf = trips_at(spark, n, seed, workdir)
     prepared = prepare_trips(sdf)
     prepared.df.cache().count()
     inputs = {"trips": sdf, "prepared": prepared}

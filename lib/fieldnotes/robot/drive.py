@@ -375,20 +375,7 @@ class PyBulletBackend:
         ]
         up = [math.sin(pitch) * c, math.sin(pitch) * s, math.cos(pitch)]
         view = p.computeViewMatrix(eye, target, up, physicsClientId=self.client)
-        proj = p.computeProjectionMatrixFOV(
-            cam.fov_deg, cam.width / cam.height, cam.near_m, cam.far_m, physicsClientId=self.client
-        )
-        img = p.getCameraImage(
-            cam.width,
-            cam.height,
-            view,
-            proj,
-            renderer=p.ER_TINY_RENDERER,
-            flags=p.ER_NO_SEGMENTATION_MASK,
-            physicsClientId=self.client,
-        )
-        rgba = np.reshape(np.asarray(img[2], dtype=np.uint8), (cam.height, cam.width, 4))
-        return rgba[:, :, :3].copy()
+        return self._render(view, cam)
 
     def side_camera_image(self, side: int) -> np.ndarray:
         """RGB frame (H, W, 3 uint8) from the side camera on side ``side`` (+1 left, −1 right),
@@ -396,6 +383,11 @@ class PyBulletBackend:
         p, cam = self.p, self.side_camera
         eye, target, up = side_view(self.render_pose(), cam, side)
         view = p.computeViewMatrix(list(eye), list(target), list(up), physicsClientId=self.client)
+        return self._render(view, cam)
+
+    def _render(self, view, cam) -> np.ndarray:
+        """RGB frame (H, W, 3 uint8) of ``view`` through camera ``cam``'s lens (TinyRenderer)."""
+        p = self.p
         proj = p.computeProjectionMatrixFOV(
             cam.fov_deg, cam.width / cam.height, cam.near_m, cam.far_m, physicsClientId=self.client
         )
