@@ -128,3 +128,18 @@ def test_held_out_names_addresses_and_price_forms_never_reach_training():
     streets = {make_address(rng, "test").split(" ", 1)[1] for _ in range(50)}
     assert all(not any(s.startswith(t) for t in ADDRESS_PARTS["train"][0]) for s in streets)
     assert not {w for n in names for w in n.split()} & train_words
+
+
+def test_a_saved_parser_leaves_no_temporary_model_files(tmp_path, monkeypatch):
+    import tempfile
+
+    from fieldnotes.shop.nlu import SlotTagger, load_nlu, save_nlu, train_nlu
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where crfsuite's files would go
+    model = train_nlu(make_utterances(300, seed=3, split="train"), seed=3)
+    loaded = load_nlu(save_nlu(model, tmp_path / "nlu.pkl"))
+    texts = ["tìm balo dưới 500k", "thêm 2 cái", "tên mình là An sđt 0912345678"]
+    assert [loaded.parse(t) for t in texts] == [model.parse(t) for t in texts]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["nlu.pkl"]
+    with pytest.raises(ValueError, match="model_bytes"):
+        SlotTagger(b"")

@@ -75,7 +75,7 @@ def test_serve_refuses_views_it_does_not_index(tmp_path):
 KERNEL = """
 import sys, time
 from fieldnotes.shop.server import running_server
-with running_server(sys.argv[1], products=60, seed=1, nlu_path=sys.argv[2]) as server:
+with running_server(sys.argv[1], products=60, seed=1, nlu_path=sys.argv[2], env={"TMPDIR": sys.argv[3]}) as server:
     print(server.process.pid, flush=True)
     time.sleep(600)
 """
@@ -89,13 +89,16 @@ def test_the_server_stops_when_the_kernel_that_started_it_is_killed(tmp_path, nl
 
     from processes import wait_gone
 
-    kernel = subprocess.Popen([sys.executable, "-c", KERNEL, f"sqlite:///{tmp_path / 'shop.db'}", str(nlu_file)],
-                              stdout=subprocess.PIPE, text=True)
+    scratch = tmp_path / "tmp"  # the server's TMPDIR: a server given its parser needs no folder there
+    scratch.mkdir()
+    kernel = subprocess.Popen([sys.executable, "-c", KERNEL, f"sqlite:///{tmp_path / 'shop.db'}", str(nlu_file),
+                               str(scratch)], stdout=subprocess.PIPE, text=True)
     try:
         supervisor = int(kernel.stdout.readline())
         kernel.send_signal(signal.SIGKILL)  # no finally block runs in the kernel
         kernel.wait(timeout=10)
         assert wait_gone(supervisor, 30), "serve outlived the killed kernel that started it"
+        assert list(scratch.iterdir()) == []
     finally:
         kernel.kill()
         kernel.wait(timeout=10)

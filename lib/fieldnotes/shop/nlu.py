@@ -252,12 +252,51 @@ def _fuzzy_lex_tags(tokens: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(tags)
 
 
+class SlotTagger:
+    """A trained slot CRF held in memory: the crfsuite model's bytes and a tagger opened on them.
+
+    sklearn-crfsuite keeps its model in a temporary file that it deletes only when the object is
+    garbage-collected — never in a server worker that is killed, nor in most processes at exit —
+    so every load of a pickled CRF used to leave a ``/tmp/model*.crfsuite`` behind. This keeps the
+    bytes instead (they are what is pickled) and tags through ``pycrfsuite.Tagger.open_inmemory``.
+    """
+
+    def __init__(self, model_bytes: bytes):
+        if not model_bytes:
+            raise ValueError("model_bytes is empty; expected a trained crfsuite model")
+        self.model_bytes = bytes(model_bytes)
+        self._tagger = None
+
+    @classmethod
+    def from_crf(cls, crf) -> SlotTagger:
+        """Take a fitted ``sklearn_crfsuite.CRF``'s model and delete its temporary file."""
+        path = Path(crf.modelfile.name)
+        tagger = cls(path.read_bytes())
+        crf.modelfile.cleanup()
+        return tagger
+
+    def tag(self, features: list[dict]) -> tuple[str, ...]:
+        """The CRF's tags for one sequence of token feature dicts (as ``CRF.predict_single``)."""
+        if self._tagger is None:
+            import pycrfsuite
+
+            self._tagger = pycrfsuite.Tagger()
+            self._tagger.open_inmemory(self.model_bytes)
+        return tuple(self._tagger.tag(features))
+
+    def __getstate__(self) -> dict:
+        return {"model_bytes": self.model_bytes}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["model_bytes"])
+
+
 @dataclass
 class NluModel:
     """The learned parser: an intent classifier (scikit-learn pipeline) and a slot CRF."""
 
     intent_model: object
-    crf: object
+    slots: SlotTagger
 
     def parse(self, text: str) -> Parse:
         """Intent, tags and resolved slots of one message."""
@@ -266,7 +305,7 @@ class NluModel:
         if not tokens:
             return Parse(intent, tokens, (), {})
         lex = _fuzzy_lex_tags(tokens)
-        tags = tuple(self.crf.predict_single([token_features(tokens, i, lex) for i in range(len(tokens))]))
+        tags = self.slots.tag([token_features(tokens, i, lex) for i in range(len(tokens))])
         return Parse(intent, tokens, *_with_cued_details(tokens, tags))
 
 
@@ -304,7 +343,7 @@ def train_nlu(utterances: list[Utterance], *, seed: int = 0) -> NluModel:
         lex = _fuzzy_lex_tags(u.tokens)
         x.append([token_features(u.tokens, i, lex) for i in range(len(u.tokens))])
     crf.fit(x, [list(u.tags) for u in utterances])
-    return NluModel(intent_model, crf)
+    return NluModel(intent_model, SlotTagger.from_crf(crf))
 
 
 @functools.lru_cache(maxsize=4)
@@ -331,5 +370,5 @@ def load_nlu(path: str | Path) -> NluModel:
     return model
 
 
-__all__ = ["NluModel", "Parse", "PriceRange", "load_nlu", "phone_number", "rule_parse", "save_nlu", "slots_from_tags",
+__all__ = ["NluModel", "Parse", "PriceRange", "SlotTagger", "load_nlu", "phone_number", "rule_parse", "save_nlu", "slots_from_tags",
            "train_nlu", "trained_nlu"]

@@ -90,7 +90,9 @@ def serve(db_url: str, port: int, *, workers: int = 1, products: int = 500, seed
     if not 0 < port < 65536:
         raise ValueError(f"port must be in 1..65535, got {port}")
     prepare_database(db_url, make_catalog(products, seed=seed))
-    with tempfile.TemporaryDirectory(prefix="fieldnotes-shop-") as tmp:
+    # a parser trained here lives in a folder of its own for the server's lifetime; one given as
+    # nlu_path needs none (a folder made anyway is left behind whenever serve is SIGKILLed)
+    with (contextlib.nullcontext(None) if nlu_path else tempfile.TemporaryDirectory(prefix="fieldnotes-shop-")) as tmp:
         model = ensure_nlu(nlu_path or Path(tmp) / "nlu.pkl", messages=train_messages, seed=seed)
         os.environ.update({ENV["db"]: db_url, ENV["products"]: str(products), ENV["seed"]: str(seed),
                            ENV["nlu"]: str(model), ENV["timeout_rate"]: str(timeout_rate),
