@@ -97,6 +97,9 @@ def glue(name: str, value, *, wall_time: bool = False) -> None:
     string, such as a verdict computed from the results. Markdown shows it with
     ``{glue:text}`name:.1f``` (a format spec) or ``{glue:text}`name``` (strings, integers).
     Seconds of wall-clock time carry ``wall_time=True``: they are expected to differ between runs.
+    So does any figure that moves with the run rather than with the parameters (a process's RSS,
+    a count of rows within a target when the measured peaks themselves vary); the rerun test
+    compares every other glued value exactly.
     Nothing is displayed in the cell.
     """
     from IPython.display import display
