@@ -19,9 +19,10 @@ from pathlib import Path
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
 from fieldnotes.lifetime import starter_environment
+from fieldnotes.ports import free_port
 from fieldnotes.shop.catalog import Catalog, make_catalog
 from fieldnotes.shop.search import VIEWS
-from fieldnotes.shop.store import free_port, open_store
+from fieldnotes.shop.store import open_store
 
 TRAIN_MESSAGES = 3000
 """Generated messages the parser is trained on when ``serve`` trains it."""

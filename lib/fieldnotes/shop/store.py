@@ -16,13 +16,13 @@ import json
 import os
 import queue
 import shutil
-import socket
 import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+from fieldnotes.ports import free_port
 from fieldnotes.shop.catalog import Catalog
 
 SCHEMA = """
@@ -349,13 +349,6 @@ def postgres_bindir() -> Path | None:
             return Path(out.stdout.strip())
     found = shutil.which("initdb")
     return Path(found).parent if found else None
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextlib.contextmanager

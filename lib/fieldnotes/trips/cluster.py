@@ -21,7 +21,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -29,6 +28,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fieldnotes.ports import free_port
 from fieldnotes.trips.session import SHARED_DIR_KEY
 
 HOST = "127.0.0.1"
@@ -51,13 +51,6 @@ def spark_home() -> Path:
     if not (home / "bin" / "spark-class").exists():
         raise FileNotFoundError(f"no bin/spark-class in the pyspark installation at {home}")
     return home
-
-
-def free_port(host: str = HOST) -> int:
-    """A TCP port the OS reports free on ``host`` right now."""
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
 
 
 def _check_positive(name: str, value: object) -> None:
