@@ -138,12 +138,19 @@ def clearance_verdict(hits_narrow: int, hits_wide: int) -> str:
 
 
 def gain_verdict(rms_large_m: float, rms_default_m: float, max_turn_radps: float) -> str:
-    """What a much larger proportional gain did to the cross-track RMS (m), in words."""
+    """What a much larger proportional gain did to the cross-track RMS (m), in words: worse (over
+    twice the default's RMS), better (under 0.8 of it) or about the same."""
     if rms_large_m > 2 * rms_default_m:
         return (
             f"makes things worse: the turn rate is capped at {max_turn_radps:.1f} rad/s, so a large "
             "gain turns every small error into a full-rate turn and the robot overshoots the lane "
             "centre"
+        )
+    if rms_large_m < 0.8 * rms_default_m:
+        return (
+            "tracks the lane centre more tightly on this field (a lower cross-track RMS), even with "
+            f"the turn rate capped at {max_turn_radps:.1f} rad/s; whether it also hits plants or "
+            "leaves rows unfinished is in the counts before it"
         )
     return (
         f"buys little: the turn rate is capped at {max_turn_radps:.1f} rad/s, and a larger gain "
