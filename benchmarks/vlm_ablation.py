@@ -62,7 +62,8 @@ def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     load_before = os.getloadavg()
     t0 = time.perf_counter()
-    m = run_chapter(get_size(args.size), args.seed, args.test_seed, progress=False)
+    size = get_size(args.size)
+    m = run_chapter(size, args.seed, args.test_seed, progress=False)
     wall = time.perf_counter() - t0
     load_after = os.getloadavg()
     m["wall_seconds"] = wall
@@ -95,6 +96,11 @@ def main() -> None:
         "",
         f"Wall time of the whole experiment: {wall:.0f} s on {m['machine']} (one run; load average "
         f"over 1, 5, 15 min: {load}; the machine was shared).",
+        "",
+        f"Final model: {size.final_vqa_steps} VQA steps. Ablation cells: one run each to "
+        f"{size.budgets[-1]} steps, scored on validation after {', '.join(map(str, size.budgets))} "
+        f"steps ({size.budgets[-1]} checks whether the verdict at the final budget holds longer); "
+        f"{size.ablation_seeds} pre-training seed(s), fusions at every seed: {', '.join(size.seed_fusions)}.",
         "",
         "## Test split",
         "",

@@ -6,7 +6,15 @@ import itertools
 import numpy as np
 import pytest
 
-from fieldnotes.vlm.levers import ENCODER, LM, NEITHER, agreement, lever_findings, lever_table
+from fieldnotes.vlm.levers import (
+    ENCODER,
+    LM,
+    NEITHER,
+    agreement,
+    check_finding,
+    lever_findings,
+    lever_table,
+)
 
 PAIRS = [(e, m) for e in ("general", "medical") for m in ("general", "medical")]
 
@@ -44,6 +52,25 @@ def test_the_verdict_follows_the_records_and_flips_with_the_budget():
     )
     assert words["lever_intervals"].startswith("over questions only (one pre-training seed")
     assert "the encoder's effect grew from" in words["lever_trend"]
+
+
+def test_check_budget_says_whether_the_final_verdict_holds():
+    t = lever_table(records(encoder_later))  # LM leads at 10 steps, the encoder at 20
+    flipped = check_finding(t, 10, 20)
+    assert flipped["lever_check_holds"] == "does not hold"
+    assert flipped["lever_check"].startswith("Trained on to 20 steps, beyond the final model's 10")
+    assert f"the larger lever there is {ENCODER}" in flipped["lever_check"]
+    steady = lever_table(records(encoder_later, budgets=(20, 30)))
+    assert check_finding(steady, 20, 30)["lever_check_holds"] == "holds"
+    unmeasured = check_finding(t, 20, None, 800)
+    assert unmeasured["lever_check_holds"] == "was not measured"
+    assert "800 steps" in unmeasured["lever_check"]
+    with pytest.raises(ValueError, match="final_steps"):
+        check_finding(t, 15, None)
+    with pytest.raises(ValueError, match="check_steps"):
+        check_finding(t, 20, 10)
+    with pytest.raises(ValueError, match="check_steps"):
+        check_finding(t, 10, 30)
 
 
 def test_equal_levers_are_not_separated():

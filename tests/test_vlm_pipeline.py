@@ -37,7 +37,7 @@ from fieldnotes.vlm import pipeline as vp
 vp.set_threads(1)
 size = replace(TOY, vqa_steps=400)
 data = vp.make_medical_data(size, 0)
-pre = vp.pretrain(size, data, 0)
+pre = vp.pretrain(size, data, 0, progress=False)
 vp.run_config(pre, data, size, vp.VLMRunConfig(checkpoint_dir={ckpt!r}, progress=False))
 """
 
@@ -47,6 +47,19 @@ def toy():
     vp.set_threads(1)
     data = vp.make_medical_data(TOY, 0)
     return data, vp.pretrain(TOY, data, 0)
+
+
+def test_pretrain_progress_false_shows_no_bars(capfd):
+    """progress=False silences every pre-training bar (LMs, general ViT, CLIP); progress=True
+    shows them, so the check can fail."""
+    data = vp.make_medical_data(TOY, 0)
+    vp.pretrain(TOY, data, 0, progress=False)
+    quiet = capfd.readouterr().err
+    vp.pretrain(TOY, data, 0, progress=True)
+    loud = capfd.readouterr().err
+    names = ("general LM", "medical LM", "general ViT", "CLIP")
+    assert all(name in loud for name in names), loud
+    assert not any(name in quiet for name in names), quiet
 
 
 def test_data_splits_and_shapes(toy):
@@ -84,6 +97,30 @@ def test_splits_are_disjoint_and_a_reused_test_seed_is_refused(seed):
     assert _pixels(other.train_scans) == pixels[1]  # the test seed changes only the test split
 
 
+def test_blind_baselines_reuse_a_question_only_model_of_the_same_recipe(toy, monkeypatch):
+    """A question-only result of exactly the baseline's configuration is scored, not retrained, and
+    gives the same metrics as training it again; one of another budget is trained afresh."""
+    from fieldnotes.vlm.seeds import derive_seed
+
+    data, pre = toy
+    run = vp.VLMRunConfig("medical", "medical", "none", derive_seed(0, "question-only run"), 10,
+                          progress=False)  # fmt: skip
+    trained = vp.run_config(pre, data, TOY, run, "test")
+    other = vp.run_config(pre, data, TOY, replace(run, vqa_steps=12), "test")
+    fresh = vp.blind_baselines(pre, data, TOY, 0, "validation", 10, progress=False)
+    calls = []
+    real = vp.run_config
+    monkeypatch.setattr(vp, "run_config", lambda *a, **k: calls.append(a[3]) or real(*a, **k))
+    reused = vp.blind_baselines(pre, data, TOY, 0, "validation", 10, progress=False,
+                                reuse=(other, trained))  # fmt: skip
+    assert calls == []
+    assert json.dumps(reused, sort_keys=True) == json.dumps(fresh, sort_keys=True)
+    vp.blind_baselines(pre, data, TOY, 0, "validation", 10, progress=False, reuse=(other,))
+    assert [c.vqa_steps for c in calls] == [10]
+    with pytest.raises(ValueError, match="split"):
+        vp.score_on(pre, data, trained, "train")
+
+
 def test_blind_baselines_see_no_image(toy):
     data, pre = toy
     base = vp.blind_baselines(pre, data, TOY, 0, "validation", vqa_steps=10, lms=("general", "medical"),
@@ -106,16 +143,19 @@ def test_blind_baselines_see_no_image(toy):
 
 
 def test_training_learns_and_ablation_has_every_cell_at_every_budget(toy):
+    """Every cell is scored at the fractions of the final budget and at the check budget beyond
+    it, along one run that goes on to the check budget."""
     data, pre = toy
     r = vp.run_config(pre, data, TOY, vp.VLMRunConfig(fusion="xattn", progress=False), "test")
     assert sum(r.vqa_losses[-5:]) < sum(r.vqa_losses[:5])
     assert r.metrics["n_questions"] == len(data.test_items)
-    abl = vp.run_ablation([pre], data, TOY, 0, progress=False)
-    assert TOY.budgets == (9, 18, 30)
-    assert len(abl.table) == 2 * 3 and set(abl.table["language model"]) == {"general", "medical"}
-    assert sorted(set(abl.table["steps"])) == list(TOY.budgets)
+    size = replace(TOY, check_vqa_steps=36)
+    abl = vp.run_ablation([pre], data, size, 0, progress=False)
+    assert TOY.budgets == (9, 18, 30) and size.budgets == (9, 18, 30, 36)
+    assert len(abl.table) == 2 * 4 and set(abl.table["language model"]) == {"general", "medical"}
+    assert sorted(set(abl.table["steps"])) == list(size.budgets)
     assert set(abl.correct) == {
-        ("medical", m, "qformer", 0, b) for m in ("general", "medical") for b in TOY.budgets
+        ("medical", m, "qformer", 0, b) for m in ("general", "medical") for b in size.budgets
     }
     assert all(len(v) == len(data.validation_items) for v in abl.correct.values())
     for (
@@ -125,11 +165,22 @@ def test_training_learns_and_ablation_has_every_cell_at_every_budget(toy):
         key = (row["encoder"], row["language model"], row["fusion"], row["seed"], row["steps"])
         assert row["overall accuracy"] == pytest.approx(abl.correct[key].mean())
     s = vp.summarize_ablation(abl.table)
-    assert list(s["seeds"]) == [1] * 6
+    assert list(s["seeds"]) == [1] * 8
     final = vp.at_budget(abl.table, TOY.final_vqa_steps)
     assert len(final) == 2 and "steps" not in final.columns
     with pytest.raises(ValueError, match="budgets scored"):
         vp.at_budget(abl.table, 7)
+
+
+def test_check_budget_must_lie_beyond_the_final_one():
+    assert (
+        vp.SIZES["book"].budgets[-1]
+        == vp.SIZES["book"].check_vqa_steps
+        > vp.SIZES["book"].final_vqa_steps
+    )
+    for bad in (TOY.final_vqa_steps, 5, True, 40.0):
+        with pytest.raises(ValueError, match="check_vqa_steps"):
+            replace(TOY, check_vqa_steps=bad)
 
 
 def test_scoring_along_the_run_does_not_change_it(toy):

@@ -87,8 +87,10 @@ def pretrain_language_model(
     seed: int = 0,
     max_len: int = 48,
     desc: str = "LM",
+    progress: bool = True,
 ) -> list[float]:
-    """Causal-LM training on ``texts`` for ``steps`` AdamW steps (cosine schedule); returns the losses."""
+    """Causal-LM training on ``texts`` for ``steps`` AdamW steps (cosine schedule); returns the losses.
+    ``progress``: show a progress bar."""
     from fieldnotes.vlm.train import TrainConfig, train_loop
 
     input_ids, mask, labels = encode_texts(tokenizer, texts, max_len)
@@ -100,7 +102,7 @@ def pretrain_language_model(
     def loss_fn(b):
         return model(**b).loss
 
-    cfg = TrainConfig(steps=steps, lr=lr, seed=seed)
+    cfg = TrainConfig(steps=steps, lr=lr, seed=seed, progress=progress)
     return train_loop(
         [p for p in model.parameters() if p.requires_grad], loss_fn, batch, cfg, desc=desc
     ).losses

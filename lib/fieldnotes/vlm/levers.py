@@ -162,3 +162,35 @@ def lever_findings(table) -> dict[str, str]:
 def agreement(a: str, b: str) -> str:
     """'agrees' or 'disagrees': whether two verdicts of ``lever_table`` name the same lever."""
     return "agrees" if a == b else "disagrees"
+
+
+def check_finding(
+    table, final_steps: int, check_steps: int | None, book_check_steps: int | None = None
+) -> dict[str, str]:
+    """Whether the verdict of ``lever_table`` at the final model's budget (``final_steps``) holds
+    at the longer ``check_steps`` the cells were trained on to (keys are glue names):
+    ``lever_check`` a sentence with the effects at ``check_steps``, ``lever_check_holds`` "holds",
+    "does not hold" or "was not measured" (``check_steps`` None: the cells stopped at the final
+    budget; ``book_check_steps``, when given, names the budget the book size checks)."""
+    steps = set(table["steps"]) if len(table) else set()
+    if final_steps not in steps:
+        raise ValueError(
+            f"final_steps {final_steps!r} is not a budget of the table, {sorted(steps)}"
+        )
+    if check_steps is None:
+        where = (f" (the book size trains them on to {book_check_steps} steps)"
+                 if book_check_steps is not None else "")  # fmt: skip
+        return {"lever_check": f"At this size the cells stop at the final budget{where}, so whether the "
+                               "verdict holds at a longer budget is not measured here.",
+                "lever_check_holds": "was not measured"}  # fmt: skip
+    if check_steps not in steps or check_steps <= final_steps:
+        raise ValueError(f"check_steps must be a budget of the table above final_steps {final_steps}, "
+                         f"got {check_steps!r} (budgets {sorted(steps)})")  # fmt: skip
+    final = table[table["steps"] == final_steps].iloc[0]
+    check = table[table["steps"] == check_steps].iloc[0]
+    holds = "holds" if check["larger lever"] == final["larger lever"] else "does not hold"
+    sentence = (f"Trained on to {check_steps} steps, beyond the final model's {final_steps}, the encoder "
+                f"{_effect(check, 'encoder')}, the LM {_effect(check, 'LM')}, difference "
+                f"{_effect(check, 'difference')}: the larger lever there is {check['larger lever']}, so the "
+                f"verdict at the final budget ({final['larger lever']}) {holds} at {check_steps} steps.")  # fmt: skip
+    return {"lever_check": sentence, "lever_check_holds": holds}

@@ -56,6 +56,7 @@ class ExperimentSize:
     align_steps: int = 100
     vqa_steps: int = 150
     final_vqa_steps: int = 500
+    check_vqa_steps: int | None = 800
     precision_steps: int = 200
     lora_r: int = 0
     lr: float = 2e-3
@@ -76,6 +77,12 @@ class ExperimentSize:
         fr = self.budget_fractions
         if not fr or any(not 0 < f <= 1 for f in fr) or 1.0 not in fr:
             raise ValueError(f"budget_fractions must lie in (0, 1] and include 1.0, got {fr!r}")
+        check = self.check_vqa_steps
+        if check is not None and (
+            isinstance(check, bool) or not isinstance(check, int) or check <= self.final_vqa_steps
+        ):
+            raise ValueError(f"check_vqa_steps must be None or an int above final_vqa_steps "
+                             f"({self.final_vqa_steps}), got {check!r}")  # fmt: skip
         if self.ablation_seeds < 1:
             raise ValueError(f"ablation_seeds must be >= 1, got {self.ablation_seeds!r}")
         pairs = self.scaling_pairs
@@ -86,10 +93,12 @@ class ExperimentSize:
 
     @property
     def budgets(self) -> tuple[int, ...]:
-        """Stage-2 steps at which the ablation's cells are scored, ending at ``final_vqa_steps``."""
-        return tuple(
-            sorted({max(1, round(f * self.final_vqa_steps)) for f in self.budget_fractions})
-        )
+        """Stage-2 steps at which the ablation's cells are scored: the ``budget_fractions`` of
+        ``final_vqa_steps`` and, when set, ``check_vqa_steps`` (the last, and the cells' length)."""
+        steps = {max(1, round(f * self.final_vqa_steps)) for f in self.budget_fractions}
+        if self.check_vqa_steps is not None:
+            steps.add(self.check_vqa_steps)
+        return tuple(sorted(steps))
 
 
 SIZES: dict[str, ExperimentSize] = {
@@ -108,6 +117,7 @@ SIZES: dict[str, ExperimentSize] = {
         align_steps=20,
         vqa_steps=60,
         final_vqa_steps=100,
+        check_vqa_steps=None,
         precision_steps=20,
         ablation_seeds=1,
         ablation_encoders=("general", "medical"),
@@ -196,8 +206,11 @@ class Pretrained:
     general_items: list[VQAItem] = field(default_factory=list)
 
 
-def pretrain(size: ExperimentSize, data: MedicalData, seed: int) -> Pretrained:
-    """Train the tokenizer, both LMs and both encoders once, and cache every split's image tokens."""
+def pretrain(
+    size: ExperimentSize, data: MedicalData, seed: int, progress: bool = True
+) -> Pretrained:
+    """Train the tokenizer, both LMs and both encoders once, and cache every split's image tokens;
+    ``progress``: show a progress bar per pre-training."""
     import torch
 
     from fieldnotes.book import seed_everything
@@ -228,23 +241,25 @@ def pretrain(size: ExperimentSize, data: MedicalData, seed: int) -> Pretrained:
     torch.manual_seed(derive_seed(seed, "LM init"))
     lm = build_language_model(len(tok), size.language)
     curves["lm general"] = pretrain_language_model(lm, tok, gen_text, size.lm_general_steps, size.batch_size,
-                                                   size.lr, derive_seed(seed, "general LM"), desc="general LM")  # fmt: skip
+                                                   size.lr, derive_seed(seed, "general LM"), desc="general LM",
+                                                   progress=progress)  # fmt: skip
     lm_state = {"general": copy.deepcopy(lm.state_dict())}
     curves["lm medical"] = pretrain_language_model(lm, tok, med_text, size.lm_medical_steps, size.batch_size,
-                                                   size.lr, derive_seed(seed, "medical LM"), desc="medical LM")  # fmt: skip
+                                                   size.lr, derive_seed(seed, "medical LM"), desc="medical LM",
+                                                   progress=progress)  # fmt: skip
     lm_state["medical"] = copy.deepcopy(lm.state_dict())
 
     shape_imgs = images_array(shapes)
     torch.manual_seed(derive_seed(seed, "general encoder init"))
     general = VisionEncoder(size.vision)
     curves["vision general"] = pretrain_general(general, shape_imgs, shape_labels(shapes), size.vision_general_steps,
-                                                64, size.lr, derive_seed(seed, "general encoder"))  # fmt: skip
+                                                64, size.lr, derive_seed(seed, "general encoder"), progress)  # fmt: skip
     torch.manual_seed(derive_seed(seed, "medical encoder init"))
     medical = VisionEncoder(size.vision)
     cap_imgs = images_array(data.caption_scans)
     keys = [canonical_caption(s) for s in data.caption_scans]
     curves["vision medical (CLIP)"] = pretrain_clip(medical, cap_imgs, data.captions, keys, tok, size.clip_steps,
-                                                    64, size.lr, derive_seed(seed, "medical encoder"))  # fmt: skip
+                                                    64, size.lr, derive_seed(seed, "medical encoder"), progress=progress)  # fmt: skip
     # "random": the same ViT with no pre-training at all (the post's "or not at all" baseline)
     torch.manual_seed(derive_seed(seed, "random encoder init"))
     encoders = {"general": general, "medical": medical, "random": VisionEncoder(size.vision)}
@@ -422,7 +437,7 @@ class RunResult:
     the step each training stage resumed from (0: from scratch), stage 2's FP16 record (gradient
     scale per step, steps skipped on overflow; empty for FP32/BF16), the training precision, and
     the predictions on the same split after each stage-2 budget asked for (steps -> answers; the
-    last budget's are ``predictions``)."""
+    last budget's are ``predictions``), and the configuration it was trained with (``run``)."""
 
     name: str
     model: object
@@ -438,6 +453,7 @@ class RunResult:
     vqa_skipped_steps: list[int] = field(default_factory=list)
     precision: str = "fp32"
     predictions_at: dict[int, list[str]] = field(default_factory=dict)
+    run: VLMRunConfig | None = None
 
 
 SPLITS: tuple[str, ...] = ("validation", "test")
@@ -477,7 +493,22 @@ def run_config(pre: Pretrained, data: MedicalData, size: ExperimentSize, run: VL
     )
     return RunResult(run.name, t.model, vqa_metrics(items, preds, run.seed), preds, t.align_losses, t.vqa_losses,
                      t.samples_per_second, count_parameters(t.model, True), count_parameters(t.model),
-                     t.resumed_from, t.vqa_scales, t.vqa_skipped_steps, run.precision, along)  # fmt: skip
+                     t.resumed_from, t.vqa_scales, t.vqa_skipped_steps, run.precision, along, run)  # fmt: skip
+
+
+def score_on(pre: Pretrained, data: MedicalData, result: RunResult, split: str) -> dict:
+    """``vqa_metrics`` of an already trained ``run_config`` result on another ``split`` of the
+    same data (its encoder's cached image tokens; the same bootstrap seed as ``run_config``)."""
+    from fieldnotes.vlm.evaluate import answer_questions, vqa_metrics
+
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    if result.run is None:
+        raise ValueError(f"result {result.name!r} has no run configuration (not from run_config)")
+    items = data.validation_items if split == "validation" else data.test_items
+    feats = pre.features[(result.run.encoder, split)]
+    preds = answer_questions(result.model, pre.tokenizer, feats, items)
+    return vqa_metrics(items, preds, result.run.seed)
 
 
 def compare_precisions(pre: Pretrained, data: MedicalData, size: ExperimentSize, run: VLMRunConfig,
@@ -529,13 +560,13 @@ ABLATION_METRICS: tuple[str, ...] = ("closed accuracy", "open exact match", "ove
 
 
 def pretrain_seeds(
-    size: ExperimentSize, data: MedicalData, seed: int, shared: Pretrained
+    size: ExperimentSize, data: MedicalData, seed: int, shared: Pretrained, progress: bool = True
 ) -> list[Pretrained]:
     """The ablation's ``size.ablation_seeds`` pre-trainings: ``shared`` (the chapter's, seed index 0)
     and, for every further index s, both encoders and both LMs pre-trained again from
     ``derive_seed(seed, "pre-training seed s")`` (new initial weights, shape images, general text
     and batches; the medical data stays the same, so every seed is scored on the same questions)."""
-    return [shared] + [pretrain(size, data, derive_seed(seed, f"pre-training seed {s}"))
+    return [shared] + [pretrain(size, data, derive_seed(seed, f"pre-training seed {s}"), progress)
                        for s in range(1, size.ablation_seeds)]  # fmt: skip
 
 
@@ -555,8 +586,8 @@ def run_ablation(pres: list[Pretrained], data: MedicalData, size: ExperimentSize
     """Every (encoder, LM, fusion) cell of the grid at seed index 0, and those of
     ``size.seed_fusions`` at every further one (seed index s: pre-training ``pres[s]`` and the
     fine-tuning seed ``derive_seed(seed, "ablation run s")``), each trained once
-    to ``size.final_vqa_steps`` and scored on the validation split at each of ``size.budgets``
-    along that run (no cell is retrained per budget). Cells of one seed share their fine-tuning
+    to the last of ``size.budgets`` (``check_vqa_steps`` when set, else ``final_vqa_steps``) and
+    scored on the validation split at each of ``size.budgets`` along that run (no cell is retrained per budget). Cells of one seed share their fine-tuning
     seed, so they are compared on paired runs."""
     import pandas as pd
     from tqdm.auto import tqdm
@@ -570,7 +601,7 @@ def run_ablation(pres: list[Pretrained], data: MedicalData, size: ExperimentSize
             for f in size.ablation_fusions if s == 0 or f in size.seed_fusions]  # fmt: skip
     for e, m, f, s in tqdm(grid, desc="ablation", disable=not progress):
         run = VLMRunConfig(
-            e, m, f, derive_seed(seed, f"ablation run {s}"), size.final_vqa_steps, progress=False
+            e, m, f, derive_seed(seed, f"ablation run {s}"), size.budgets[-1], progress=False
         )
         r = run_config(pres[s], data, size, run, "validation", size.budgets)
         for steps, preds in sorted(r.predictions_at.items()):
@@ -596,14 +627,22 @@ def at_budget(table, steps: int):
 
 def blind_baselines(pre: Pretrained, data: MedicalData, size: ExperimentSize, seed: int, split: str = "validation",
                     vqa_steps: int | None = None, lms: tuple[str, ...] = ("medical",),
-                    progress: bool = True) -> dict[str, dict]:  # fmt: skip
+                    progress: bool = True, reuse: tuple[RunResult, ...] = ()) -> dict[str, dict]:  # fmt: skip
     """Name -> ``vqa_metrics`` on ``split`` of the majority answer per question and of each LM in
-    ``lms`` trained on the same VQA with zero image tokens for ``vqa_steps``."""
+    ``lms`` trained on the same VQA with zero image tokens for ``vqa_steps``. A result in
+    ``reuse`` trained with exactly that configuration (same ``VLMRunConfig.fingerprint``, e.g. the
+    question-only model already scored on the test split) is scored instead of trained again."""
     out = {"majority answer per question": majority_baseline(data, split)}
+    done = {r.run.fingerprint(size, "run"): r for r in reuse if r.run is not None}
     for lm in lms:
         run = VLMRunConfig("medical", lm, BLIND, derive_seed(seed, "question-only run"), vqa_steps,
                            progress=progress)  # fmt: skip
-        out[run.name] = run_config(pre, data, size, run, split).metrics
+        same = done.get(run.fingerprint(size, "run"))
+        out[run.name] = (
+            score_on(pre, data, same, split)
+            if same
+            else run_config(pre, data, size, run, split).metrics
+        )
     return out
 
 
@@ -665,7 +704,7 @@ def run_chapter(
     from fieldnotes.vlm.scaling import data_scaling
 
     data = make_medical_data(size, seed, test_seed)
-    pre = pretrain(size, data, seed)
+    pre = pretrain(size, data, seed, progress)
     out: dict = {
         "size": {k: v for k, v in vars(size).items() if isinstance(v, int | float | str)},
         "seed": seed,
@@ -678,7 +717,8 @@ def run_chapter(
     out["final"] = _summary(final_result)
     out["precision"] = precision_record(final_result)
     blind = replace(final, fusion=BLIND, seed=derive_seed(seed, "question-only run"))
-    out["question_only"] = _summary(run_config(pre, data, size, blind, "test"))
+    question_only = run_config(pre, data, size, blind, "test")
+    out["question_only"] = _summary(question_only)
     out["majority_answer"] = {
         "name": "majority answer per question",
         **majority_baseline(data, "test"),
@@ -688,12 +728,13 @@ def run_chapter(
     out["pretraining_final_loss"] = {k: v[-1] for k, v in pre.curves.items()}
     if not only_final:
         abl = run_ablation(
-            pretrain_seeds(size, data, seed, pre), data, size, seed, progress=progress
+            pretrain_seeds(size, data, seed, pre, progress), data, size, seed, progress=progress
         )
         out["ablation"] = abl.table.to_dict(orient="records")
         out["ablation_summary"] = summarize_ablation(abl.table).to_dict(orient="records")
         out["ablation_blind_baselines"] = blind_baselines(pre, data, size, seed, "validation", size.final_vqa_steps,
-                                                          lms=size.ablation_lms, progress=progress)  # fmt: skip
+                                                          lms=size.ablation_lms, progress=progress,
+                                                          reuse=(question_only,))  # fmt: skip
         if {"general", "medical"} <= set(size.ablation_encoders) & set(size.ablation_lms):
             out["levers"] = lever_table(abl.correct, seed=seed).to_dict(orient="records")
         out["data_scaling"] = data_scaling(pre, data, size, seed, progress).to_dict(

@@ -80,11 +80,12 @@ def train_on_real(dataset: str, root: str | Path, size, seed: int = 0, progress:
     seed_everything(derive_seed(seed, "real pre-training"))
     lm = build_language_model(len(tok), size.language)
     lm_curve = pretrain_language_model(lm, tok, qa, size.lm_medical_steps, size.batch_size, size.lr,
-                                       derive_seed(seed, "real LM"), desc="medical LM (real)")  # fmt: skip
+                                       derive_seed(seed, "real LM"), desc="medical LM (real)",
+                                       progress=progress)  # fmt: skip
     torch.manual_seed(derive_seed(seed, "real encoder init"))
     enc = VisionEncoder(size.vision)
     clip_curve = pretrain_clip(enc, train.images, captions, captions, tok, size.clip_steps, 64, size.lr,
-                               derive_seed(seed, "real encoder"))  # fmt: skip
+                               derive_seed(seed, "real encoder"), progress=progress)  # fmt: skip
     enc.requires_grad_(False)
     train_feats = encode_images(enc, train.images)
     pre = Pretrained(tok, {"medical": lm.state_dict()}, {"medical": enc},

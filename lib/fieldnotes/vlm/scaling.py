@@ -69,7 +69,7 @@ def data_scaling(pre, data, size, seed: int, progress: bool = True):
             imgs = images_array(scans)
             keys = [canonical_caption(scans[i]) for i in source]
             pretrain_clip(enc, imgs, captions, keys, pre.tokenizer, size.clip_steps, 64, size.lr,
-                          derive_seed(seed, "medical encoder"))  # fmt: skip
+                          derive_seed(seed, "medical encoder"), progress=False)  # fmt: skip
             enc.requires_grad_(False)
             feats = dict(pre.features)
             feats[("medical", "caption")] = encode_images(enc, imgs)

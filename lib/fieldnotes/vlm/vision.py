@@ -93,8 +93,10 @@ def pretrain_general(
     batch_size: int = 64,
     lr: float = 2e-3,
     seed: int = 0,
+    progress: bool = True,
 ) -> list[float]:
-    """Supervised pre-training on the general image task (mean-pooled tokens -> linear classes)."""
+    """Supervised pre-training on the general image task (mean-pooled tokens -> linear classes);
+    ``progress``: show a progress bar."""
     from fieldnotes.vlm.train import TrainConfig, train_loop
 
     n_classes = int(labels.max()) + 1
@@ -110,7 +112,11 @@ def pretrain_general(
 
     params = list(encoder.parameters()) + list(head.parameters())
     return train_loop(
-        params, loss_fn, batch, TrainConfig(steps=steps, lr=lr, seed=seed), desc="general ViT"
+        params,
+        loss_fn,
+        batch,
+        TrainConfig(steps=steps, lr=lr, seed=seed, progress=progress),
+        desc="general ViT",
     ).losses
 
 
@@ -152,8 +158,10 @@ def pretrain_clip(
     lr: float = 2e-3,
     seed: int = 0,
     embed: int = 64,
+    progress: bool = True,
 ) -> list[float]:
-    """Contrastive image-caption pre-training (CLIP loss); captions with equal ``keys`` are not negatives."""
+    """Contrastive image-caption pre-training (CLIP loss); captions with equal ``keys`` are not
+    negatives. ``progress``: show a progress bar."""
     from fieldnotes.vlm.language import encode_texts
     from fieldnotes.vlm.train import TrainConfig, train_loop
 
@@ -184,5 +192,9 @@ def pretrain_clip(
         list(encoder.parameters()) + list(text.parameters()) + list(img_proj.parameters()) + [scale]
     )
     return train_loop(
-        params, loss_fn, batch, TrainConfig(steps=steps, lr=lr, seed=seed), desc="CLIP"
+        params,
+        loss_fn,
+        batch,
+        TrainConfig(steps=steps, lr=lr, seed=seed, progress=progress),
+        desc="CLIP",
     ).losses
