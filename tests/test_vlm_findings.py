@@ -207,3 +207,17 @@ def test_lesson_by_budget_and_the_best_cell():
     assert findings.best_cell(late, ("medical", "medical", "qformer"))["best_is_final"] == "is not"
     with pytest.raises(ValueError, match="steps"):
         findings.lesson_by_budget(late, "book", 0)
+
+
+def test_budget_design_says_how_far_the_cells_train():
+    from fieldnotes.vlm.findings import budget_design
+
+    stop = budget_design(500, None)
+    assert (
+        stop.startswith("the final model's budget of 500 steps") and "end of its schedule" in stop
+    )
+    on = budget_design(500, 800)
+    assert "beyond the final model's budget of 500 steps" in on and "aims at 800 steps" in on
+    assert "still at a raised learning rate" in on
+    with pytest.raises(ValueError, match="check_steps"):
+        budget_design(500, 500)
