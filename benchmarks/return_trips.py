@@ -16,6 +16,8 @@ loading it into its tables). A method stops at larger N once its predicted time 
     .venv/bin/python benchmarks/return_trips.py --sizes 10000,100000 --radius 150
     .venv/bin/python benchmarks/return_trips.py --sizes 10000000 --methods ends --engines duckdb --name return_trips_10m
     .venv/bin/python benchmarks/return_trips.py --levers --sizes 1000000   # return_trips_levers_1m.*
+    .venv/bin/python benchmarks/return_trips.py --levers --sizes 10000000 \
+        --only "trig once per row;DuckDB: trig per row, time in key"   # return_trips_levers_10m.*
 
 ``--levers`` measures the speed levers of Spark ``ends`` and of DuckDB's plan against each other
 in one process on the same cached data: every round runs every variant once (the order rotated
@@ -160,16 +162,16 @@ def run(
 SPARK_LEVERS = (
     # name, input ("trips" cached as read, or "prepared" cached after prepare_trips),
     # JoinOptions, runtime Spark SQL settings for the one variant
-    ("first edition: trig per candidate, both times each side", "trips",
-     JoinOptions(trig="candidate", narrow=False), {}),
-    ("trig once per row", "trips", JoinOptions(narrow=False), {}),
-    ("trig per row + narrow sides", "trips", JoinOptions(), {}),
-    ("+ prepared table cached", "prepared", JoinOptions(), {}),
-    ("+ shuffled hash join", "prepared", JoinOptions(),
+    ("first edition: trig per candidate", "trips", JoinOptions(), {}),
+    ("trig once per row", "trips", JoinOptions(trig="row"), {}),
+    ("prepared table cached", "prepared", JoinOptions(), {}),
+    ("prepared + shuffled hash join", "prepared", JoinOptions(),
      {"spark.sql.join.preferSortMergeJoin": "false"}),
-    ("+ AQE off", "prepared", JoinOptions(), {"spark.sql.adaptive.enabled": "false"}),
-    ("+ 4 shuffle partitions", "prepared", JoinOptions(), {"spark.sql.shuffle.partitions": "4"}),
-    ("+ 32 shuffle partitions", "prepared", JoinOptions(), {"spark.sql.shuffle.partitions": "32"}),
+    ("prepared + AQE off", "prepared", JoinOptions(), {"spark.sql.adaptive.enabled": "false"}),
+    ("prepared + 4 shuffle partitions", "prepared", JoinOptions(),
+     {"spark.sql.shuffle.partitions": "4"}),
+    ("prepared + 32 shuffle partitions", "prepared", JoinOptions(),
+     {"spark.sql.shuffle.partitions": "32"}),
 )  # fmt: skip
 DUCK_LEVERS = (
     ("DuckDB: trig per candidate, time in key", {"trig": "candidate"}),
@@ -192,10 +194,28 @@ def _spark_lever(spark, df, conf: dict) -> dict:
             spark.conf.unset(k) if v is None else spark.conf.set(k, v)
 
 
-def levers(n: int, r: float, seed: int, repeats: int, out: Path, name: str, workdir: Path):
-    """Every lever variant once per round for ``repeats`` rounds on the same ``n`` trips;
-    writes ``name.csv`` (one row per run), ``name.md`` (medians) and ``name_keys.csv``."""
-    info = {**machine(), "radius_m": r, "N": n, "rounds": repeats}
+def lever_names(only: str | None) -> list[str]:
+    """The lever names ``--only`` picks (``;``-separated, each engine's first lever, its
+    baseline, always included), or every lever when ``only`` is None."""
+    every = [v[0] for v in SPARK_LEVERS] + [v[0] for v in DUCK_LEVERS]
+    if only is None:
+        return every
+    picked = {x.strip() for x in only.split(";") if x.strip()}
+    unknown = sorted(picked - set(every))
+    if unknown:
+        raise ValueError(f"--only names unknown lever(s) {unknown}; levers are {every}")
+    picked |= {SPARK_LEVERS[0][0], DUCK_LEVERS[0][0]}
+    return [x for x in every if x in picked]
+
+
+def levers(n: int, r: float, seed: int, repeats: int, out: Path, name: str, workdir: Path,
+           only: str | None = None, warmup: bool = True):  # fmt: skip
+    """Every lever variant (or those ``only`` names, see ``lever_names``) once per round for
+    ``repeats`` rounds on the same ``n`` trips, after one unrecorded warm-up run of the first
+    variant unless ``warmup`` is False; writes ``name.csv`` (one row per run), ``name.md``
+    (medians) and ``name_keys.csv``."""
+    keep = lever_names(only)
+    info = {**machine(), "radius_m": r, "N": n, "rounds": repeats, "warmup": warmup}
     spark = spark_session()
     days, pdf, sdf = trips_at(spark, n, seed, workdir)
     prepared = prepare_trips(sdf)
@@ -209,7 +229,9 @@ def levers(n: int, r: float, seed: int, repeats: int, out: Path, name: str, work
     ] + [
         (lname, "DuckDB", lambda kw=kw: _duck_lever(pdf, r, kw)) for lname, kw in DUCK_LEVERS
     ]  # fmt: skip
-    variants[0][2]()  # warm-up, not recorded: the JVM's first join compiles its code paths
+    variants = [v for v in variants if v[0] in keep]
+    if warmup:  # not recorded: the JVM's first join compiles its code paths
+        variants[0][2]()
     rows = []
     for i in range(repeats):
         order = variants[i % len(variants) :] + variants[: i % len(variants)]
@@ -227,7 +249,8 @@ def levers(n: int, r: float, seed: int, repeats: int, out: Path, name: str, work
     (out / f"{name}_machine.json").write_text(json.dumps(info, indent=2))
     md = [
         f"Speed levers at N = {n:,}, r = {r:g} m: seconds of the action, median of {repeats} "
-        f"rounds (every variant once per round, order rotated), {info['cores']} cores "
+        f"rounds (every variant once per round, order rotated, "
+        f"{'after a warm-up run' if warmup else 'no warm-up run'}), {info['cores']} cores "
         f"({info['cpu']}), load average per run in the CSV (median per lever below).",
         "",
         summary.to_markdown(index=False),
@@ -310,6 +333,8 @@ def main(argv=None):
     p.add_argument("--name", default="return_trips", help="file name stem of the outputs")
     p.add_argument("--out", default=str(Path(__file__).parent / "results"))
     p.add_argument("--levers", action="store_true", help="measure the speed levers (first size)")
+    p.add_argument("--only", default=None, help="with --levers: ';'-separated lever names to run")
+    p.add_argument("--no-warmup", action="store_true", help="with --levers: no warm-up run")
     a = p.parse_args(argv)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -320,7 +345,9 @@ def main(argv=None):
         size = f"{n // 1_000_000}m" if n % 1_000_000 == 0 else f"{n // 1000}k"
         name = a.name if a.name != "return_trips" else f"return_trips_levers_{size}"
         try:
-            print(levers(n, a.radius, a.seed, a.repeats, out, name, workdir).to_markdown())
+            summary = levers(n, a.radius, a.seed, a.repeats, out, name, workdir, a.only,
+                             not a.no_warmup)  # fmt: skip
+            print(summary.to_markdown())
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
         return

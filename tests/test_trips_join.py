@@ -100,7 +100,7 @@ def test_bad_arguments(planted):
 def test_every_measured_variant_matches_oracle(planted, method):
     r, trips, _, sdf = planted
     want = oracle(trips, r)
-    for options in (JoinOptions(trig="row"), JoinOptions(narrow=False), JoinOptions()):
+    for options in (JoinOptions(trig="row"), JoinOptions()):
         assert as_pairs(return_trips(sdf, r, method=method, options=options)) == want, options
     prepared = prepare_trips(sdf)
     assert (
@@ -114,7 +114,9 @@ def test_join_options_are_checked():
     with pytest.raises(ValueError, match="trig must be"):
         JoinOptions(trig="degrees")
     assert JoinOptions().side("a") == ("id", "t_drop", *JoinOptions().coords())
-    assert "t_drop" in JoinOptions(narrow=False).side("b")
+    assert JoinOptions(trig="row").side("b") == ("id", "t_pick", *JoinOptions(trig="row").coords())
+    with pytest.raises(ValueError, match="side name"):
+        JoinOptions().side("c")
 
 
 def test_key_loads_add_up_to_the_candidates(planted):

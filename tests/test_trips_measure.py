@@ -6,10 +6,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from fieldnotes.trips import FEB2016_TRIPS
 from fieldnotes.trips.measure import (
     best_against_best,
+    fit_residuals,
+    fixed_overhead_s,
     lever_summary,
+    measured_at,
     median_seconds,
+    post_claims,
     power_fit,
     repo_benchmark_dir,
     speed_targets,
@@ -47,6 +52,58 @@ def test_power_fit_recovers_a_known_law():
     assert power_fit(noisy, "naive").max_rel_residual > 0.05
     with pytest.raises(ValueError, match="a fit needs two"):
         power_fit(t.head(1), "naive")
+    assert fit.sizes == tuple(ns)
+    # a floor of seconds leaves out the small sizes (a flat fixed cost would bend the slope)
+    ns4 = [*ns, 30_000]
+    t4 = pd.DataFrame({"N": ns4, "engine": "naive", "seconds": [2e-7 * n**2 for n in ns4]})
+    flat = t4.assign(seconds=np.maximum(t4["seconds"], 1.0))  # 0.2 s measured as 1 s
+    assert power_fit(flat, "naive").slope < 1.9
+    assert power_fit(flat, "naive", min_seconds=1.5).slope == pytest.approx(2.0)
+    # fewer than two sizes clear the floor: the two largest are fitted
+    assert power_fit(flat, "naive", min_seconds=100.0).sizes == (10_000, 30_000)
+
+
+def _law_table(overhead=1.0):
+    """naive = 1e-6 N^2 s, ends = 1e-4 N s from 1,000 to 1,000,000 trips, each plus a fixed
+    ``overhead`` (naive up to 30,000 trips, as a benchmark stops it)."""
+    ns = [1_000, 3_000, 10_000, 30_000, 100_000, 300_000, 1_000_000]
+    naive = [{"N": n, "engine": "naive", "seconds": overhead + 1e-6 * n**2} for n in ns[:4]]
+    ends = [{"N": n, "engine": "ends", "seconds": overhead + 1e-4 * n} for n in ns]
+    return pd.DataFrame(naive + ends)
+
+
+def test_post_claims_fit_only_beyond_the_fixed_overhead():
+    bench = _law_table()
+    claims = post_claims(bench, overhead_multiple=6.0)
+    assert claims["ends_floor_s"] == pytest.approx(6 * 1.1)  # ends at 1,000 trips: the overhead
+    assert claims["ends_min_n"] == 100_000 and claims["ends_points"] == 3
+    assert claims["ends_slope"] == pytest.approx(1.0, abs=0.06)
+    assert claims["naive_floor_s"] == pytest.approx(6 * 2.0)
+    assert claims["naive_min_n"] == 10_000 and claims["naive_slope"] == pytest.approx(2.0, abs=0.1)
+    # speed-up 1e-6 N^2 / 1e-4 N = N / 100 reaches 4,500 at about 450,000 trips
+    assert claims["factor_n"] == pytest.approx(450_000, rel=0.3)
+    assert claims["factor_share_of_month"] == pytest.approx(claims["factor_n"] / FEB2016_TRIPS)
+    assert claims["speedup_n"] == 30_000
+    # 250 s of cross join is sqrt(250 / 1e-6) trips; ends measured there, overhead included
+    assert claims["post_n"] == pytest.approx(math.sqrt(250 / 1e-6), rel=0.1)
+    assert claims["ends_at_post_n"] == pytest.approx(1.0 + 1e-4 * claims["post_n"], rel=0.1)
+    with pytest.raises(ValueError, match="outside 'ends'"):
+        measured_at(bench, "ends", 2e6)
+    # fitted on every size, the overhead flattens the ends slope far below its true 1
+    assert post_claims(bench, overhead_multiple=0.0)["ends_slope"] < 0.8
+
+
+def test_fit_residuals_show_every_row_and_which_were_used():
+    bench = _law_table()
+    fit = power_fit(bench, "ends", min_seconds=5.5)
+    res = fit_residuals(bench, "ends", fit)
+    assert list(res.columns) == ["engine", "N", "measured (s)", "fitted (s)", "residual",
+                                 "used in fit"]  # fmt: skip
+    assert res["used in fit"].sum() == 3 and len(res) == 7
+    assert res.loc[res["used in fit"], "residual"].abs().max() < 0.2
+    assert res.loc[~res["used in fit"], "residual"].iloc[0] > 1  # the overhead at 1,000 trips
+    with pytest.raises(ValueError, match="no rows of engine 'ends'"):
+        fixed_overhead_s(bench.assign(engine="duckdb"), "ends")
 
 
 def test_speed_targets_are_measured_not_assumed():

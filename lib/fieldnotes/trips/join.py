@@ -49,19 +49,19 @@ WINDOW_US = EIGHT_HOURS_S * 1_000_000
 
 @dataclass(frozen=True)
 class JoinOptions:
-    """How the exact test gets its inputs. The defaults are the first edition's plan: in the
-    chapter's levers run (``benchmarks/return_trips.py --levers``) no other variant was faster
-    beyond the spread of the runs; the others are kept so that run can measure them.
+    """How the exact test gets its inputs. The default is the first edition's plan: in the
+    chapter's levers run (``benchmarks/return_trips.py --levers``) the other variant was not
+    faster beyond the spread of the runs; it is kept so that run can measure it.
 
     ``trig``: ``"candidate"`` computes each end's latitude in radians and its cosine in the exact
     test, per candidate pair; ``"row"`` computes them once per trip before the explode, which
-    costs two more columns in every exploded row, so more shuffle bytes. ``narrow``: each side
-    carries only the time its half of the test reads (a its drop-off, b its pick-up); Spark's
-    optimizer prunes the unused column either way, so the shuffle is the same.
+    costs two more columns in every exploded row, so more shuffle bytes. Each side carries only
+    the time its half of the test reads (a its drop-off, b its pick-up); a side carrying both
+    times was measured too and removed: Spark's optimizer prunes the unused column, so its plan
+    and shuffle bytes were the same.
     """
 
     trig: str = "candidate"
-    narrow: bool = True
 
     def __post_init__(self):
         if self.trig not in ("row", "candidate"):
@@ -76,8 +76,9 @@ class JoinOptions:
     def side(self, name: str) -> tuple[str, ...]:
         """Columns side ``name`` (``"a"`` or ``"b"``) of a join carries: id, time(s) in
         microseconds, coordinates."""
-        times = {"a": ("t_drop",), "b": ("t_pick",)}[name] if self.narrow else ("t_pick", "t_drop")
-        return ("id", *times, *self.coords())
+        if name not in ("a", "b"):
+            raise ValueError(f"side name must be 'a' or 'b', got {name!r}")
+        return ("id", "t_drop" if name == "a" else "t_pick", *self.coords())
 
 
 DEFAULT_OPTIONS = JoinOptions()
