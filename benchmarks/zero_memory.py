@@ -38,7 +38,7 @@ def main(argv=None) -> None:
     ap.add_argument("--vocab", type=int, default=8000)
     ap.add_argument("--seq-len", type=int, default=64)
     ap.add_argument("--micro-batch", type=int, default=2)
-    ap.add_argument("--steps", type=int, default=2)
+    ap.add_argument("--steps", type=int, default=4, help="optimizer steps before the traced one (the last 3 timed)")
     ap.add_argument("--world-size", type=int, default=2)
     ap.add_argument("--engines", nargs="+", default=list(ENGINES), choices=list(ENGINES))
     ap.add_argument(
@@ -110,6 +110,12 @@ def main(argv=None) -> None:
         )
         f.write(f"Machine: {machine}. Repeats: {args.repeats}; total wall time {wall:.0f} s.\n")
         f.write(f"Shape: {spec}.\n")
+        f.write(
+            "Processes: one group for all engines, one after another (--shared-processes): peak RSS "
+            "includes what earlier engines left behind.\n"
+            if args.shared_processes
+            else "Processes: a fresh group per engine.\n"
+        )
         f.write(
             "Bytes are deterministic; times are medians per engine (training + measurement, "
             "process start-up excluded) and depend on machine load.\n\n"

@@ -62,7 +62,10 @@ def test_trained_plus_frozen_is_model_states_plus_weights(trained, frozen, stage
     off = training_budget(parts, stage=stage, n_gpus=n, offload="optimizer")
     cpu = model_states(trained, stage=stage, n_gpus=n, offload="optimizer").cpu_total
     assert off.cpu_model_states == cpu
-    assert off.total == b.total - ms.gradients - ms.optimizer_states
+    assert off.model_states == b.model_states - ms.gradients - ms.optimizer_states
+    # the fp32 gradients DeepSpeed steps go with the optimizer: nothing but weights stays
+    assert off.total == off.model_states
+    assert b.total == b.model_states + 4 * -(-trained // n)  # the fp32 partition of the step
     if stage == 3:  # ZeRO-Infinity-style: frozen weight shards leave the GPU too
         inf = training_budget(parts, stage=3, n_gpus=n, offload="parameters")
         assert inf.total == 0 and inf.cpu_model_states == cpu + ms.parameters + frozen_w
@@ -84,7 +87,13 @@ def test_lora_part_and_activations():
     )
     assert b.weights == 2 * 1_000_000 + 2 * 4096
     assert b.gradients == 2 * 4096 and b.optimizer_states == 12 * 4096
-    assert b.activations == 2 * (34 * 16 * 2 * 64 + 5 * 4 * 16 * 16 * 2)
+    # BLOOM's measured layer (32.0625 sbh + 6 as²b in bf16), not Korthikanti's GPT count
+    assert b.activations == 2 * round(32.0625 * 16 * 2 * 64 + 6 * 4 * 16 * 16 * 2)
+    gpt = training_budget([p], stage=0, n_gpus=1, activation_layers=2, seq_len=16, micro_batch=2,
+                          hidden=64, heads=4, architecture="gpt2")
+    assert gpt.activations == 2 * round(66.0625 * 16 * 2 * 64 + 12 * 4 * 16 * 16 * 2)
+    with pytest.raises(ValueError, match="model_type"):
+        training_budget([p], stage=0, n_gpus=1, activation_layers=2, architecture="t5")
     fp32 = training_budget([Part("m", 10)], stage=0, n_gpus=1, precision="fp32 (Adam)")
     assert fp32.model_states == 160
 
@@ -115,19 +124,69 @@ def test_bloomz_zero2_offload_is_deepspeeds_2_psi():
 
 
 def test_what_full_recomputation_leaves_on_the_gpu():
-    # BLOOMZ-7b1 shape, s = 512, b = 8, ZeRO-3 on 4 GPUs, full recomputation
+    # BLOOMZ-7b1 shape, s = 512, b = 8, ZeRO-3 on 4 GPUs, full recomputation, DeepSpeed's buckets
+    from transformers import BloomConfig
+
+    from fieldnotes.memory import predicted_activation_bytes
+
     s, b, h, a, layers, vocab, largest = 512, 8, 4096, 32, 30, 250_880, 1_027_604_480
+    psi = 7_069_016_064
     bud = training_budget(
-        [Part("llm", 7_069_016_064)], stage=3, n_gpus=4, activation_layers=layers, seq_len=s,
+        [Part("llm", psi, tied_params=largest)], stage=3, n_gpus=4, activation_layers=layers, seq_len=s,
         micro_batch=b, hidden=h, heads=a, recompute="full", vocab=vocab,
-        largest_layer_params=largest,
+        largest_layer_params=largest, bucket_elements=500_000_000,
     )
     assert bud.activations == layers * 2 * s * b * h  # the layer inputs
-    assert bud.recomputed_layer == 34 * s * b * h + 5 * a * s * s * b  # one layer, recomputed
+    # one layer recomputed: BLOOM's measured model, as the chapter's estimator uses it
+    bloom = BloomConfig(vocab_size=vocab, hidden_size=h, n_layer=layers, n_head=a)
+    assert bud.recomputed_layer == predicted_activation_bytes(bloom, seq_len=s, micro_batch=b)
+    assert bud.recomputed_layer != 34 * s * b * h + 5 * a * s * s * b  # not GPT's count
     assert bud.logits == 4 * s * b * vocab == 4_110_417_920  # 4.11 GB of fp32 log-softmax
-    assert bud.gathered_layer == 4 * largest  # BLOOM's embedding, 16-bit weights + gradients
-    assert bud.total == bud.model_states + bud.activations + bud.working
+    assert bud.logit_gradient == 2 * bud.logits  # the loss backward's two fp32 tensors
+    assert bud.gathered_layer == 2 * largest  # the embedding's 16-bit weights, as peak.py
+    assert bud.buckets == 2 * 500_000_000
+    assert bud.tied_gradient == 3 * 2 * largest and bud.head_gradient == 2 * largest
+    # the peak is the start of backward: the logits and their two gradients beside the rest
+    assert bud.peak_phase == "backward"
+    assert bud.total == bud.model_states + bud.activations + bud.logits + bud.logit_gradient + (
+        bud.gathered_layer + bud.buckets)
+    assert sum(bud.at_peak().values()) == bud.total
+    assert sum(v for k, v in bud.as_gb().items() if k not in ("total on GPU", "model states on CPU")) \
+        == pytest.approx(bud.total / 1e9)
+    # the LLM alone no longer fits an A100's 40 GiB at this shape (44.7 GB)
+    assert not bud.fits(40 * 2**30) and round(bud.total / 1e9, 1) == 44.7
     # without recomputation there is no layer to recompute; below ZeRO-3 nothing is gathered
     none = training_budget([Part("llm", 10)], stage=2, n_gpus=4, activation_layers=2, seq_len=s,
                            micro_batch=b, hidden=h, heads=a, largest_layer_params=largest)
     assert none.recomputed_layer == 0 and none.gathered_layer == 0 and none.logits == 0
+
+
+def test_budget_terms_are_the_peak_estimators():
+    """At the measured run's shape, the budget's DeepSpeed ZeRO-3 terms are phase_peaks' terms
+    (one convention: gathered 16-bit weights, bucket, logits and their gradients, tied gradients)."""
+    from fieldnotes.memory import RunSpec
+    from fieldnotes.memory.counting import count_parameters, largest_layer_parameters
+    from fieldnotes.memory.peak import phase_peaks
+    from fieldnotes.memory.runs import bucket_elements, small_bloom_config
+
+    spec = RunSpec(hidden=96, layers=3, heads=4, vocab=500, seq_len=32, micro_batch=2)
+    config = small_bloom_config(spec)
+    largest = largest_layer_parameters(config)
+    bud = training_budget(
+        [Part("llm", count_parameters(config), tied_params=largest)], stage=3, n_gpus=2, activation_layers=spec.layers,
+        seq_len=spec.seq_len, micro_batch=spec.micro_batch, hidden=spec.hidden, heads=spec.heads,
+        vocab=spec.vocab, largest_layer_params=largest, bucket_elements=bucket_elements(spec),
+    )
+    backward, first, end, optimizer = phase_peaks(spec, "deepspeed-3", 2)
+    assert bud.phase_terms("backward") == {
+        "activations": backward.activations, "recomputed_layer": 0, "logits": backward.logits,
+        "logit_gradient": backward.logit_gradient, "gathered_layer": backward.gathered,
+        "buckets": backward.buckets, "head_gradient": 0, "tied_gradient": 0, "fp32_gradients": 0,
+    }
+    assert bud.phase_terms("first gradient")["head_gradient"] == first.head_gradient
+    assert bud.phase_terms("backward end")["tied_gradient"] == end.tied_gradient
+    assert bud.phase_total("backward") == backward.total
+    # what the budget leaves out is CPU AdamW's single-tensor temporaries (a GPU's fused Adam has none)
+    assert bud.phase_total("optimizer") == optimizer.total - optimizer.optimizer_temporaries
+    with pytest.raises(ValueError, match="phase"):
+        bud.phase_terms("forward")

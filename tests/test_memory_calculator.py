@@ -24,6 +24,8 @@ SETTING = dict(
 
 
 def test_budget_rows_reproduce_the_paper():
+    from fieldnotes.memory.saved import layer_activation_bytes
+
     t = budget_rows(**SETTING)
     states = t.loc["weights", "GB per GPU"] + t.loc["gradients", "GB per GPU"]
     states += t.loc["optimizer states", "GB per GPU"]
@@ -34,16 +36,25 @@ def test_budget_rows_reproduce_the_paper():
     assert off.loc["optimizer states", "GB per GPU"] == off.loc["gradients", "GB per GPU"] == 0
     assert off.loc["model states on CPU", "GB per GPU"] == pytest.approx(14 * 7.5)
     # ZeRO-Offload on one GPU: 15 GB of 16-bit weights + activations fit in 40 GiB; full
-    # recomputation also holds one layer's full activations while it is recomputed
-    layer = 34 * 1024 * 4096 + 5 * 32 * 1024**2
+    # recomputation also holds one layer's full activations (BLOOM's) while it is recomputed
+    layer = layer_activation_bytes("bloom", hidden=4096, heads=32, seq_len=1024, micro_batch=1)
     assert off.loc["recomputed layer", "GB per GPU"] == pytest.approx(layer / GB)
+    assert off.loc["peak moment", "GB per GPU"] == "first gradient"
     assert off.loc["total on GPU", "GB per GPU"] == pytest.approx(
         15 + (32 * 2 * 1024 * 4096 + layer) / GB
     )
-    # BLOOM's vocabulary: 4 bytes per logit; ZeRO-3 gathers the largest layer's weights and grads
-    big = budget_rows(**{**SETTING, "vocab": 250_880, "largest_layer_b": 1.0})
+    # BLOOM's vocabulary: 4 bytes per logit and two fp32 gradients of them; ZeRO-3 gathers the
+    # largest layer's 16-bit weights; DeepSpeed's default bucket holds 5e8 16-bit elements
+    big = budget_rows(**{**SETTING, "vocab": 250_880, "largest_layer_b": 1.0,
+                         "bucket_elements": 500_000_000})
     assert big.loc["logits and loss", "GB per GPU"] == pytest.approx(4 * 1024 * 250_880 / GB)
-    assert big.loc["gathered largest layer", "GB per GPU"] == pytest.approx(4.0)
+    assert big.loc["loss backward (2 fp32 logit-sized)", "GB per GPU"] == pytest.approx(
+        8 * 1024 * 250_880 / GB)
+    assert big.loc["gathered largest layer", "GB per GPU"] == pytest.approx(2.0)
+    assert big.loc["gradient buckets", "GB per GPU"] == pytest.approx(1.0)
+    lines = big.drop(index=["total on GPU", "model states on CPU", "peak moment", "fits GPU?"])
+    assert lines["GB per GPU"].astype(float).sum() == pytest.approx(
+        big.loc["total on GPU", "GB per GPU"])
     assert off.loc["fits GPU?", "GB per GPU"] == "yes"
     assert budget_rows(**{**SETTING, "n_gpus": 1, "stage": 0}).loc["fits GPU?"].item() == "no"
 

@@ -63,6 +63,12 @@ def test_vit_and_qformer_counts():
     cfg = biomedclip_vit_config()
     assert count_parameters(cfg) == vit_closed_form(768, 12, 3072, 16, 224)
     assert count_parameters(cfg, model_class=ViTModel) == count_parameters(cfg)
+    # BiomedCLIP's tower has no pooler: the chapter counts ViTModel without it
+    from fieldnotes.memory import biomedclip_image_tower
+
+    assert count_parameters(cfg, model_class=biomedclip_image_tower) == (
+        vit_closed_form(768, 12, 3072, 16, 224) - (768 * 768 + 768)
+    )
     qformer = count_parameters(blip2_qformer_config())
     # BERT-base width: 12 self-attention + query-MLP blocks and 6 cross-attention blocks
     # (keys/values from the 768-wide image features); transformers keeps only the query path

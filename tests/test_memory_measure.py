@@ -35,6 +35,11 @@ def test_every_measured_byte_is_the_formula_or_a_named_remainder(table):
     psi = count_parameters(small_bloom_config(SPEC))
     assert (table.params == psi).all()
     assert len(table) == len(ENGINES) * 2 * 4
+    assert not table.fresh_processes.any()  # the run says how it was made (peak RSS is shared)
+    # SPEC trains one step before the traced one: it is timed, set-up included, and says so
+    assert (table.timed_steps == 1).all() and table.first_step_timed.all()
+    assert (table.step_seconds_min <= table.step_seconds).all()
+    assert (table.step_seconds <= table.step_seconds_max).all()
     # every engine, rank and part: measured bytes equal the explained bytes exactly
     assert (table.measured_bytes == table.explained_bytes).all(), table[
         table.measured_bytes != table.explained_bytes
@@ -187,3 +192,27 @@ def test_zero_settings_change_only_their_group():
     )
     with pytest.raises(ValueError, match="zero_settings"):
         RunSpec(zero_settings="fast")
+
+
+@pytest.mark.parametrize("lr", [float("nan"), float("inf"), -1e-4, 0.0, "1e-4", True])
+def test_runspec_rejects_a_learning_rate_that_cannot_train(lr):
+    with pytest.raises(ValueError, match="lr"):
+        RunSpec(lr=lr)
+
+
+@pytest.mark.slow
+def test_collective_payloads_are_the_communication_model(table):
+    """ZeRO-3 gathers every parameter for each micro-batch's forward and backward, and the tied
+    embedding once more in each (it is read again as the output head); DDP under no_sync
+    all-reduces every fp32 gradient once per step."""
+    from fieldnotes.memory.counting import largest_layer_parameters
+    from fieldnotes.memory.runs import MICRO_BATCHES
+    from fieldnotes.memory.zero import zero3_gather_elements
+
+    config = small_bloom_config(SPEC)
+    psi, tied = count_parameters(config), largest_layer_parameters(config)
+    zero3 = _get(table, "deepspeed-3", "parameters")
+    expected = 2 * zero3_gather_elements(psi, micro_batches=MICRO_BATCHES, gathered_twice=tied)
+    assert zero3.gather_payload_bytes == pytest.approx(expected, rel=0.01)
+    ddp = _get(table, "torch-zero1", "parameters")
+    assert ddp.reduce_payload_bytes == pytest.approx(4 * psi, rel=0.01)

@@ -67,3 +67,12 @@ def test_bad_arguments():
         precision_run(SPEC, "fp32", steps=0)
     with pytest.raises(ValueError, match="modes"):
         precision_experiment(SPEC, steps=1, modes=[])
+
+
+def test_a_run_longer_than_the_growth_interval_shows_the_scaler_at_work():
+    """At the CI size (12 steps) a growth interval of 2 lets the scale grow and overshoot."""
+    t = precision_experiment(SPEC, steps=12, modes=["fp16-scaled"], growth_interval=2)
+    assert t.scale.max() > 2.0**16  # it grew after 2 clean steps
+    assert t.skipped.any()  # and a step overflowed, was skipped and halved the scale
+    with pytest.raises(ValueError, match="growth_interval"):
+        precision_experiment(SPEC, steps=1, growth_interval=0)

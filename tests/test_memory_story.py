@@ -11,6 +11,11 @@ PSI = 7_069_016_064
 
 
 def test_attempts_follow_the_formulas():
+    from transformers import BloomConfig
+
+    from fieldnotes.memory import predicted_activation_bytes
+
+    largest = 1_027_604_480
     t = attempts_table(
         PSI,
         layers=30,
@@ -20,6 +25,7 @@ def test_attempts_follow_the_formulas():
         micro_batch=8,
         lora_params=11_796_480,
         vocab=250_880,
+        tied_params=largest,
     ).set_index("attempt")
     fp32 = t.loc["fp32 Adam, one GPU"]
     bf16 = t.loc["+ mixed precision (bf16)"]
@@ -27,43 +33,49 @@ def test_attempts_follow_the_formulas():
     for row in (fp32, bf16):
         states = row["weights GB"] + row["gradients GB"] + row["optimizer GB"]
         assert states == pytest.approx(16 * PSI / GB, rel=1e-12)
-    # mixed precision halves the activations; full recomputation keeps 2sbh per layer
-    assert fp32["activations GB"] == 2 * bf16["activations GB"]
-    ckpt = t.loc["+ gradient checkpointing"]
-    assert ckpt["activations GB"] == pytest.approx(30 * 2 * 512 * 8 * 4096 / GB, rel=1e-12)
+    # activations are BLOOM's measured ones, in each precision's dtype (fp32 keeps the softmax once)
+    bloom = BloomConfig(vocab_size=250_880, hidden_size=4096, n_layer=30, n_head=32)
+    for row, dtype in [(fp32, "float32"), (bf16, "bfloat16")]:
+        layer = predicted_activation_bytes(bloom, seq_len=512, micro_batch=8, dtype=dtype)
+        assert row["activations GB"] == pytest.approx(30 * layer / GB, rel=1e-12)
+    # the byte columns add up to the total in every row (the peak moment's terms)
+    parts = ["weights GB", "gradients GB", "optimizer GB", "activations GB",
+             "logits + loss backward GB", "other working GB"]
+    assert (t[parts].sum(axis=1) - t["total GB"]).abs().max() < 1e-9
+    # the logits (4 bytes each) and their two fp32 gradients: 12.3 GB at s = 512, b = 8
+    assert bf16["logits + loss backward GB"] == pytest.approx(12 * 512 * 8 * 250_880 / GB)
     # LoRA: model states are the frozen weights plus 16 bytes per adapter parameter
     lora = t.loc["+ LoRA + checkpointing"]
     states = lora["weights GB"] + lora["gradients GB"] + lora["optimizer GB"]
     assert abs(states - (2 * PSI + 16 * 11_796_480) / GB) < 1e-9
-    # on 40 GiB, with BLOOM's 4.1 GB of logits, only LoRA + checkpointing fits
+    assert lora["peak at"] == "backward"
+    assert lora["activations GB"] == pytest.approx(30 * 2 * 512 * 8 * 4096 / GB, rel=1e-12)
+    # on 40 GiB only LoRA + checkpointing fits
     assert list(t["fits GPU"]) == [False, False, False, False, True, False]
-    assert ckpt["total GB"] == pytest.approx(
-        (
-            16 * PSI
-            + 30 * 2 * 512 * 8 * 4096
-            + 34 * 512 * 8 * 4096
-            + 5 * 32 * 512**2 * 8
-            + 4 * 512 * 8 * 250_880
-        )
-        / GB
-    )
-    # DDP replicates: per GPU the same as one GPU
+    # checkpointed full fine-tuning peaks in the optimizer step: DeepSpeed's fp32 gradients
+    ckpt = t.loc["+ gradient checkpointing"]
+    assert ckpt["peak at"] == "optimizer"
+    assert ckpt["total GB"] == pytest.approx(20 * PSI / GB)
+    # DDP replicates, and its buckets copy every 16-bit gradient once more
     ddp = t.loc["full fine-tune, DDP on 4 GPUs"]
-    assert ddp["total GB"] == ckpt["total GB"]
+    assert ddp["total GB"] == pytest.approx(ckpt["total GB"] + 2 * PSI / GB)
 
 
 def test_largest_micro_batch_for_lora_without_checkpointing():
     from fieldnotes.memory.story import largest_micro_batch
 
-    shape = dict(layers=30, hidden=4096, heads=32, seq_len=512, lora_params=11_796_480)
+    shape = dict(layers=30, hidden=4096, heads=32, seq_len=512, lora_params=11_796_480,
+                 vocab=250_880)
     attempt = "+ LoRA, no checkpointing"
-    b = largest_micro_batch(PSI, attempt, gpu_gb=40.0, **shape)
-    # 2Ψ + 16·lora = 14.3 GB of states; 30 layers at 512 tokens keep 3.40 GB per sample
-    assert b == 7
+    gpu = 40 * 2**30 / GB
+    b = largest_micro_batch(PSI, attempt, gpu_gb=gpu, **shape)
+    # 14.3 GB of states; BLOOM's 30 layers keep 3.53 GB per sample at 512 tokens, the logits and
+    # the loss's backward 1.54 GB more
+    assert b == 5
     for batch, fits in [(b, True), (b + 1, False)]:
-        row = attempts_table(PSI, micro_batch=batch, gpu_gb=40.0, **shape).set_index("attempt")
+        row = attempts_table(PSI, micro_batch=batch, gpu_gb=gpu, **shape).set_index("attempt")
         assert bool(row.loc[attempt, "fits GPU"]) is fits
-    assert largest_micro_batch(PSI, "fp32 Adam, one GPU", gpu_gb=40.0, **shape) == 0
+    assert largest_micro_batch(PSI, "fp32 Adam, one GPU", gpu_gb=gpu, **shape) == 0
     with pytest.raises(ValueError, match="attempt"):
         largest_micro_batch(PSI, "no such attempt", **shape)
     with pytest.raises(TypeError, match="micro_batch"):
@@ -121,3 +133,20 @@ def test_plan_micro_batches_is_the_largest_fitting_batch():
         assert total(b) <= 40.0 * GB and (b == 64 or total(b + 1) > 40.0 * GB)
     with pytest.raises(TypeError, match="micro_batch"):
         plan_micro_batches(plans, micro_batch=2, **act)
+
+
+def test_margin_text_says_which_side_of_the_gpu():
+    from fieldnotes.memory.story import margin_text
+
+    assert margin_text(40 * 10**9, 42_949_672_960) == "leaves 2.9 GB of the 42.9 GB free"
+    assert margin_text(45_424_372_000, 42_949_672_960) == "needs 2.5 GB more than the 42.9 GB"
+    with pytest.raises(ValueError, match="gpu_bytes"):
+        margin_text(1, 0)
+
+
+def test_exercise_4_is_the_attempts_tables_largest_micro_batch():
+    from fieldnotes.memory.story import lora_exercise_micro_batch
+
+    assert lora_exercise_micro_batch() == 5  # 40 GiB, 512 tokens, rank 16 (the page's solution)
+    assert lora_exercise_micro_batch(gpu_memory_gib=80.0) > 5
+    assert lora_exercise_micro_batch(seq_len=2048) < 5

@@ -47,7 +47,7 @@ def test_what_outlives_forward_is_activations_and_labels_win():
     table = tracker.timeline()
     assert table["parameters"].max() == 64 * 32 * 4
     assert table["gradients"].iloc[-1] == 64 * 32 * 4
-    # x is read by the forward: counted from the start as resident, not as an activation
+    # x is read by the forward: resident (counted from its first read), not an activation
     assert table["resident"].max() == 16 * 64 * 4
     # h (saved by tanh) and the loss outlive the forward
     assert table[table.phase == "forward"]["activations"].max() == 16 * 32 * 4 + 4
@@ -91,3 +91,44 @@ def test_tensor_bytes_count_elements_not_storage():
     assert _tensor_bytes(flat[:10]) == 20  # a view counts its own elements
     assert _tensor_bytes([flat[:10], [torch.zeros(3)]]) == 32
     assert _tensor_bytes(3) == 0
+
+
+def test_a_storage_first_seen_mid_step_counts_from_then_not_from_the_start():
+    """A buffer made outside PyTorch's operators partway through the step (as gloo copies a
+    reduce-scatter's input) is counted from when an operator first reads it, never backdated."""
+    from torch.utils._python_dispatch import _disable_current_modes
+
+    tracker = LiveBytes()
+    with tracker:
+        tracker.start_phase("forward")
+        a = torch.zeros(100)  # 400 bytes, an operator's allocation
+        tracker.start_phase("backward")
+        with _disable_current_modes():  # invisible to the tracker, like a backend's buffer
+            outside = torch.ones(1000)  # 4,000 bytes
+        b = outside * 2  # first seen here, as an input
+    table = tracker.timeline()
+    forward = table[table.phase == "forward"]
+    assert forward["total"].max() == 400 and forward["resident"].max() == 0
+    backward = table[table.phase == "backward"]
+    assert backward["resident"].max() == 4000
+    assert table["total"].max() == 400 + 4000 + 4000
+    # the storage is first seen after the forward's rows: its row is not at time zero
+    first = table[table["resident"] > 0].iloc[0]
+    assert first["phase"] == "backward" and first["seconds"] > forward["seconds"].max()
+    del a, b, outside
+
+
+@pytest.mark.slow
+def test_live_bytes_agree_with_pytorchs_memtracker_on_every_engine():
+    """The same traced steps inside LiveBytes and torch.distributed._tools' MemTracker: the two
+    trackers' peaks agree, engine by engine (MemTracker also counts storages from when it first
+    sees them; it does not count a storage that is only ever read, which LiveBytes calls resident)."""
+    from fieldnotes.memory import RunSpec, measure_peaks
+    from fieldnotes.memory.engines import ENGINES
+
+    spec = RunSpec(hidden=64, layers=2, heads=2, vocab=600, seq_len=16, micro_batch=2, steps=1)
+    table = measure_peaks([(spec, e) for e in ENGINES], world_size=2, cross_check=True)
+    peaks = table.groupby("engine")[["peak_bytes", "memtracker_peak_bytes"]].max()
+    assert set(peaks.index) == set(ENGINES)
+    ratio = peaks.memtracker_peak_bytes / peaks.peak_bytes - 1
+    assert (ratio.abs() < 0.02).all(), ratio

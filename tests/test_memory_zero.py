@@ -168,3 +168,19 @@ def test_offload_moves_bytes_without_losing_any(psi, stage, n):
 def test_offload_deepspeed_does_not_support_is_an_error(stage, offload):
     with pytest.raises(ValueError, match="offload"):
         model_states(PSI, stage=stage, n_gpus=4, offload=offload)
+
+
+def test_a_tied_embedding_is_gathered_again_for_the_output_head():
+    from fieldnotes.memory.zero import zero3_gather_elements
+
+    # every parameter for forward and backward of each micro-batch, the tied part once more in each
+    assert zero3_gather_elements(1000, micro_batches=2) == 4000
+    assert zero3_gather_elements(1000, micro_batches=2, gathered_twice=400) == 5600
+    plain = communication_elements(1000, stage=3, n_gpus=4, micro_batches=2)
+    tied = communication_elements(1000, stage=3, n_gpus=4, micro_batches=2, gathered_twice=400)
+    assert plain == Fraction(3, 4) * 6000 and tied - plain == Fraction(3, 4) * 1600
+    # only ZeRO-3 gathers per pass: the other stages ignore it
+    assert communication_elements(1000, stage=2, n_gpus=4, gathered_twice=400) == \
+        communication_elements(1000, stage=2, n_gpus=4)
+    with pytest.raises(ValueError, match="gathered_twice"):
+        zero3_gather_elements(1000, gathered_twice=-1)

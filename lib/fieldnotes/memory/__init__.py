@@ -20,6 +20,7 @@ from fieldnotes.memory.budget import (
     training_budget,
 )
 from fieldnotes.memory.counting import (
+    biomedclip_image_tower,
     biomedclip_vit_config,
     blip2_qformer_config,
     bloomz_7b1_config,
@@ -68,6 +69,7 @@ __all__ = [
     "RunSpec",
     "activation_bytes",
     "activation_bytes_per_layer",
+    "biomedclip_image_tower",
     "biomedclip_vit_config",
     "communication_elements",
     "blip2_qformer_config",

@@ -4,12 +4,27 @@
   weights too, stages 0-2 replicate them.
 - LoRA of rank r on a d_in -> d_out matrix adds r·(d_in + d_out) trainable parameters (the A and
   B factors, Hu et al. 2021) and freezes the matrix itself.
-- Working memory of a step (bytes that exist at the backward's peak besides the stored
-  activations): under full recomputation one layer's full activations while it is recomputed;
-  with ``vocab`` the logits the loss keeps, :data:`LOGIT_BYTES` per token per vocabulary entry
-  (transformers' fp32 log-softmax, measured by :func:`fieldnotes.memory.saved_loss_bytes`); at
-  ZeRO-3 the largest layer gathered whole, its 16-bit weights and gradients (DeepSpeed's 4 bytes
-  per parameter of it).
+- Activations are the architecture's own, measured: ``architecture``'s fitted coefficients
+  (:func:`fieldnotes.memory.saved.layer_activation_bytes`; BLOOM saves about 32·sbh + 6·as²b
+  bytes per layer in 16-bit, not Korthikanti's GPT count), in the precision's activation dtype.
+- Working memory of a step: the terms :mod:`fieldnotes.memory.peak` found in the measured step,
+  each at the moment of the step (:data:`~fieldnotes.memory.peak.PHASES`) it is live in; the
+  budget's total is its largest moment, and :meth:`Budget.at_peak` lists that moment's terms,
+  which add up to the total. Under full recomputation one layer's full activations while backward
+  recomputes it; with ``vocab`` the logits the loss keeps, :data:`LOGIT_BYTES` per token per
+  vocabulary entry (transformers' fp32 log-softmax, measured by
+  :func:`fieldnotes.memory.saved_loss_bytes`) and the two fp32 tensors of their size the loss's
+  backward creates while they are held; at ZeRO-3 the largest layer's 16-bit weights gathered
+  whole (the convention :func:`fieldnotes.memory.peak.phase_peaks` uses; its gradient is the
+  tied-embedding terms below, or a bucket); the gradient buckets (DeepSpeed's
+  ``reduce_bucket_size`` elements at stages 1-3, DDP's copy of every gradient at stage 0 on more
+  than one GPU); for a trained tied embedding (a :class:`Part`'s ``tied_params``) the output head's
+  gradient, which waits for the embedding's, and at the end of backward the two gradients and
+  their sum; in the optimizer step DeepSpeed's fp32 copy of the gradients it steps (mixed
+  precision, not offloaded).
+- Not counted, since they are CPU-run artefacts of the measured step (see the chapter): the
+  single-tensor AdamW temporaries (a GPU's fused Adam makes none of that size) and gloo's
+  reduce-scatter copies; nor the allocator's fragmentation or NCCL's own buffers.
 - Offload follows :func:`fieldnotes.memory.model_states`: ``"optimizer"`` (ZeRO-Offload, Ren et
   al. 2021) moves the gradient and optimizer-state partitions to CPU memory, the GPU keeps the
   16-bit weights; ``"parameters"`` (stage 3) moves the weight shards too, frozen ones included.
@@ -20,7 +35,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from fieldnotes.memory.activations import activation_bytes
 from fieldnotes.memory.zero import GB, ModelStates, check_count, model_states, shard
 
 MODES = ("trained", "frozen", "lora")
@@ -52,17 +66,25 @@ class Part:
     """A component of a model: ``params`` parameters, ``mode`` trained, frozen or lora.
 
     For ``mode="lora"`` the part's own weights are frozen and ``lora_params`` trainable adapter
-    parameters (see :func:`lora_parameters`) are added.
+    parameters (see :func:`lora_parameters`) are added. ``tied_params``: the parameters of an
+    input embedding this part ties to its output head (BLOOM's), whose two gradients a trained
+    part computes separately and sums.
     """
 
     name: str
     params: int
     mode: str = "trained"
     lora_params: int = 0
+    tied_params: int = 0
 
     def __post_init__(self):
         check_count("params", self.params, minimum=0)
         check_count("lora_params", self.lora_params, minimum=0)
+        check_count("tied_params", self.tied_params, minimum=0)
+        if self.tied_params > self.params:
+            raise ValueError(
+                f"tied_params of part {self.name!r} ({self.tied_params}) exceeds its params ({self.params})"
+            )
         if self.mode not in MODES:
             raise ValueError(
                 f"mode of part {self.name!r} must be one of {MODES}, got {self.mode!r}"
@@ -82,10 +104,52 @@ class Part:
         """Parameters that are only read (weights only)."""
         return 0 if self.mode == "trained" else self.params
 
+    @property
+    def trained_tied(self) -> int:
+        """Tied embedding parameters that get gradients (0 unless the part is trained)."""
+        return self.tied_params if self.mode == "trained" else 0
+
+
+WORKING_TERMS = (
+    "activations",
+    "recomputed_layer",
+    "logits",
+    "logit_gradient",
+    "gathered_layer",
+    "buckets",
+    "head_gradient",
+    "tied_gradient",
+    "fp32_gradients",
+)
+# which working terms are live at each moment of the step (peak.PHASES), buckets aside
+PHASE_TERMS = {
+    "backward": ("activations", "logits", "logit_gradient", "gathered_layer"),
+    "first gradient": ("activations", "recomputed_layer", "gathered_layer", "head_gradient"),
+    "backward end": ("gathered_layer", "tied_gradient"),
+    "optimizer": ("fp32_gradients",),
+}
+# the moments in words, for a page
+PHASE_WORDS = {
+    "backward": "the start of backward",
+    "first gradient": "the output head's backward, when the first gradient arrives",
+    "backward end": "the end of backward",
+    "optimizer": "the optimizer step",
+}
+# activation dtype of each precision (fp16's layer saves what bf16's does: 2-byte tensors)
+ACTIVATION_DTYPES = {
+    "bf16 mixed (Adam)": "bfloat16",
+    "fp16 mixed (Adam)": "bfloat16",
+    "fp32 (Adam)": "float32",
+}
+
 
 @dataclass(frozen=True)
 class Budget:
-    """Bytes per GPU (and per GPU's share of CPU memory) for one training setting."""
+    """Bytes per GPU (and per GPU's share of CPU memory) for one training setting.
+
+    The working terms (:data:`WORKING_TERMS`) are each one's size; :data:`PHASE_TERMS` and
+    ``bucket_phases`` say at which moment of the step each is live.
+    """
 
     weights: int
     gradients: int
@@ -93,7 +157,13 @@ class Budget:
     activations: int
     recomputed_layer: int
     logits: int
+    logit_gradient: int
     gathered_layer: int
+    buckets: int
+    head_gradient: int
+    tied_gradient: int
+    fp32_gradients: int
+    bucket_phases: tuple[str, ...]
     cpu_model_states: int
     trainable_params: int
     frozen_params: int
@@ -103,33 +173,62 @@ class Budget:
         """Weights + gradients + optimizer states kept on the GPU (bytes)."""
         return self.weights + self.gradients + self.optimizer_states
 
+    def phase_terms(self, phase: str) -> dict[str, int]:
+        """Bytes of each working term at ``phase`` (one of PHASE_TERMS; 0 where not live)."""
+        if phase not in PHASE_TERMS:
+            raise ValueError(f"phase must be one of {tuple(PHASE_TERMS)}, got {phase!r}")
+        live = set(PHASE_TERMS[phase]) | ({"buckets"} if phase in self.bucket_phases else set())
+        return {t: getattr(self, t) if t in live else 0 for t in WORKING_TERMS}
+
+    def phase_total(self, phase: str) -> int:
+        """Model states + the working terms live at ``phase`` (bytes)."""
+        return self.model_states + sum(self.phase_terms(phase).values())
+
     @property
-    def working(self) -> int:
-        """Bytes of the step's working memory: recomputed layer, logits, gathered layer."""
-        return self.recomputed_layer + self.logits + self.gathered_layer
+    def peak_phase(self) -> str:
+        """The moment of the step with the most bytes (the first of equals)."""
+        return max(PHASE_TERMS, key=self.phase_total)
 
     @property
     def total(self) -> int:
-        """Everything on the GPU: model states + activations + working memory (bytes)."""
-        return self.model_states + self.activations + self.working
+        """Bytes on the GPU at the step's peak moment."""
+        return self.phase_total(self.peak_phase)
+
+    def at_peak(self) -> dict[str, int]:
+        """Bytes of every term at the peak moment, model-state parts first; they sum to total."""
+        states = {
+            "weights": self.weights,
+            "gradients": self.gradients,
+            "optimizer_states": self.optimizer_states,
+        }
+        return {**states, **self.phase_terms(self.peak_phase)}
+
+    @property
+    def working(self) -> int:
+        """Bytes at the peak besides model states and stored activations."""
+        terms = self.at_peak()
+        return self.total - self.model_states - terms["activations"]
 
     def fits(self, gpu_bytes: int) -> bool:
-        """Whether the total fits in ``gpu_bytes`` (no headroom for buffers or fragmentation)."""
+        """Whether the total fits in ``gpu_bytes`` (no headroom for fragmentation)."""
         return self.total <= gpu_bytes
 
     def as_gb(self) -> dict[str, float]:
-        """The budget's lines in 10^9-byte GB."""
-        return {
-            "weights": self.weights / GB,
-            "gradients": self.gradients / GB,
-            "optimizer states": self.optimizer_states / GB,
-            "activations": self.activations / GB,
-            "recomputed layer": self.recomputed_layer / GB,
-            "logits and loss": self.logits / GB,
-            "gathered largest layer": self.gathered_layer / GB,
-            "total on GPU": self.total / GB,
-            "model states on CPU": self.cpu_model_states / GB,
+        """The peak moment's lines in 10^9-byte GB (they add up to "total on GPU"), then the
+        model states on the CPU."""
+        names = {
+            "optimizer_states": "optimizer states",
+            "recomputed_layer": "recomputed layer",
+            "logits": "logits and loss",
+            "logit_gradient": "loss backward (2 fp32 logit-sized)",
+            "gathered_layer": "gathered largest layer",
+            "buckets": "gradient buckets",
+            "head_gradient": "tied head gradient",
+            "tied_gradient": "tied gradients and their sum",
+            "fp32_gradients": "fp32 gradients (step)",
         }
+        lines = {names.get(t, t): v / GB for t, v in self.at_peak().items()}
+        return {**lines, "total on GPU": self.total / GB, "model states on CPU": self.cpu_model_states / GB}
 
 
 def training_budget(
@@ -147,16 +246,25 @@ def training_budget(
     recompute: str = "none",
     vocab: int = 0,
     largest_layer_params: int = 0,
+    architecture: str = "bloom",
+    bucket_elements: int = 0,
 ) -> Budget:
     """Bytes per GPU for training ``parts`` at ZeRO ``stage`` on ``n_gpus`` (see the module doc).
 
-    Activations are those of ``activation_layers`` transformer layers of width ``hidden`` with
-    ``heads`` heads (Korthikanti et al. 2022); frozen layers that lie before every trained one
-    need none, so count only layers that backward passes through. ``vocab`` (0: no output head
-    on this GPU) sizes the logits; ``largest_layer_params`` the layer ZeRO-3 gathers whole.
+    Activations are those of ``activation_layers`` layers of an ``architecture`` model (a
+    model_type with fitted coefficients: "bloom", "gpt2") of width ``hidden`` with ``heads``
+    heads; frozen layers that lie before every trained one need none, so count only layers that
+    backward passes through. ``vocab`` (0: no output head on this GPU) sizes the logits;
+    ``largest_layer_params`` the layer ZeRO-3 gathers whole; ``bucket_elements`` DeepSpeed's
+    ``reduce_bucket_size`` (elements, stages 1-3). The tied-embedding gradients come from the
+    trained parts' ``tied_params``.
     """
+    from fieldnotes.memory.saved import layer_activation_bytes
+
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got {precision!r}")
+    if recompute not in ("none", "full"):
+        raise ValueError(f"recompute must be 'none' or 'full', got {recompute!r}")
     weight_b, grad_b, k = PRECISIONS[precision]
     parts = list(parts)
     if not parts:
@@ -175,19 +283,43 @@ def training_budget(
     frozen_on_cpu = offload == "parameters"
     vocab = check_count("vocab", vocab, minimum=0)
     largest = check_count("largest_layer_params", largest_layer_params, minimum=0)
-    full = recompute == "full" and activation_layers > 0
+    buckets = check_count("bucket_elements", bucket_elements, minimum=0)
+    tied = sum(p.trained_tied for p in parts)
+    layers = check_count("activation_layers", activation_layers, minimum=0)
+    dtype = ACTIVATION_DTYPES[precision]
+
+    def per_layer(mode: str) -> int:
+        return layer_activation_bytes(
+            architecture, hidden=hidden, heads=heads, seq_len=seq_len, micro_batch=micro_batch,
+            dtype=dtype, recompute=mode,
+        )
+
+    full = recompute == "full" and layers > 0
+    logits = LOGIT_BYTES * check_count("seq_len", seq_len, minimum=1) * check_count(
+        "micro_batch", micro_batch, minimum=1) * vocab
+    if stage >= 1:  # DeepSpeed's bucket; ZeRO-2 frees it between micro-batches, ZeRO-3 keeps it
+        bucket_bytes = grad_b * buckets if trainable else 0
+        bucket_phases = {1: ("backward", "first gradient", "backward end"),
+                         2: ("first gradient", "backward end")}.get(stage, tuple(PHASE_TERMS))
+    else:  # DDP's buckets: a second copy of every gradient, on more than one GPU
+        bucket_bytes = grad_b * trainable if n_gpus > 1 else 0
+        bucket_phases = tuple(PHASE_TERMS)
+    mixed = weight_b == 2 and offload is None  # DeepSpeed steps an fp32 copy of the gradients
+    stepped = trainable if stage == 0 else shard(trainable, n_gpus)
     return Budget(
         weights=ms.parameters + (0 if frozen_on_cpu else frozen_weights),
         gradients=ms.gradients,
         optimizer_states=ms.optimizer_states,
-        activations=activation_bytes(
-            seq_len, micro_batch, hidden, heads, activation_layers, recompute
-        ),
-        recomputed_layer=(
-            activation_bytes(seq_len, micro_batch, hidden, heads, 1, "none") if full else 0
-        ),
-        logits=LOGIT_BYTES * seq_len * micro_batch * vocab,
-        gathered_layer=(weight_b + grad_b) * largest if stage == 3 else 0,
+        activations=layers * per_layer(recompute) if layers else 0,
+        recomputed_layer=per_layer("none") if full else 0,
+        logits=logits,
+        logit_gradient=2 * logits,
+        gathered_layer=weight_b * largest if stage == 3 else 0,
+        buckets=bucket_bytes,
+        head_gradient=grad_b * tied,
+        tied_gradient=3 * grad_b * tied,
+        fp32_gradients=4 * stepped if (mixed and trainable) else 0,
+        bucket_phases=bucket_phases,
         cpu_model_states=ms.cpu_total + (frozen_weights if frozen_on_cpu else 0),
         trainable_params=trainable,
         frozen_params=frozen,

@@ -24,14 +24,20 @@ def budget_rows(
     gpu_gb: float = A100_40GB,
     vocab: int = 0,
     largest_layer_b: float = 0.0,
+    tied_embedding_b: float = 0.0,
+    bucket_elements: int = 0,
 ):
-    """One setting's per-GPU budget as a pandas table in 10^9-byte GB (parameters in billions;
-    ``gpu_gb`` defaults to an A100 40GB's 40 GiB)."""
+    """One setting's per-GPU budget at the step's peak moment as a pandas table in 10^9-byte GB
+    (parameters in billions; ``gpu_gb`` defaults to an A100 40GB's 40 GiB; BLOOM's measured
+    activations; ``tied_embedding_b`` a trained embedding tied to the output head,
+    ``bucket_elements`` DeepSpeed's ``reduce_bucket_size``)."""
     import pandas as pd
 
     trainable = check_count("trainable params", round(trainable_b * 1e9), minimum=0)
     frozen = check_count("frozen params", round(frozen_b * 1e9), minimum=0)
-    parts = [Part("trained", trainable, "trained"), Part("frozen", frozen, "frozen")]
+    tied = check_count("tied embedding params", round(tied_embedding_b * 1e9), minimum=0)
+    parts = [Part("trained", trainable, "trained", tied_params=min(tied, trainable)),
+             Part("frozen", frozen, "frozen")]
     b = training_budget(
         parts,
         stage=stage,
@@ -46,9 +52,11 @@ def budget_rows(
         recompute=recompute,
         vocab=vocab,
         largest_layer_params=check_count("largest layer params", round(largest_layer_b * 1e9), minimum=0),
+        bucket_elements=bucket_elements,
     )
     lines = b.as_gb()
     table = pd.DataFrame({"GB per GPU": list(lines.values())}, index=list(lines))
+    table.loc["peak moment"] = b.peak_phase
     table.loc["fits GPU?"] = "yes" if b.total <= gpu_gb * GB else "no"
     return table
 
@@ -74,6 +82,8 @@ def memory_calculator(**defaults):
         "gpu_gb": round(A100_40GB, 2),
         "vocab": 250_880,
         "largest_layer_b": 1.028,
+        "tied_embedding_b": 1.028,
+        "bucket_elements": 500_000_000,  # DeepSpeed's default reduce_bucket_size
     }
     unknown = set(defaults) - set(start)
     if unknown:
@@ -103,7 +113,7 @@ def memory_calculator(**defaults):
             value=start["micro_batch"], min=1, max=64, description="micro-batch"
         ),
         "recompute": w.Dropdown(
-            options=["none", "selective", "full"],
+            options=["none", "full"],
             value=start["recompute"],
             description="recomputation",
         ),
@@ -115,6 +125,10 @@ def memory_calculator(**defaults):
         "largest_layer_b": w.FloatText(
             value=start["largest_layer_b"], description="largest layer (B params)"
         ),
+        "tied_embedding_b": w.FloatText(
+            value=start["tied_embedding_b"], description="tied embedding (B params)"
+        ),
+        "bucket_elements": w.IntText(value=start["bucket_elements"], description="bucket (elements)"),
     }
     for c in controls.values():
         c.style = style

@@ -95,6 +95,15 @@ def biomedclip_vit_config():
     )
 
 
+def biomedclip_image_tower(config):
+    """transformers' ``ViTModel`` for ``config`` without its pooler (a 768 x 768 dense layer, 0.59 M
+    parameters at ViT-B): BiomedCLIP's open_clip/timm tower has none, and a Q-Former reads the
+    patch features unpooled. Pass it as ``count_parameters(..., model_class=...)``."""
+    from transformers import ViTModel
+
+    return ViTModel(config, add_pooling_layer=False)
+
+
 def blip2_qformer_config(encoder_hidden_size: int = 768):
     """A BLIP-2-size Q-Former (BERT-base: hidden 768, 12 layers, cross-attention every 2nd layer)."""
     from transformers import Blip2QFormerConfig

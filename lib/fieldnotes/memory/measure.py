@@ -134,6 +134,8 @@ def _one_configuration(spec: RunSpec, engine_name: str, rank: int, world_size: i
                 "final_loss": losses[-1],
                 "seconds": seconds,
                 "step_seconds": step_seconds[len(step_seconds) // 2] if step_seconds else None,
+                "step_seconds_min": step_seconds[0] if step_seconds else None,
+                "step_seconds_max": step_seconds[-1] if step_seconds else None,
                 "timed_steps": len(step_seconds),
                 "first_step_timed": len(run_steps_s) == 1,
                 **sent,
@@ -187,7 +189,7 @@ def _rank_job(rank: int, world_size: int, spec_dict: dict, engines: list[str]) -
     return [_one_configuration(spec, name, rank, world_size) for name in engines]
 
 
-def _peaks_job(rank: int, world_size: int, jobs: list) -> list[dict]:
+def _peaks_job(rank: int, world_size: int, jobs: list, cross_check: bool = False) -> list[dict]:
     """Body of one rank for :func:`measure_peaks`: the traced step's peak of each (spec, engine)."""
     from fieldnotes.memory.runs import run_deepspeed, run_torch
     from fieldnotes.memory.timeline import CATEGORIES, peak_row
@@ -198,14 +200,16 @@ def _peaks_job(rank: int, world_size: int, jobs: list) -> list[dict]:
         spec = RunSpec(**spec_dict)
         gc.collect()
         if name.startswith("deepspeed-"):
-            run = run_deepspeed(spec, ENGINE_MODEL[name].stage)
+            run = run_deepspeed(spec, ENGINE_MODEL[name].stage, cross_check=cross_check)
         else:
-            run = run_torch(spec, name, world_size)
+            run = run_torch(spec, name, world_size, cross_check=cross_check)
         at_peak = peak_row(run.tracker.timeline())
         row = {"spec": spec_dict, "engine": name, "run": run_id, "rank": rank}
         row["peak_bytes"] = int(at_peak["total"])
         row["peak_phase"] = at_peak["phase"]
         row.update({c: int(at_peak[c]) for c in CATEGORIES})
+        if cross_check:
+            row["memtracker_peak_bytes"] = run.memtracker_peak
         rows.append(row)
         del run
     return rows
@@ -224,7 +228,9 @@ def measure_zero(
 
     ``states`` has one row per engine, rank and part: measured elements and bytes, the formula's
     bytes, their ratio, the explained bytes, the peak RSS (MiB), the last loss, the median
-    wall-clock seconds of the untraced optimizer steps (``step_seconds``, over ``timed_steps``) and
+    wall-clock seconds of the untraced optimizer steps (``step_seconds``, over ``timed_steps``; their
+    fastest and slowest, ``step_seconds_min`` and ``step_seconds_max``), how the ranks were started
+    (``fresh_processes``) and
     the payload bytes of the traced step's collectives (:func:`collective_payloads`); the first
     step, which carries each engine's one-time set-up, is timed only when it is the only one. ``timeline`` has
     the traced step's live bytes per category (:data:`fieldnotes.memory.timeline.CATEGORIES`).
@@ -264,17 +270,20 @@ def measure_zero(
     states["measured/formula"] = states["measured_bytes"] / states["formula_bytes"].where(
         states["formula_bytes"] > 0
     )
+    states["fresh_processes"] = fresh_processes  # peak RSS is per engine only in fresh processes
     timeline = pd.concat([r.timeline for r in results], ignore_index=True)
     return Measurement(states, timeline)
 
 
-def measure_peaks(jobs, *, world_size: int = 2, timeout_s: float = 1200.0):
+def measure_peaks(jobs, *, world_size: int = 2, timeout_s: float = 1200.0, cross_check: bool = False):
     """The traced step's peak live bytes on each rank for every ``(RunSpec, engine)`` in ``jobs``,
     all in one process group (one start-up; a pair listed twice is measured twice).
 
     A DataFrame with ``spec`` (the RunSpec), ``engine``, ``run`` (the pair's index in ``jobs``),
     ``rank``, ``peak_bytes``, ``peak_phase`` and the bytes of each tracker category at the peak
     (:data:`fieldnotes.memory.timeline.CATEGORIES`), as :func:`fieldnotes.memory.scoreboard.estimator_table` takes.
+    With ``cross_check`` each traced step also runs inside PyTorch's ``MemTracker``, whose peak
+    is the ``memtracker_peak_bytes`` column.
     """
     import pandas as pd
 
@@ -290,7 +299,7 @@ def measure_peaks(jobs, *, world_size: int = 2, timeout_s: float = 1200.0):
             raise ValueError(f"jobs[{i}]: engine must be one of {ENGINES}, got {job[1]!r}")
     world_size = check_count("world_size", world_size, minimum=1)
     per_rank = run_on_cpu_ranks(
-        _peaks_job, world_size, [(asdict(s), e) for s, e in jobs], timeout_s=timeout_s
+        _peaks_job, world_size, [(asdict(s), e) for s, e in jobs], cross_check, timeout_s=timeout_s
     )
     table = pd.DataFrame([row for rows in per_rank for row in rows])
     table["spec"] = [RunSpec(**d) for d in table["spec"]]

@@ -24,20 +24,23 @@ At the start of the last micro-batch's backward (``"backward"``):
   elements; ZeRO-1 keeps it through accumulation, ZeRO-3 preallocates it), or DDP's buckets (every
   fp32 gradient once, 4 bytes per parameter). ZeRO-2 reduces every micro-batch and frees its
   bucket after each, so it has none here;
-- ``backend_copies``: gloo's reduce-scatter (the CPU backend these ranks use) copies its whole
-  input outside PyTorch's operators, twice, and the copies stay live until the optimizer step:
-  2 x (reduced bytes per parameter) x parameters at DeepSpeed ZeRO-3 (bf16) and FSDP2 (fp32). The
-  tracker first sees them in the ``split`` that runs inside the collective's ``work.wait()``. A
-  GPU run with NCCL does not go through this code; its buffers are not measured here.
+- no term for gloo's reduce-scatter copies (the CPU backend copies a reduce-scatter's input
+  outside PyTorch's operators; the tracker first sees the copies in the ``split`` inside the
+  collective's ``work.wait()``). An earlier edition charged two copies of every gradient from the
+  start of backward at ZeRO-3 and FSDP2; that placement came from a tracker that dated such
+  storages to the start of the step. Counted from when they are first seen (and checked against
+  PyTorch's ``MemTracker``), they are not live at ZeRO-3's peak, the optimizer step. Under FSDP2
+  two fp32 gradient-sized buffers are live at its peak, partway through backward, beside
+  activations already partly freed: a moment this estimator does not model, so it falls short of
+  FSDP2's peak.
 
 After the output head's backward (``"first gradient"``), when the logits and their gradients are
-freed and the first parameter gradient arrives: the activations, model states, gathered and
-backend terms, every engine's bucket (ZeRO-2 allocates its bucket again here), and
+freed and the first parameter gradient arrives: the activations, model states, gathered term, every engine's bucket (ZeRO-2 allocates its bucket again here), and
 ``head_gradient``: the output head's weight gradient, which for a tied embedding waits as a
 temporary until the embedding's own gradient arrives at the end of backward.
 
 At the end of backward (``"backward end"``), when activations are gone: the model states, the
-gathered, bucket and backend terms above, and ``tied_gradient``: BLOOM ties its embedding to the
+gathered and bucket terms above, and ``tied_gradient``: BLOOM ties its embedding to the
 output head, so the head's gradient and the embedding's are computed separately and summed (three
 gradient-dtype tensors of the largest layer's size besides the stored gradient).
 
@@ -70,7 +73,6 @@ TERMS = (
     "logit_gradient",
     "gathered",
     "buckets",
-    "backend_copies",
     "head_gradient",
     "tied_gradient",
     "fp32_gradients",
@@ -89,7 +91,6 @@ class PeakPrediction:
     logit_gradient: int = 0
     gathered: int = 0
     buckets: int = 0
-    backend_copies: int = 0
     head_gradient: int = 0
     tied_gradient: int = 0
     fp32_gradients: int = 0
@@ -169,9 +170,7 @@ def phase_peaks(spec, engine: str, world_size: int) -> tuple[PeakPrediction, ...
     else:
         bucket = 4 * params if engine == "torch-zero1" else 0
         gathered = 4 * _root_parameters(config) if engine == "torch-fsdp" else 0
-    # gloo's reduce-scatter copies (DeepSpeed ZeRO-3 reduces bf16 gradients, FSDP2 fp32 ones)
-    copies = 2 * model.gradient_bytes * params if model.stage == 3 else 0
-    held = dict(model_states=states, gathered=gathered, backend_copies=copies)
+    held = dict(model_states=states, gathered=gathered)
     activations = spec.layers * per_layer
     tied = config.tie_word_embeddings
     backward = PeakPrediction(

@@ -7,6 +7,11 @@ Each mode trains a fresh copy of the same initial model on the same token batche
 backward, skips the optimizer step when a gradient overflows to inf/NaN and halves the scale, and
 doubles it after ``growth_interval`` clean steps.
 
+What autocast keeps in fp32: the weights (the master copy), their ``.grad`` and AdamW's moments,
+and the loss (transformers' fp32 log-softmax); only the operators autocast lists (matrix products,
+attention) compute in 16-bit, so the 16-bit values are activations and the gradients flowing
+between them, never a stored or communicated 16-bit gradient.
+
 Per step: the loss, the scale, whether the step was skipped, and ``underflow``: of the parameter
 gradient elements that an fp32 backward at the same weights and batch makes non-zero, the fraction
 that this mode's backward makes exactly zero (fp16's smallest subnormal is 6e-8; bf16's is 9e-41).
@@ -145,15 +150,23 @@ def _precision_run(spec, mode: str, *, steps: int, lr: float, growth_interval: i
     return pd.DataFrame(rows)
 
 
-def precision_experiment(spec, *, steps: int, modes=MODES, lr: float = 1e-3):
-    """:func:`precision_run` for every mode in ``modes``, one table (same model, same batches)."""
+def precision_experiment(spec, *, steps: int, modes=MODES, lr: float = 1e-3, growth_interval: int = 20):
+    """:func:`precision_run` for every mode in ``modes``, one table (same model, same batches);
+    ``growth_interval``: clean steps before the scaler doubles its scale (GradScaler's default
+    is 2000; a run shorter than it never sees the scale grow)."""
+    from fieldnotes.memory.zero import check_count
+
+    growth_interval = check_count("growth_interval", growth_interval, minimum=1)
     import pandas as pd
 
     modes = list(modes)
     bad = [m for m in modes if m not in MODES]
     if bad or not modes:
         raise ValueError(f"modes must be a non-empty subset of {MODES}, got {modes!r}")
-    return pd.concat([precision_run(spec, m, steps=steps, lr=lr) for m in modes], ignore_index=True)
+    return pd.concat(
+        [precision_run(spec, m, steps=steps, lr=lr, growth_interval=growth_interval) for m in modes],
+        ignore_index=True,
+    )
 
 
 __all__ = ["MODES", "counting_batches", "format_ranges", "precision_experiment", "precision_run"]

@@ -11,6 +11,7 @@ the optimizer step.
 from __future__ import annotations
 
 import gc
+import math
 import time
 from dataclasses import dataclass
 
@@ -47,6 +48,13 @@ class RunSpec:
         for name in ("hidden", "layers", "heads", "vocab", "seq_len", "micro_batch", "steps"):
             check_count(name, getattr(self, name), minimum=1)
         check_count("seed", self.seed, minimum=0)
+        if (
+            isinstance(self.lr, bool)
+            or not isinstance(self.lr, int | float)
+            or not math.isfinite(self.lr)
+            or self.lr <= 0
+        ):
+            raise ValueError(f"lr must be a finite number > 0, got {self.lr!r}")
         if self.hidden % self.heads:
             raise ValueError(f"hidden ({self.hidden}) must be divisible by heads ({self.heads})")
 
@@ -123,6 +131,7 @@ class TracedRun:
     losses: list
     keep: tuple  # engine, optimizer, model: for explaining the layout (explain.py)
     step_seconds: list  # wall-clock seconds of each untraced optimizer step before the traced one
+    memtracker_peak: int | None = None  # PyTorch's MemTracker's peak bytes, when cross-checked
 
 
 def _count(held: dict) -> dict:
@@ -137,8 +146,42 @@ def _label_all(tracker, held: dict) -> None:
         tracker.label(part, tensors)
 
 
-def run_deepspeed(spec: RunSpec, stage: int) -> TracedRun:
-    """Train under DeepSpeed ZeRO ``stage`` and trace the last optimizer step."""
+def _memtracker(cross_check: bool, model, held: dict):
+    """PyTorch's own tracker (``torch.distributed._tools.mem_tracker.MemTracker``, torch 2.13) for
+    the traced step, or a do-nothing context. It counts the storages operators return and those
+    given to ``track_external`` (here the model and every tensor the engine's objects hold), each
+    from when it first sees it; a storage only ever read, never returned, it does not count."""
+    import contextlib
+
+    if not cross_check:
+        return contextlib.nullcontext()
+    from torch.distributed._tools.mem_tracker import MemTracker
+
+    tracker = MemTracker()
+    tracker.track_external(model, *[t for tensors in held.values() for t in tensors])
+    return tracker
+
+
+def _next_micro_batch(tracker) -> None:
+    """MemTracker refuses a module's second forward in one context: clear its per-module
+    statistics (its peak snapshot is kept) before each micro-batch after the first."""
+    if hasattr(tracker, "reset_mod_stats"):
+        tracker.reset_mod_stats()
+
+
+def _memtracker_peak(tracker) -> int | None:
+    """The peak total bytes a MemTracker saw on the CPU (None for the do-nothing context)."""
+    import torch
+
+    if not hasattr(tracker, "get_tracker_snapshot"):
+        return None
+    peak = tracker.get_tracker_snapshot("peak")
+    return int(peak.get(torch.device("cpu"), {}).get("Total", 0))
+
+
+def run_deepspeed(spec: RunSpec, stage: int, *, cross_check: bool = False) -> TracedRun:
+    """Train under DeepSpeed ZeRO ``stage`` and trace the last optimizer step (``cross_check``:
+    inside PyTorch's MemTracker as well)."""
     import deepspeed
     import torch
     from transformers import BloomForCausalLM
@@ -168,9 +211,11 @@ def run_deepspeed(spec: RunSpec, stage: int) -> TracedRun:
     bucket = bucket_elements(spec)
     tracker = LiveBytes(bucket_nbytes=(2 * bucket, 4 * bucket))
     counted = {}
-    with tracker:
+    check = _memtracker(cross_check, model, held_deepspeed(engine, optimizer, stage))
+    with tracker, check:
         _label_all(tracker, held_deepspeed(engine, optimizer, stage))
         for i, x in enumerate(traced):
+            _next_micro_batch(check)
             tracker.start_phase("forward")
             loss = engine(input_ids=x, labels=x).loss
             tracker.start_phase("backward")
@@ -185,11 +230,26 @@ def run_deepspeed(spec: RunSpec, stage: int) -> TracedRun:
                 tracker.start_phase("optimizer")
                 engine.step()
         _label_all(tracker, held_deepspeed(engine, optimizer, stage))
-    return TracedRun(counted, tracker, losses, (engine, optimizer, model), step_seconds)
+    return TracedRun(counted, tracker, losses, (engine, optimizer, model), step_seconds,
+                     _memtracker_peak(check))
 
 
-def run_torch(spec: RunSpec, kind: str, world_size: int) -> TracedRun:
-    """Train under PyTorch's ``torch-zero1`` (DDP + ZeroRedundancyOptimizer) or ``torch-fsdp``."""
+def _accumulating(wrapped, kind: str, i: int):
+    """The context a DDP user writes around micro-batch ``i``'s forward and backward: DDP's
+    ``no_sync()`` on every micro-batch but the last of a step, so gradients are all-reduced once
+    per step. FSDP2 is left reducing every micro-batch (its default): with
+    ``set_requires_gradient_sync(False)`` it would keep every unsharded gradient until the last
+    micro-batch, trading the memory sharding saves for less communication."""
+    import contextlib
+
+    if kind == "torch-zero1" and i % MICRO_BATCHES != MICRO_BATCHES - 1:
+        return wrapped.no_sync()
+    return contextlib.nullcontext()
+
+
+def run_torch(spec: RunSpec, kind: str, world_size: int, *, cross_check: bool = False) -> TracedRun:
+    """Train under PyTorch's ``torch-zero1`` (DDP + ZeroRedundancyOptimizer) or ``torch-fsdp``
+    (``cross_check``: trace inside PyTorch's MemTracker as well)."""
     import torch
     import torch.distributed as dist
     from transformers import BloomForCausalLM
@@ -226,8 +286,9 @@ def run_torch(spec: RunSpec, kind: str, world_size: int) -> TracedRun:
     for i, x in enumerate(warm):
         if i % MICRO_BATCHES == 0:
             t0 = time.perf_counter()
-        loss = wrapped(input_ids=x, labels=x).loss / MICRO_BATCHES
-        loss.backward()
+        with _accumulating(wrapped, kind, i):
+            loss = wrapped(input_ids=x, labels=x).loss / MICRO_BATCHES
+            loss.backward()
         losses.append(float(loss) * MICRO_BATCHES)
         if i % MICRO_BATCHES == MICRO_BATCHES - 1:
             optimizer.step()
@@ -236,13 +297,16 @@ def run_torch(spec: RunSpec, kind: str, world_size: int) -> TracedRun:
     gc.collect()  # the same collector state at every run's traced step
     tracker = LiveBytes()
     counted = {}
-    with tracker:
+    check = _memtracker(cross_check, model, held_torch(model, inner))
+    with tracker, check:
         _label_all(tracker, held_torch(model, inner))
         for i, x in enumerate(traced):
-            tracker.start_phase("forward")
-            loss = wrapped(input_ids=x, labels=x).loss / MICRO_BATCHES
-            tracker.start_phase("backward")
-            loss.backward()
+            _next_micro_batch(check)
+            with _accumulating(wrapped, kind, i):
+                tracker.start_phase("forward")
+                loss = wrapped(input_ids=x, labels=x).loss / MICRO_BATCHES
+                tracker.start_phase("backward")
+                loss.backward()
             losses.append(float(loss) * MICRO_BATCHES)
             snapshot = held_torch(model, inner)
             _label_all(tracker, snapshot)
@@ -252,7 +316,8 @@ def run_torch(spec: RunSpec, kind: str, world_size: int) -> TracedRun:
         optimizer.step()
         _label_all(tracker, held_torch(model, inner))
         optimizer.zero_grad(set_to_none=True)
-    return TracedRun(counted, tracker, losses, (wrapped, optimizer, model), step_seconds)
+    return TracedRun(counted, tracker, losses, (wrapped, optimizer, model), step_seconds,
+                     _memtracker_peak(check))
 
 
 __all__ = [

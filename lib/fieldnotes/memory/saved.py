@@ -222,12 +222,33 @@ def predicted_activation_bytes(
     ``recompute="full"`` keeps only the layer's input, s·b·h elements of ``dtype``.
     """
     s, b = _check(config, seq_len, micro_batch, dtype, recompute)
+    return layer_activation_bytes(
+        config.model_type, hidden=config.hidden_size, heads=config.num_attention_heads,
+        seq_len=s, micro_batch=b, dtype=dtype, recompute=recompute,
+    )
+
+
+def layer_activation_bytes(
+    model_type: str, *, hidden, heads, seq_len, micro_batch, dtype="bfloat16", recompute="none"
+) -> int:
+    """:func:`predicted_activation_bytes` from the shape alone (no config): bytes one layer of a
+    ``model_type`` model ("bloom", "gpt2") of width ``hidden`` with ``heads`` heads saves for
+    backward at ``seq_len`` tokens x ``micro_batch`` samples, from :data:`ACTIVATION_COEFFICIENTS`.
+    """
+    h = check_count("hidden", hidden, minimum=1)
+    a = check_count("heads", heads, minimum=1)
+    s = check_count("seq_len", seq_len, minimum=1)
+    b = check_count("micro_batch", micro_batch, minimum=1)
+    if dtype not in DTYPE_BYTES:
+        raise ValueError(f"dtype must be one of {sorted(DTYPE_BYTES)}, got {dtype!r}")
+    if recompute not in RECOMPUTE:
+        raise ValueError(f"recompute must be one of {RECOMPUTE}, got {recompute!r}")
     if recompute == "full":
-        return DTYPE_BYTES[dtype] * s * b * config.hidden_size
-    key = (config.model_type, dtype)
+        return DTYPE_BYTES[dtype] * s * b * h
+    key = (model_type, dtype)
     if key not in ACTIVATION_COEFFICIENTS:
         raise ValueError(
             f"no fitted coefficients for (model_type, dtype) = {key}; fitted: {sorted(ACTIVATION_COEFFICIENTS)}"
         )
-    coef = ACTIVATION_COEFFICIENTS[key]
-    return round(sum(c * f for c, f in zip(coef, _features(config, s, b), strict=True)))
+    alpha, beta = ACTIVATION_COEFFICIENTS[key]
+    return round(alpha * s * b * h + beta * a * s * s * b)

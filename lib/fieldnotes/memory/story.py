@@ -1,7 +1,7 @@
 """The post's attempts, one at a time, on a 7B model and one 40 GB GPU: what each saves and why.
 
 Each attempt is a :func:`fieldnotes.memory.training_budget` setting; the table reports the GPU
-bytes by kind in 10^9-byte GB and whether they fit.
+bytes by kind at the step's peak moment in 10^9-byte GB and whether they fit.
 """
 
 from __future__ import annotations
@@ -24,39 +24,36 @@ def attempts_table(
     gpu_gb: float = A100_40GB,
     n_gpus_ddp: int = 4,
     vocab: int = 0,
+    tied_params: int = 0,
+    architecture: str = "bloom",
 ):
     """The post's sequence of attempts (fp32 -> mixed precision -> checkpointing -> LoRA -> DDP).
 
-    Activations follow Korthikanti et al. for 16-bit activations and are doubled for fp32; the
-    total includes the budget's working memory (the layer recomputed under checkpointing and,
-    with ``vocab``, the logits the loss keeps).
-    ``gpu_gb`` is in 10^9-byte GB. Returns a pandas DataFrame with one row per attempt.
+    Each row is :func:`fieldnotes.memory.training_budget` at its peak moment: activations are
+    ``architecture``'s measured ones in the precision's dtype, and the working memory (with
+    ``vocab`` the logits the loss keeps and their two fp32 gradients; the layer recomputed under
+    checkpointing; DDP's gradient buckets; with ``tied_params`` the gradients of an embedding tied
+    to the output head, in the full fine-tunes) is split into two columns, so that the byte columns add up
+    to ``total GB``. ``gpu_gb`` is in 10^9-byte GB. Returns a pandas DataFrame, one row per attempt.
     """
     import pandas as pd
 
     params = check_count("params", params, minimum=1)
     lora_params = check_count("lora_params", lora_params, minimum=1)
     shape = {"seq_len": seq_len, "micro_batch": micro_batch, "hidden": hidden, "heads": heads,
-             "vocab": vocab}
-    full = [Part("language model", params, "trained")]
-    lora = [Part("language model", params, "lora", lora_params=lora_params)]
+             "vocab": vocab, "architecture": architecture}
+    full = [Part("language model", params, "trained", tied_params=tied_params)]
+    lora = [Part("language model", params, "lora", lora_params=lora_params, tied_params=tied_params)]
     settings = [
-        ("fp32 Adam, one GPU", full, "fp32 (Adam)", "none", 1, 2),
-        ("+ mixed precision (bf16)", full, "bf16 mixed (Adam)", "none", 1, 1),
-        ("+ gradient checkpointing", full, "bf16 mixed (Adam)", "full", 1, 1),
-        ("+ LoRA, no checkpointing", lora, "bf16 mixed (Adam)", "none", 1, 1),
-        ("+ LoRA + checkpointing", lora, "bf16 mixed (Adam)", "full", 1, 1),
-        (
-            f"full fine-tune, DDP on {n_gpus_ddp} GPUs",
-            full,
-            "bf16 mixed (Adam)",
-            "full",
-            n_gpus_ddp,
-            1,
-        ),
+        ("fp32 Adam, one GPU", full, "fp32 (Adam)", "none", 1),
+        ("+ mixed precision (bf16)", full, "bf16 mixed (Adam)", "none", 1),
+        ("+ gradient checkpointing", full, "bf16 mixed (Adam)", "full", 1),
+        ("+ LoRA, no checkpointing", lora, "bf16 mixed (Adam)", "none", 1),
+        ("+ LoRA + checkpointing", lora, "bf16 mixed (Adam)", "full", 1),
+        (f"full fine-tune, DDP on {n_gpus_ddp} GPUs", full, "bf16 mixed (Adam)", "full", n_gpus_ddp),
     ]
     rows = []
-    for name, parts, precision, recompute, n, act_factor in settings:
+    for name, parts, precision, recompute, n in settings:
         b = training_budget(
             parts,
             stage=0,
@@ -66,8 +63,8 @@ def attempts_table(
             recompute=recompute,
             **shape,
         )
-        activations = act_factor * b.activations
-        total = b.model_states + activations + b.working
+        at = b.at_peak()
+        loss = at["logits"] + at["logit_gradient"]
         rows.append(
             {
                 "attempt": name,
@@ -75,9 +72,12 @@ def attempts_table(
                 "weights GB": b.weights / GB,
                 "gradients GB": b.gradients / GB,
                 "optimizer GB": b.optimizer_states / GB,
-                "activations GB": activations / GB,
-                "total GB": total / GB,
-                "fits GPU": total <= gpu_gb * GB,
+                "activations GB": at["activations"] / GB,
+                "logits + loss backward GB": loss / GB,
+                "other working GB": (b.working - loss) / GB,
+                "total GB": b.total / GB,
+                "peak at": b.peak_phase,
+                "fits GPU": b.total <= gpu_gb * GB,
             }
         )
     return pd.DataFrame(rows)
@@ -158,3 +158,34 @@ def plans_table(plans, *, settings=((0, 1), (3, 4), (3, 8)), gpu_gb: float = A10
             row[f"{label} fits"] = b.total <= gpu_gb * GB
         rows.append(row)
     return pd.DataFrame(rows).set_index("plan")
+
+
+def margin_text(total_bytes: int, gpu_bytes: int) -> str:
+    """Words for how ``total_bytes`` sits against ``gpu_bytes``, in 10^9-byte GB: "leaves X GB of
+    the Y GB free" or "needs X GB more than the Y GB"."""
+    total = check_count("total_bytes", total_bytes, minimum=0)
+    gpu = check_count("gpu_bytes", gpu_bytes, minimum=1)
+    if total <= gpu:
+        return f"leaves {(gpu - total) / GB:.1f} GB of the {gpu / GB:.1f} GB free"
+    return f"needs {(total - gpu) / GB:.1f} GB more than the {gpu / GB:.1f} GB"
+
+
+def lora_exercise_micro_batch(gpu_memory_gib: float = 40.0, seq_len: int = 512, lora_rank: int = 16) -> int:
+    """The chapter's exercise 4: the largest micro-batch at which BLOOMZ-7b1 with LoRA of
+    ``lora_rank`` on its attention matrices, without checkpointing, fits ``gpu_memory_gib`` GiB
+    (:func:`largest_micro_batch` on the attempts table, BLOOM's activations and logits)."""
+    from fieldnotes.memory.budget import lora_parameters
+    from fieldnotes.memory.counting import (
+        bloomz_7b1_config,
+        count_parameters,
+        largest_layer_parameters,
+        linear_shapes,
+    )
+
+    bloomz = bloomz_7b1_config()
+    lora = lora_parameters(linear_shapes(bloomz, targets=("query_key_value", "dense")), lora_rank)
+    return largest_micro_batch(
+        count_parameters(bloomz), "+ LoRA, no checkpointing", gpu_gb=gpu_memory_gib * GiB / GB,
+        layers=bloomz.n_layer, hidden=bloomz.hidden_size, heads=bloomz.n_head, seq_len=seq_len,
+        lora_params=lora, vocab=bloomz.vocab_size, tied_params=largest_layer_parameters(bloomz),
+    )

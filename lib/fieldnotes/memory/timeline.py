@@ -5,9 +5,11 @@ forward, backward (autograd runs CPU backward ops on the calling thread, inside 
 optimizer step, passes through it. A storage an operator returns that is not one of its inputs'
 storages is a new allocation; a ``weakref.finalize`` on the storage records when it is freed (the
 storage's Python object lives as long as the storage itself). Storages that existed before the
-step are counted from time zero: those the caller names with :meth:`LiveBytes.label` (the model
-states) and those an operator first reads as an input (``"resident"``: buffers and inputs that were
-there before the step began).
+step are counted from when the tracker first sees them, never from time zero: those the caller
+names with :meth:`LiveBytes.label` (the model states, labelled at the step's start) and those an
+operator first reads as an input (``"resident"``: buffers and inputs that were there before the
+step began, and storages made outside PyTorch's operators partway through the step, such as
+gloo's copies of a reduce-scatter's input, which would otherwise be backdated to the start).
 
 Each allocation gets one category, the first that applies:
 
@@ -171,7 +173,7 @@ class LiveBytes(TorchDispatchMode):
             _Allocation(st.nbytes(), phase, weakref.ref(st), resident=resident)
         )
         self._live[ptr] = i
-        self._events.append((0.0 if resident else self._now(), i, st.nbytes()))
+        self._events.append((self._now(), i, st.nbytes()))  # first seen now, whatever its age
         weakref.finalize(st, self._freed, ptr, i)
         return i
 

@@ -182,7 +182,19 @@ def zero_table(
     return pd.DataFrame(rows)
 
 
-def communication_elements(params, *, stage, n_gpus, micro_batches=1) -> Fraction:
+def zero3_gather_elements(params, *, micro_batches=1, gathered_twice=0) -> int:
+    """Elements ZeRO-3 all-gathers per optimizer step, counted as whole gathered buffers (a ring
+    sends (N − 1)/N of each per GPU): every parameter for the forward and again for the backward
+    of each of ``micro_batches``, and the ``gathered_twice`` parameters a pass uses twice (a tied
+    embedding, read as the input embedding and again as the output head) once more in each pass.
+    """
+    params = check_count("params", params, minimum=1)
+    a = check_count("micro_batches", micro_batches, minimum=1)
+    twice = check_count("gathered_twice", gathered_twice, minimum=0)
+    return 2 * a * (params + twice)
+
+
+def communication_elements(params, *, stage, n_gpus, micro_batches=1, gathered_twice=0) -> Fraction:
     """Elements each GPU sends (and receives) per optimizer step with ring collectives.
 
     A ring reduce-scatter or all-gather of Ψ elements over N GPUs sends (N − 1)/N·Ψ per GPU, an
@@ -192,8 +204,10 @@ def communication_elements(params, *, stage, n_gpus, micro_batches=1) -> Fractio
     updated weights (2 rings); ZeRO-2 reduce-scatters the gradients of every micro-batch into its
     partition, then all-gathers the weights (micro_batches + 1); ZeRO-3 all-gathers the weights in
     the forward and again in the backward of every micro-batch and reduce-scatters every
-    micro-batch's gradients (3·micro_batches). With one micro-batch and many GPUs this is the ZeRO
-    paper's section 7: 2Ψ, and 3Ψ = 1.5x for ZeRO-3.
+    micro-batch's gradients (3·micro_batches), plus, for ``gathered_twice`` parameters used twice
+    in a pass (a tied embedding), one more gather of them per pass (:func:`zero3_gather_elements`).
+    With one micro-batch and many GPUs this is the ZeRO paper's section 7: 2Ψ, and 3Ψ = 1.5x for
+    ZeRO-3.
     """
     params = check_count("params", params, minimum=1)
     n_gpus = check_count("n_gpus", n_gpus, minimum=1)
@@ -204,7 +218,10 @@ def communication_elements(params, *, stage, n_gpus, micro_batches=1) -> Fractio
         or stage not in STAGE_NAMES
     ):
         raise ValueError(f"stage must be 0, 1, 2 or 3, got {stage!r}")
-    rings = {0: 2, 1: 2, 2: a + 1, 3: 3 * a}[int(stage)]
+    if int(stage) == 3:
+        gathered = zero3_gather_elements(params, micro_batches=a, gathered_twice=gathered_twice)
+        return Fraction(n_gpus - 1, n_gpus) * (gathered + a * params)
+    rings = {0: 2, 1: 2, 2: a + 1}[int(stage)]
     return rings * Fraction(n_gpus - 1, n_gpus) * params
 
 
