@@ -26,3 +26,34 @@ def test_bad_calibration_inputs():
         measure_track_factor(float("nan"), 0.5)
     with pytest.raises(ValueError, match="at least one"):
         track_factor_table([], [0.5])
+
+
+def test_the_trend_in_words_follows_the_numbers():
+    from fieldnotes.robot.calibration import describe_trend
+
+    assert describe_trend([4.4, 3.0, 2.1, 2.5]).startswith(
+        "it falls"
+    ) and "again" in describe_trend([4.4, 3.0, 2.1, 2.5])
+    assert describe_trend([3.0, 2.0, 1.5]) == "it falls as the turn rate rises"
+    assert describe_trend([1.0, 2.0, 3.0]) == "it rises with the turn rate"
+    assert describe_trend([2.0, 2.01, 2.0]) == "it is about the same at every turn rate"
+    assert "falls again" in describe_trend([1.0, 2.0, 1.2])
+    with pytest.raises(ValueError, match="values"):
+        describe_trend([1.0])
+
+
+def test_summary_of_a_chi_table():
+    import pandas as pd
+
+    from fieldnotes.robot.calibration import summarise_track_factor
+
+    table = pd.DataFrame(
+        [[4.0, 2.0, 2.4], [4.4, 2.2, 2.6]], index=[0.0, 0.6], columns=[0.3, 0.8, 1.2]
+    )
+    s = summarise_track_factor(table, 0.8, model=2.5)
+    assert (s["chi_min"], s["chi_max"]) == (2.0, 4.4)
+    assert s["chi_headland"] == pytest.approx(2.1) and s["chi_fastest"] == pytest.approx(2.5)
+    assert s["chi_speed_effect"] == pytest.approx(0.4 / 4.2)
+    assert "rises again" in s["chi_shape"]
+    with pytest.raises(ValueError, match="headland_rate"):
+        summarise_track_factor(table, 0.5, model=2.5)

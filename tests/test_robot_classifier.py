@@ -1,5 +1,7 @@
 """The flower classifier: training, metrics, checkpoints, ONNX."""
 
+import math
+
 import numpy as np
 import pytest
 
@@ -58,6 +60,9 @@ def test_ece_zero_when_calibrated_and_exact_when_overconfident():
     ece, table = V.expected_calibration_error(np.full(4, 0.99), np.array([1, 0, 1, 0]))
     assert ece == pytest.approx(0.49)
     assert table[:, 3].sum() == 4
+    # Guo et al.'s 15 equal bins over [0, 1]: two classes leave those below one half empty
+    assert len(table) == 15 and table[table[:, 0] < 0.46, 3].sum() == 0
+    assert math.isnan(V.expected_calibration_error(np.zeros(0), np.zeros(0))[0])
 
 
 def test_checkpoint_round_trip_and_foreign_files(trained, tmp_path):

@@ -71,6 +71,8 @@ def test_gain_and_lookahead_verdicts():
     assert "0.6 rad/s" in exercises.gain_verdict(0.03, 0.03, 0.6)
     assert exercises.gain_verdict(0.03, 0.03, 0.6).startswith("buys little")
     # a larger gain that does better is said so (3.27 cm -> 1.84 cm was read as "buys little")
-    assert exercises.gain_verdict(0.0184, 0.0327, 0.6).startswith("tracks the lane centre more tightly")
+    assert exercises.gain_verdict(0.0184, 0.0327, 0.6).startswith(
+        "tracks the lane centre more tightly"
+    )
     assert exercises.lookahead_verdict(0.09, 0.02) == "is what matters"
     assert "little difference" in exercises.lookahead_verdict(0.02, 0.02)

@@ -106,3 +106,16 @@ def test_table_has_one_row_per_plant():
     t = f.table()
     assert len(t) == f.n_plants
     assert set(t["line"]) <= {"female", "male"}
+
+
+def test_off_types_are_fertile_plants_in_female_rows_and_leave_the_layout_alone():
+    plain = make_field(rows=6, plants_per_row=40, seed=3)
+    mixed = make_field(rows=6, plants_per_row=40, seed=3, off_type_fraction=0.1)
+    assert np.array_equal(plain.plant_xy, mixed.plant_xy)
+    assert np.array_equal(plain.plant_seed, mixed.plant_seed)
+    assert not plain.off_types.any()
+    off = mixed.off_types
+    assert 0 < off.sum() < 0.25 * (mixed.lines[mixed.plant_row] == 0).sum()
+    assert (mixed.lines[mixed.plant_row[off]] == 0).all() and (mixed.plant_label[off] == 1).all()
+    with pytest.raises(ValueError, match="off_type_fraction"):
+        make_field(off_type_fraction=1.0)

@@ -44,3 +44,53 @@ def test_the_pi_runs_the_exported_cnn_and_the_side_camera_without_torch(tmp_path
     assert proc.returncode == 0, proc.stderr[-2000:]
     got = np.array([float(v) for v in proc.stdout.split()])
     assert np.allclose(got, expected, atol=1e-4)
+
+
+def test_the_pi_extra_holds_what_the_cameras_need():
+    """With only the standard library, fieldnotes and the ``pi`` extra's packages importable, the
+    row detector and the side camera still run (both filter images with scipy)."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    code = f"""
+import importlib.abc, sys, tomllib
+with open({str(root / "pyproject.toml")!r}, "rb") as fh:
+    extra = tomllib.load(fh)["project"]["optional-dependencies"]["pi"]
+allowed = {{r.split("==")[0].split("[")[0].strip().lower().replace("-", "_") for r in extra}}
+allowed.add("fieldnotes")
+class OnlyThePiExtra(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        top = name.split(".")[0]
+        if top in sys.stdlib_module_names or top.lower() in allowed or top.startswith("_"):
+            return None
+        raise ImportError(top + " is not in the pi extra")
+sys.meta_path.insert(0, OnlyThePiExtra())
+import numpy as np
+from fieldnotes.robot.row_detector import Camera, detect_rows
+from fieldnotes.robot.side_camera import SideCamera, find_flowers
+cam, side = Camera(), SideCamera()
+rng = np.random.default_rng(0)
+detect_rows(rng.integers(0, 255, (cam.height, cam.width, 3), dtype=np.uint8), cam, 1.2)
+find_flowers(rng.integers(0, 255, (side.height, side.width, 3), dtype=np.uint8), side, -1)
+print("ran")
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "ran"
+
+
+def test_the_gpio_backend_install_recipe_names_the_pi_extra_pins():
+    """The docstring's --no-deps recipe installs exactly the ``pi`` extra (no torch)."""
+    import re
+    import tomllib
+    from pathlib import Path
+
+    from fieldnotes.robot.drive import GpioBackend
+
+    root = Path(__file__).resolve().parents[1]
+    with open(root / "pyproject.toml", "rb") as fh:
+        extra = tomllib.load(fh)["project"]["optional-dependencies"]["pi"]
+    doc = GpioBackend.__doc__
+    assert "pip install --no-deps ." in doc
+    pins = set(re.findall(r"[A-Za-z0-9_.-]+==[0-9A-Za-z.]+", doc))
+    assert pins == set(extra)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from fieldnotes.robot.drive import HUSKY, KinematicBackend, Program, square, wrap_angle
-from fieldnotes.robot.localisation import PoseEkf, SensedRobot
+from fieldnotes.robot.localisation import EkfSettings, PoseEkf, SensedRobot
 from fieldnotes.robot.sensing import SensorNoise, Sensors
 
 
@@ -77,8 +77,8 @@ def test_a_turn_widens_the_position_uncertainty_so_a_later_row_end_fix_is_accept
     straight, turned = PoseEkf((0.0, 0.0, 0.0)), PoseEkf((0.0, 0.0, 0.0))
     straight.predict(0.0, 0.0, 1.0)
     turned.predict(0.0, math.pi, 1.0)
-    slide = turned.settings.turn_slide_sd * math.pi
-    assert turned.cov[1, 1] == pytest.approx(straight.cov[1, 1] + slide**2)
+    slide_var = turned.settings.turn_slide_sd**2 * math.pi  # a random walk in the angle turned
+    assert turned.cov[1, 1] == pytest.approx(straight.cov[1, 1] + slide_var)
     # a fix 0.6 m off: accepted after the turn and pulls most of the way, counted as a correction
     assert turned.along_fix(0.6, 0.08)
     assert 0.5 < turned.pose()[1] < 0.6
@@ -89,3 +89,44 @@ def test_a_turn_widens_the_position_uncertainty_so_a_later_row_end_fix_is_accept
     assert straight.pose()[1] == 0.0 and straight.along_correction_m == 0.0
     with pytest.raises(ValueError, match="sd_m"):
         turned.along_fix(0.0, 0.0)
+
+
+@pytest.mark.parametrize("what", ["straight", "u-turn"])
+def test_motion_noise_does_not_depend_on_how_often_the_filter_predicts(what):
+    """10 m driven or a U-turn, predicted in 10 steps or in 600 (the same 60 Hz gyro samples):
+    the same uncertainty, and the stated one (sd·√distance, sd·√angle)."""
+    h = 1 / 60  # physics step: the gyro's sample period (s)
+    covs = []
+    for steps in (10, 600):
+        ekf = PoseEkf((0.0, 0.0, 0.0 if what == "straight" else math.pi / 2))
+        total_s = 20.0
+        for _ in range(steps):
+            dt = total_s / steps
+            if what == "straight":
+                ekf.predict(10.0 / steps, 0.0, dt, samples=round(dt / h))
+            else:
+                ekf.predict(0.0, math.pi / steps, dt, samples=round(dt / h))
+        covs.append(ekf.cov.copy())
+    assert covs[0] == pytest.approx(covs[1], rel=0.02, abs=1e-9)
+    s, start = EkfSettings(), EkfSettings().start_sd_m ** 2
+    if what == "straight":
+        # along the heading (x): the start's and the distance's random walk over 10 m
+        assert covs[1][0, 0] == pytest.approx(start + s.distance_sd**2 * 10.0, rel=0.01)
+    else:
+        assert covs[1][0, 0] == pytest.approx(start + s.turn_slide_sd**2 * math.pi, rel=0.01)
+
+
+def test_along_consistent_asks_the_gate_without_fusing():
+    ekf = PoseEkf((0.0, 0.0, 0.0))
+    before = ekf.cov.copy()
+    assert ekf.along_consistent(0.1, 0.08) and not ekf.along_consistent(3.0, 0.08)
+    assert (ekf.cov == before).all() and ekf.along_fixes_used == 0
+
+
+def test_row_end_fix_verdict_follows_the_numbers():
+    from fieldnotes.robot.localisation import row_end_fix_verdict
+
+    assert row_end_fix_verdict(0.2, 0.4).startswith("the position over the run improves")
+    assert "not the position" in row_end_fix_verdict(0.42, 0.31)
+    with pytest.raises(ValueError, match="finite"):
+        row_end_fix_verdict(float("nan"), 0.3)

@@ -46,3 +46,28 @@ def test_marks_near_their_plants_all_match(seed, noise):
     angle = rng.uniform(0, 2 * np.pi, 12)
     marks = plants[order] + noise * np.stack([np.cos(angle), np.sin(angle)], axis=1)
     assert np.array_equal(match_marks(marks, plants, MARK_RADIUS_M), order)
+
+
+def test_label_accuracy_interval():
+    """About a hundred marks: the label accuracy's 95 % interval is several points wide."""
+    from fieldnotes.robot.marks import wilson_interval
+
+    lo, hi = wilson_interval(107, 112)
+    assert lo < 107 / 112 < hi and 0.05 < hi - lo < 0.1
+    assert wilson_interval(50, 50)[1] == 1.0 and wilson_interval(50, 50)[0] > 0.9
+    assert wilson_interval(0, 10)[0] == 0.0
+    assert all(np.isnan(wilson_interval(0, 0)))
+    with pytest.raises(ValueError, match="successes"):
+        wilson_interval(5, 4)
+    plants = np.array([[0.0, 0.0], [0.0, 0.5]])
+    s = score_marks(plants, [0, 1], plants, [0, 0])
+    assert s.labels_correct == 1 and s.label_interval() == wilson_interval(1, 2)
+
+
+def test_compare_words():
+    from fieldnotes.robot.marks import compare_words
+
+    assert compare_words(0.98, 0.94) == "above" and compare_words(0.9, 0.94) == "below"
+    assert compare_words(0.94, 0.94) == "level with"
+    with pytest.raises(ValueError, match="finite"):
+        compare_words(float("nan"), 0.5)

@@ -1,5 +1,6 @@
 """Whole missions in PyBullet, the footprint test, and the files a mission writes."""
 
+import dataclasses
 import json
 import math
 
@@ -10,9 +11,13 @@ from hypothesis import strategies as st
 
 from fieldnotes.robot.drive import PyBulletBackend
 from fieldnotes.robot.field import make_field
+from fieldnotes.robot.localisation import PoseEkf
 from fieldnotes.robot.mission import (
     MissionConfig,
+    Referee,
+    RowEnd,
     footprint_hits,
+    lane_calls,
     lane_x,
     row_calls,
     run_mission,
@@ -128,3 +133,115 @@ def test_bad_config():
     f = make_field(rows=1, plants_per_row=4)
     with pytest.raises(ValueError, match="camera_every"):
         run_mission(f, None, MissionConfig(camera_every=0))
+
+
+def _gapped_field(rows=2, plants_per_row=12, gap=(4, 5), seed=0):
+    """A field whose row 0 misses planting positions ``gap`` (mid-row): the rows ahead run out at
+    the gap as they do at the row's end."""
+    f = make_field(rows=rows, plants_per_row=plants_per_row, seed=seed, gap_fraction=0.0)
+    pitch = f.pitch_m
+    drop = (f.plant_row == 0) & np.isin(np.floor(f.plant_xy[:, 1] / pitch).astype(int), gap)
+    keep = ~drop
+    return dataclasses.replace(
+        f,
+        plant_xy=f.plant_xy[keep],
+        plant_row=f.plant_row[keep],
+        plant_label=f.plant_label[keep],
+        plant_seed=f.plant_seed[keep],
+        gaps=int(drop.sum()),
+    )
+
+
+def test_row_end_sets_a_gap_aside_and_fuses_one_fix_per_row_end():
+    """A reading 5 m short of the plan's last plant is a gap, not the end; the end's readings,
+    however many frames saw them, make one fix (their errors are shared)."""
+    ekf = PoseEkf((0.0, 0.0, math.pi / 2))
+    ekf.cov[1, 1] = 0.5**2  # after a headland turn
+    end = RowEnd(last_planted_y=9.75, direction=1, gate_m=1.0)
+    assert not end.offer(ekf, 4.75 - 0.0, 0.08) and not end.seen  # a gap at y ≈ 4.75
+    ekf.state[1] = 8.0  # odometry: 8 m along, the truth is 8.3 m
+    for ahead in (1.45, 1.46, 1.44):
+        assert end.offer(ekf, ahead, 0.08)
+    assert end.rejected == 1 and end.end_along() == pytest.approx(9.45)
+    assert end.fuse(ekf, 0.08)
+    assert ekf.along_fixes_used == 1
+    assert 8.25 < ekf.pose()[1] < 8.3  # pulled most of the 0.3 m
+    # coming back down (direction −1) the row's last plant is its first planting position
+    down = RowEnd(last_planted_y=0.25, direction=-1, gate_m=1.0)
+    ekf2 = PoseEkf((0.0, 6.0, -math.pi / 2))
+    assert not down.offer(ekf2, 1.5, 0.08)  # ends at y 4.5: 4.25 m short of the plan's 0.25
+    with pytest.raises(ValueError, match="row_end_gate_m"):
+        RowEnd(0.25, 1, float("nan"))
+    with pytest.raises(ValueError, match="no reading"):
+        down.end_along()
+
+
+class _StubSim:
+    """Just enough simulator for the referee: a true pose and a clock."""
+
+    def __init__(self, pose):
+        self.pose_, self.time_s = pose, 0.0
+
+    def render_pose(self):
+        return self.pose_
+
+
+class _StubRobot:
+    def __init__(self, geometry):
+        self.geometry = geometry
+
+    def pose(self):
+        return (0.0, 0.0, 0.0)
+
+
+def test_referee_completes_a_row_only_when_the_robot_drove_its_whole_length():
+    """A lane started mid-row (after an early U-turn) passes no plant behind its start: it is not
+    complete, however far it goes on; a lane driven from before the first plant past the last is."""
+    from fieldnotes.robot.drive import HUSKY
+
+    f = make_field(rows=2, plants_per_row=10, seed=0, gap_fraction=0.0)
+    x1 = lane_x(f, 1)
+    sim = _StubSim((x1, 4.0, -math.pi / 2))
+    ref = Referee(f, sim, _StubRobot(HUSKY))
+    ref.start_lane(1, -1)
+    for y in np.arange(4.0, -1.5, -0.1):  # from mid-row down past the row's start
+        sim.pose_ = (x1, y, -math.pi / 2)
+        ref.record()
+    assert not ref.lane_done()
+    ref.start_lane(0, 1)
+    x0 = lane_x(f, 0)
+    for y in np.arange(-1.0, f.row_length_m + 1.0, 0.1):
+        sim.pose_ = (x0, y, math.pi / 2)
+        ref.record()
+    assert ref.lane_done()
+
+
+def test_a_gap_in_the_planting_does_not_end_the_row(small_mission):
+    """Row 0 misses two plants mid-row: the robot drives on past the gap to the row's real end,
+    completes both rows and hits nothing (the first edition's camera-only row end U-turned at
+    the gap)."""
+    _, net, _ = small_mission
+    f = _gapped_field()
+    r = run_mission(f, net, MissionConfig(), make_backend=BlindfoldedHusky)
+    assert r.rows_completed == 2 and r.plants_hit == 0
+    assert r.row_end_readings_set_aside > 0  # the gap was seen and set aside
+    lane0 = r.trajectory[r.trajectory[:, 4] == 0]
+    assert lane0[:, 2].max() > f.row_length_m  # truly drove past the row's end
+    assert r.mark_scores.mark_recall >= 0.8
+
+
+def test_one_definition_of_the_row_call(small_mission):
+    f, _, r = small_mission
+    calls = lane_calls(r.marks, r.mark_lane, f.n_rows)
+    assert int((calls == f.lines).sum()) == r.rows_called_correctly
+    table = row_calls(f, r)
+    assert list(table["correct"]) == list(calls == f.lines)
+    marks = np.array([[0, 0, 1], [0, 1, 0], [0, 2, 1], [1, 0, 0], [1, 1, 1]], float)
+    assert list(lane_calls(marks, np.array([0, 0, 0, 1, 1]), 3)) == [1, -1, -1]
+
+
+def test_max_sim_seconds_must_be_a_positive_finite_number():
+    f = make_field(rows=1, plants_per_row=4)
+    for bad in (float("nan"), 0.0, -1.0, float("inf")):
+        with pytest.raises(ValueError, match="max_sim_seconds"):
+            run_mission(f, None, MissionConfig(max_sim_seconds=bad))

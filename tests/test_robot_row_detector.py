@@ -126,8 +126,10 @@ def test_detect_rows_over_the_whole_range_of_offsets_and_headings(grid_frames, s
         assert est.ok, where
         # with flower heads on the stems (foliage at 0.25 m seen from the mast) the range's
         # corners read up to 8 cm and 3° off under σ=16 noise (6 cm and 2.5° on bare stems)
-        assert est.offset_m == pytest.approx(offset, abs=0.09), where
-        assert est.heading_rad == pytest.approx(heading, abs=math.radians(3.0)), where
+        assert est.offset_m == pytest.approx(offset, abs=V.HELD_OFFSET_TOL_M), where
+        assert est.heading_rad == pytest.approx(
+            heading, abs=math.radians(V.HELD_HEADING_TOL_DEG)
+        ), where
 
 
 def test_detect_rows_in_a_plot_with_jitter_gaps_and_weeds():

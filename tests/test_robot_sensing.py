@@ -21,12 +21,15 @@ def test_presets_and_bad_noise():
     d, h = noise_preset("default"), noise_preset("high")
     assert h.camera_sd > d.camera_sd > 0 and h.slip_sd > d.slip_sd > 0
     assert h.gyro_bias_sd > d.gyro_bias_sd > 0 and h.ticks_per_rev < d.ticks_per_rev
+    assert h.slip_bias_sd > d.slip_bias_sd > 0 == NOISE_PRESETS["none"].slip_bias_sd
     with pytest.raises(ValueError, match="sensor noise 'loud'"):
         noise_preset("loud")
     with pytest.raises(ValueError, match="slip_sd"):
         SensorNoise(slip_sd=float("nan"))
     with pytest.raises(ValueError, match="ticks_per_rev"):
         SensorNoise(ticks_per_rev=0)
+    with pytest.raises(ValueError, match="slip_bias_sd"):
+        SensorNoise(slip_bias_sd=-0.1)
 
 
 def test_encoder_ticks_are_the_wheel_angle_quantised():
@@ -83,3 +86,22 @@ def test_degrade_frame():
     assert blurred[:, :, 0].sum() == pytest.approx(edge[:, :, 0].astype(int).sum(), rel=0.01)
     with pytest.raises(ValueError, match="rgb"):
         degrade_frame(np.zeros((4, 4)), SensorNoise(), rng)
+
+
+def test_encoder_slip_bias_is_one_over_count_per_run_that_does_not_average_out():
+    """Slip on loose soil is not zero-mean: each run's encoders over-count by their own fraction,
+    so a longer drive does not average it away (the presets' difference in localisation)."""
+    ratios = []
+    for seed in (1, 2, 3):
+        robot = KinematicBackend(HUSKY)
+        sensors = Sensors(robot, SensorNoise(slip_bias_sd=0.05, slip_sd=0.05), seed=seed)
+        robot.set_wheels(0.5, 0.5)
+        for _ in range(1000):  # a reading every 0.1 s: the zero-mean part averages out
+            robot.advance(0.1)
+            ticks = sensors.encoder_ticks()
+        counted = np.array(ticks) * 2 * math.pi / 2**20
+        ratio = counted / np.array(robot.wheel_angles())
+        assert ratio == pytest.approx(1 + sensors.slip_bias, abs=0.005)
+        assert (sensors.slip_bias >= 0).all()
+        ratios.append(ratio.mean())
+    assert np.ptp(ratios) > 0.01  # drawn per run: runs differ

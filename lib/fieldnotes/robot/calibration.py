@@ -55,3 +55,54 @@ def track_factor_table(speeds_mps, turn_rates_radps):
         index=pd.Index(speeds, name="speed (m/s)"),
         columns=pd.Index(rates, name="turn rate (rad/s)"),
     )
+
+
+def describe_trend(values: np.ndarray, tolerance: float = 0.02) -> str:
+    """In words, how χ (or any value) changes over increasing turn rates ``values`` (1-D): steps
+    smaller than ``tolerance`` of the mean count as level. Used by the page so its sentence
+    follows the numbers."""
+    v = np.asarray(values, dtype=np.float64).reshape(-1)
+    if len(v) < 2 or not np.isfinite(v).all():
+        raise ValueError(f"values must hold at least two finite numbers, got {values!r}")
+    steps = np.diff(v) / abs(v.mean())
+    signs = np.where(steps > tolerance, 1, np.where(steps < -tolerance, -1, 0))
+    moves = signs[signs != 0]
+    if not len(moves):
+        return "it is about the same at every turn rate"
+    if (moves < 0).all():
+        return "it falls as the turn rate rises"
+    if (moves > 0).all():
+        return "it rises with the turn rate"
+    low, high = int(np.argmin(v)), int(np.argmax(v))
+    if 0 < low < len(v) - 1:
+        return "it falls as the turn rate rises, then rises again at the fastest turns"
+    if 0 < high < len(v) - 1:
+        return "it rises with the turn rate, then falls again at the fastest turns"
+    return "it changes with the turn rate, up and down"
+
+
+def summarise_track_factor(table, headland_rate: float, model: float) -> dict:
+    """The figures the page quotes from a :func:`track_factor_table` (speeds × turn rates, rad/s)
+    against the ``model``'s χ: the range (and as multiples of the model), χ averaged over the
+    speeds at the slowest and fastest turn rates and at ``headland_rate`` (which must be one of the
+    table's), the trend in words (:func:`describe_trend`), and the largest change the speed makes
+    at one turn rate as a fraction of that rate's mean."""
+    if headland_rate not in table.columns:
+        raise ValueError(f"headland_rate {headland_rate} is not a turn rate of the table")
+    values = table.to_numpy()
+    by_rate = table.mean(axis=0)
+    return {
+        "chi_model": float(model),
+        "chi_min": float(values.min()),
+        "chi_max": float(values.max()),
+        "chi_min_ratio": float(values.min()) / model,
+        "chi_max_ratio": float(values.max()) / model,
+        "rate_slowest": float(by_rate.index.min()),
+        "rate_fastest": float(by_rate.index.max()),
+        "chi_slowest": float(by_rate.iloc[0]),
+        "chi_fastest": float(by_rate.iloc[-1]),
+        "chi_headland": float(by_rate[headland_rate]),
+        "headland_rate": float(headland_rate),
+        "chi_shape": describe_trend(by_rate.to_numpy()),
+        "chi_speed_effect": float(((table.max(axis=0) - table.min(axis=0)) / by_rate).max()),
+    }

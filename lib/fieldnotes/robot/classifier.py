@@ -216,9 +216,11 @@ def confusion_matrix(truth: np.ndarray, pred: np.ndarray, n_classes: int = 2) ->
 
 
 def expected_calibration_error(
-    prob_male: np.ndarray, truth: np.ndarray, bins: int = 10
+    prob_male: np.ndarray, truth: np.ndarray, bins: int = 15
 ) -> tuple[float, np.ndarray]:
-    """ECE of the predicted class's confidence over ``bins`` equal-width bins; returns (ece, table).
+    """ECE of the predicted class's confidence over ``bins`` equal-width bins of [0, 1] (Guo et
+    al.'s 15 unless given; with two classes the confidence is at least one half, so the bins below
+    it stay empty); returns (ece, table).
 
     The table has one row per bin: lower edge, mean confidence, accuracy, count.
     """
@@ -226,7 +228,11 @@ def expected_calibration_error(
     pred = (prob_male >= 0.5).astype(int)
     conf = np.where(pred == 1, prob_male, 1 - prob_male)
     correct = (pred == truth).astype(float)
-    edges = np.linspace(0.5, 1.0, bins + 1)
+    if len(prob_male) != len(truth):
+        raise ValueError(f"prob_male has {len(prob_male)} entries, truth {len(truth)}")
+    if not len(truth):
+        return float("nan"), np.zeros((0, 4))
+    edges = np.linspace(0.0, 1.0, bins + 1)
     idx = np.clip(np.digitize(conf, edges[1:-1]), 0, bins - 1)
     table = np.zeros((bins, 4))
     ece = 0.0

@@ -138,18 +138,16 @@ def headland_turn(
     """U-turn into the next lane at ``x_next`` (m): quarter turn, drive across, quarter turn.
 
     ``heading_now`` is the lane direction (rad) the robot is leaving; returns the seconds taken.
+    Everything is steered on ``program.backend.pose()`` — on the mission's robot, the estimate.
+    A skid-steer robot slides in each quarter turn, and encoders and gyro do not see the slide,
+    so the turn cannot cancel it; the camera's fix of x in the next lane takes it out across the
+    rows, the next row end along them.
     """
     backend = program.backend
-    x0, y0, yaw0 = backend.pose()
+    x0, _, _ = backend.pose()
     across = 0.0 if x_next >= x0 else math.pi
     back = wrap_angle(heading_now + math.pi)
     t = turn_to(program, across, dt=dt, on_tick=on_tick)
-    # A skid-steer robot does not spin about its centre: it slips sideways and back. The second
-    # quarter turn will slip the same way, so measure the first and aim the crossing to cancel it.
-    x1, y1, _ = backend.pose()
-    c, s = math.cos(yaw0), math.sin(yaw0)
-    ahead, left = c * (x1 - x0) + s * (y1 - y0), -s * (x1 - x0) + c * (y1 - y0)
-    drift_x = ahead * math.cos(across) - left * math.sin(across)
-    t += drive_to_x(program, x_next - drift_x, across, dt=dt, on_tick=on_tick)
+    t += drive_to_x(program, x_next, across, dt=dt, on_tick=on_tick)
     t += turn_to(program, back, dt=dt, on_tick=on_tick)
     return t

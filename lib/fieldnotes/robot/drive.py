@@ -425,10 +425,19 @@ class GpioBackend:
 
     gpiozero's ``Motor`` drives its pins with PWM by default, which needs a pin factory that can
     do PWM: on a Raspberry Pi 5 (and on any Pi with Raspberry Pi OS Bookworm) that is ``lgpio``
-    (``pip install "fieldnotes[pi]"`` brings it; then ``GPIOZERO_PIN_FACTORY=lgpio`` or
-    ``pin_factory=gpiozero.pins.lgpio.LGPIOFactory()``). Without one gpiozero falls back to a
-    factory that cannot do PWM and ``Motor`` fails; tests use gpiozero's ``MockFactory`` with
-    ``pin_class=MockPWMPin``.
+    (then ``GPIOZERO_PIN_FACTORY=lgpio`` or ``pin_factory=gpiozero.pins.lgpio.LGPIOFactory()``).
+    Without one gpiozero falls back to a factory that cannot do PWM and ``Motor`` fails; tests use
+    gpiozero's ``MockFactory`` with ``pin_class=MockPWMPin``.
+
+    Installing on the Pi: the package's main dependencies include torch, so install it without
+    them and then the ``pi`` extra's pins alone (numpy, scipy, gpiozero, lgpio, onnxruntime, as
+    listed in ``pyproject.toml``)::
+
+        pip install --no-deps .
+        pip install numpy==2.4.6 scipy==1.17.1 gpiozero==2.0.1.post3 lgpio==0.2.2.0 \
+            onnxruntime==1.32.0
+
+    (``pip install "fieldnotes[pi]"`` would pull torch with the main dependencies.)
     """
 
     def __init__(

@@ -73,6 +73,12 @@ class Field:
         return self.pitch_m / 2, self.row_length_m - self.pitch_m / 2
 
     @property
+    def off_types(self) -> np.ndarray:
+        """(P,) bool: plants whose own label is not their row's line (a fertile plant in a female
+        row) — what a labeller that only knows the planting plan gets wrong."""
+        return self.plant_label != self.lines[self.plant_row]
+
+    @property
     def n_plants(self) -> int:
         """Number of crop plants (weeds excluded)."""
         return int(len(self.plant_xy))
@@ -107,10 +113,13 @@ def make_field(
     gap_fraction: float = 0.05,
     weeds_per_row: float = 3.0,
     robot_width: float = ROBOT_WIDTH_M,
+    off_type_fraction: float = 0.0,
 ) -> Field:
     """Generate a plot: ``plants_per_row`` planting positions per row (0.5 m apart unless
     ``row_length`` is given), Gaussian positional ``jitter`` (m, clipped at 3σ), a ``gap_fraction``
     of empty positions and Poisson-many weeds (``weeds_per_row`` on average) anywhere in the plot.
+    Each plant of a female row is, with probability ``off_type_fraction``, a fertile off-type (its
+    label male: it sheds pollen), drawn after everything else so the layout does not change.
     """
     lines = row_lines(rows, pattern)
     if isinstance(plants_per_row, bool) or not isinstance(plants_per_row, int | np.integer):
@@ -125,6 +134,8 @@ def make_field(
         )
     if not 0 <= gap_fraction < 1:
         raise ValueError(f"gap_fraction must be in [0, 1), got {gap_fraction}")
+    if not (np.isfinite(off_type_fraction) and 0 <= off_type_fraction < 1):
+        raise ValueError(f"off_type_fraction must be in [0, 1), got {off_type_fraction}")
     if jitter < 0 or weeds_per_row < 0:
         raise ValueError(f"jitter and weeds_per_row must be >= 0, got {jitter}, {weeds_per_row}")
     pitch = 0.5
@@ -149,6 +160,11 @@ def make_field(
     wx = rng.uniform(-0.5 * row_spacing, (rows - 0.5) * row_spacing, n_weeds)
     wy = rng.uniform(0, length, n_weeds)
     plant_xy = np.array(xy, dtype=np.float64).reshape(-1, 2)
+    plant_seed = rng.integers(0, 2**31 - 1, len(plant_xy))
+    plant_label = np.array(plabel, dtype=np.int64)
+    if off_type_fraction > 0:
+        off = (plant_label == FEMALE) & (rng.random(len(plant_label)) < off_type_fraction)
+        plant_label[off] = MALE
     return Field(
         n_rows=rows,
         row_length_m=length,
@@ -158,9 +174,9 @@ def make_field(
         lines=lines,
         plant_xy=plant_xy,
         plant_row=np.array(prow, dtype=np.int64),
-        plant_label=np.array(plabel, dtype=np.int64),
+        plant_label=plant_label,
         weed_xy=np.stack([wx, wy], axis=1) if n_weeds else np.zeros((0, 2)),
         gaps=gaps,
-        plant_seed=rng.integers(0, 2**31 - 1, len(plant_xy)),
+        plant_seed=plant_seed,
         pitch_m=length / plants_per_row,
     )

@@ -4,15 +4,17 @@ A mark is ``(x m, y m, label)``, placed from the robot's own pose estimate. Scor
 true plants one to one, nearest pair first, and only pairs closer than ``radius_m`` count
 (``MARK_RADIUS_M`` unless given: half the planting pitch, so a mark can only match the plant it
 stands next to or none). Precision: matched marks / marks; recall: matched plants / plants; label
-accuracy: correct labels among the matched marks. All plants of a row share its line's label, so a
-mark matched to the wrong plant of the right row still scores its label right: label accuracy
-measures the classifier, precision and recall the map. A mark shifted by about a planting pitch
+accuracy: correct labels among the matched marks, with a Wilson interval (:func:`wilson_interval`)
+because a field holds only about a hundred marks. The plants of a row share its line's label
+except for off-types, so a mark matched to the wrong plant of the right row usually still scores
+its label right: label accuracy measures the classifier, precision and recall the map. A mark shifted by about a planting pitch
 matches the neighbouring plant and still counts; where the scorer knows which plant each mark was
 made for (a simulation does), ``own_plant_rate`` says how many matched that very plant.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,6 +37,29 @@ class MarkScores:
     plants: int
     matched: int
     radius_m: float
+    labels_correct: int = 0
+
+    def label_interval(self, level: float = 0.95) -> tuple[float, float]:
+        """The label accuracy's Wilson interval at ``level`` (fractions; nan if nothing matched)."""
+        return wilson_interval(self.labels_correct, self.matched, level)
+
+
+def wilson_interval(successes: int, trials: int, level: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval (fractions) for ``successes`` out of ``trials`` at confidence
+    ``level``; (nan, nan) for no trials. It stays inside [0, 1] and is sensible near 100 %."""
+    if not 0 <= successes <= trials:
+        raise ValueError(f"successes must be in [0, trials], got {successes} of {trials}")
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    if trials == 0:
+        return float("nan"), float("nan")
+    from scipy.stats import norm
+
+    z = float(norm.ppf(0.5 + level / 2))
+    p = successes / trials
+    centre = (p + z**2 / (2 * trials)) / (1 + z**2 / trials)
+    half = z * math.sqrt(p * (1 - p) / trials + z**2 / (4 * trials**2)) / (1 + z**2 / trials)
+    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def match_marks(marks_xy: np.ndarray, plants_xy: np.ndarray, radius_m: float) -> np.ndarray:
@@ -94,4 +119,15 @@ def score_marks(
         plants=len(plant_labels),
         matched=matched,
         radius_m=float(radius_m),
+        labels_correct=correct,
     )
+
+
+def compare_words(value: float, reference: float) -> str:
+    """``value`` against ``reference`` in words for the page: "above", "below" or "level with"
+    (equal to four decimals)."""
+    if not (math.isfinite(value) and math.isfinite(reference)):
+        raise ValueError(f"value and reference must be finite, got {value}, {reference}")
+    if round(value, 4) == round(reference, 4):
+        return "level with"
+    return "above" if value > reference else "below"

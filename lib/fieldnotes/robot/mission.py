@@ -55,7 +55,8 @@ class MissionConfig:
     max_sim_seconds: float | None = None
     max_reach_m: float = 2.5  # the row detector's reach is trusted as a row's end below this
     row_end_fix: bool = True  # the row's end seen ahead fixes y against the planting plan
-    row_end_sd_m: float = 0.08  # one such fix's noise (m)
+    row_end_sd_m: float = 0.08  # that fix's noise (m), once per row end
+    row_end_gate_m: float = 1.0  # a row end seen more than this short of the plan's is a gap
 
 
 @dataclass
@@ -82,6 +83,14 @@ class MissionResult:
     crop_confusion: np.ndarray  # (2, 2) camera crops: true line (rows) × predicted (columns)
     crops_unmatched: int  # crops of no plant (no true plant within the mark radius)
     row_ends_seen: int = 0  # lanes whose end the forward camera saw
+    row_end_readings_set_aside: int = 0  # frames whose rows ran out ahead short of the plan's end
+    plan_label_accuracy: float = float("nan")  # matched marks labelled by their row's line alone
+    off_types: int = 0  # plants unlike their row's line (fertile in a female row)
+    off_types_called_fertile: int = 0  # of those, matched to a mark labelled male (fertile)
+    sighting_prob: np.ndarray = field(default_factory=lambda: np.zeros(0))  # each crop's P(male)
+    sighting_truth: np.ndarray = field(  # the label of the plant each crop shows, -1 = none
+        default_factory=lambda: np.zeros(0, np.int64)
+    )
     frames: list = field(default_factory=list)  # (t, rgb, RowEstimate)
     crops: list = field(default_factory=list)  # (crop, P(male), true label or -1), the first few
 
@@ -114,6 +123,12 @@ class MissionResult:
             "marks_on_own_plant": float(self.mark_scores.own_plant_rate),
             "mark_radius_m": float(self.mark_scores.radius_m),
             "row_ends_seen": int(self.row_ends_seen),
+            "row_end_readings_set_aside": int(self.row_end_readings_set_aside),
+            "label_accuracy_low": float(self.mark_scores.label_interval()[0]),
+            "label_accuracy_high": float(self.mark_scores.label_interval()[1]),
+            "plan_label_accuracy": float(self.plan_label_accuracy),
+            "off_types": int(self.off_types),
+            "off_types_called_fertile": int(self.off_types_called_fertile),
             "crops": int(self.crop_confusion.sum() + self.crops_unmatched),
             "crop_accuracy": float(
                 np.trace(self.crop_confusion) / max(self.crop_confusion.sum(), 1)
@@ -162,21 +177,27 @@ class Referee:
         self.xte: list[float] = []
         self.lane = -1
         self.stayed_in_lane = True
-        self._order = np.zeros(0, np.int64)
-        self._next_plant = 0
         self._direction = 1
+        self._span = (0.0, 0.0)  # along the lane (y · direction): the row's first and last plant
+        self._driven = [math.inf, -math.inf]  # the least and most along the robot's centre was
 
     def start_lane(self, lane: int, direction: int) -> None:
-        """A new lane: its plants in driving order, and a fresh in-lane record."""
+        """A new lane: where its row begins and ends in driving direction (its plants', or the
+        planting plan's if it has none), and a fresh in-lane record."""
         f = self.field
         self.lane, self._direction, self.stayed_in_lane = lane, direction, True
-        in_row = np.flatnonzero(f.plant_row == lane)
-        self._order = in_row[np.argsort(f.plant_xy[in_row, 1] * direction)]
-        self._next_plant = 0
+        ys = f.plant_xy[f.plant_row == lane, 1]
+        if not len(ys):
+            ys = np.asarray(f.planted_ends_m)
+        along = ys * direction
+        self._span = (float(along.min()), float(along.max()))
+        self._driven = [math.inf, -math.inf]
 
     def lane_done(self) -> bool:
-        """Stayed in the lane and passed every plant of its row."""
-        return self.stayed_in_lane and self._next_plant == len(self._order)
+        """Stayed in the lane and drove its row's whole length: the robot's true centre was, in
+        this lane, both before the row's first plant and past its last."""
+        first, last = self._span
+        return self.stayed_in_lane and self._driven[0] <= first and self._driven[1] >= last
 
     def record(self) -> None:
         """One tick: the true and estimated pose, plants hit; in a lane the cross-track error and
@@ -192,12 +213,8 @@ class Referee:
             self.xte.append(x - lane_x(f, self.lane))
         if abs(x - lane_x(f, self.lane)) > f.row_spacing_m / 2:
             self.stayed_in_lane = False
-        order = self._order
-        while (
-            self._next_plant < len(order)
-            and (f.plant_xy[order[self._next_plant], 1] - y) * self._direction <= 0
-        ):
-            self._next_plant += 1
+        along = y * self._direction
+        self._driven = [min(self._driven[0], along), max(self._driven[1], along)]
 
     def sighted(self, x_m: float, y_m: float) -> None:
         """A side-camera sighting at (x, y) in the robot frame (m): the true plant it shows (the
@@ -268,13 +285,69 @@ class PlantInspector:
         return np.asarray(probs, float), np.asarray(tracks, np.int64)
 
 
+class RowEnd:
+    """A lane's row end as the forward camera sees it, held against odometry and the planting plan.
+
+    Each frame in which the rows run out ahead is a reading of where the row's last plant lies:
+    the EKF's y plus the detector's reach (less ``REACH_BEYOND_LAST_M``). A reading counts only if
+    (1) it lies at most ``gate_m`` short of the plan's last planting position ``last_planted_y``
+    (m) in the odometry's frame — a gap in the planting also makes the rows ahead run out, earlier
+    — and (2) the position it implies passes the EKF's gate along the rows
+    (:meth:`~fieldnotes.robot.localisation.PoseEkf.along_consistent`). The readings of one row
+    end share their errors (the same plants seen, the same odometry), so they are fused as one
+    fix, not one each: their median, once (:meth:`fuse`)."""
+
+    def __init__(self, last_planted_y: float, direction: int, gate_m: float):
+        if not (math.isfinite(gate_m) and gate_m > 0):
+            raise ValueError(f"row_end_gate_m must be a finite number > 0 m, got {gate_m}")
+        self.last_planted_y, self.direction, self.gate_m = last_planted_y, direction, gate_m
+        self.readings: list[float] = []  # y (m, odometry frame) of the row's last plant
+        self.rejected = 0
+
+    @property
+    def seen(self) -> bool:
+        """Whether any reading was taken."""
+        return bool(self.readings)
+
+    def offer(self, ekf, ahead_m: float, sd_m: float) -> bool:
+        """One frame's reading: the row's last plant ``ahead_m`` (m) ahead along the lane. Returns
+        whether it was taken."""
+        y_now = float(ekf.state[1])
+        seen_y = y_now + self.direction * ahead_m
+        short_m = (self.last_planted_y - seen_y) * self.direction
+        ok = short_m <= self.gate_m and ekf.along_consistent(
+            self.last_planted_y - self.direction * ahead_m, sd_m
+        )
+        if ok:
+            self.readings.append(seen_y)
+        else:
+            self.rejected += 1
+        return ok
+
+    def end_along(self) -> float:
+        """The row's last plant along the lane (y · direction, m, odometry frame): the readings'
+        median."""
+        if not self.readings:
+            raise ValueError("no reading of the row end was taken")
+        return float(np.median(self.readings)) * self.direction
+
+    def fuse(self, ekf, sd_m: float) -> bool:
+        """Fix the EKF's y once from the readings' median against the planting plan; returns
+        whether the fix passed the EKF's gate."""
+        shift = self.last_planted_y - self.end_along() * self.direction
+        return ekf.along_fix(float(ekf.state[1]) + shift, sd_m)
+
+
 @dataclass(frozen=True)
 class LaneRun:
-    """How one lane went: whether the forward camera saw the row's end and whether the mission ran
-    out of time."""
+    """How one lane went: whether the forward camera saw the row's end (a reading passed
+    :class:`RowEnd`'s gates), how many readings were set aside as not the end (gaps), whether the
+    end's fix passed the EKF's gate, and whether the mission ran out of time."""
 
     saw_end: bool
     timed_out: bool
+    readings_set_aside: int = 0
+    end_fixed: bool = False
 
 
 def drive_lane(
@@ -295,11 +368,12 @@ def drive_lane(
     steers on the filtered offset and heading, and an accepted estimate also fixes the EKF's x and
     yaw against the map. With the rows out of sight the robot holds the lane's heading on the
     EKF's yaw. Row end: when the rows ahead reach less than ``cfg.max_reach_m``, the detector's
-    reach (less ``REACH_BEYOND_LAST_M``) says how far ahead the row's last planting position is;
-    with ``cfg.row_end_fix`` that position, known from the planting plan, fixes the EKF's y
-    (:meth:`~fieldnotes.robot.localisation.PoseEkf.along_fix`), and the estimate plus the reach
-    places the row's end. The robot stops ``cfg.headland_m`` beyond it (or, if the camera never
-    saw the end, beyond the planned length).
+    reach (less ``REACH_BEYOND_LAST_M``) says how far ahead the row's last plant is — a reading
+    for :class:`RowEnd`, which sets it aside if odometry puts it more than ``cfg.row_end_gate_m``
+    short of the planting plan's last position or the EKF's gate rejects it (a gap in the
+    planting). The readings taken place the row's end; the robot stops ``cfg.headland_m`` beyond
+    it (or, if none was taken, beyond the planned length), and with ``cfg.row_end_fix`` their
+    median fixes the EKF's y once (:meth:`RowEnd.fuse`).
     Plants: every ``cfg.side_every`` ticks ``inspect(side)`` looks at the row from the side that
     faces it (right going up, left coming back).
     """
@@ -309,7 +383,7 @@ def drive_lane(
     x_lane = lane_x(field_, lane)
     planned_end = (field_.row_length_m if direction > 0 else 0.0) * direction
     last_planted = field_.planted_ends_m[1] if direction > 0 else field_.planted_ends_m[0]
-    seen_end: float | None = None
+    row_end = RowEnd(last_planted, direction, cfg.row_end_gate_m)
     pid = make_row_pid(cfg.gains)
     row_filter = RowFilter()
     v = omega = 0.0
@@ -317,11 +391,11 @@ def drive_lane(
     while True:
         _, y_est, yaw_est = robot.pose()
         along = y_est * direction
-        end = seen_end if seen_end is not None else planned_end
-        if along >= end + cfg.headland_m:
-            return LaneRun(seen_end is not None, False)
-        if robot.time_s > max_sim:
-            return LaneRun(seen_end is not None, True)
+        end = row_end.end_along() if row_end.seen else planned_end
+        timed_out = robot.time_s > max_sim
+        if along >= end + cfg.headland_m or timed_out:
+            fixed = row_end.seen and cfg.row_end_fix and row_end.fuse(robot.ekf, cfg.row_end_sd_m)
+            return LaneRun(row_end.seen, timed_out, row_end.rejected, fixed)
         if tick % cfg.camera_every == 0:
             rgb = robot.camera()
             row_filter.predict(v, omega, dt * cfg.camera_every)
@@ -329,10 +403,7 @@ def drive_lane(
             estimate = row_filter.update(frame)
             if frame.ok and frame.reach_m < cfg.max_reach_m:
                 ahead = (frame.reach_m - REACH_BEYOND_LAST_M) * math.cos(frame.heading_rad)
-                if cfg.row_end_fix:
-                    robot.ekf.along_fix(last_planted - direction * ahead, cfg.row_end_sd_m)
-                    along = robot.pose()[1] * direction
-                seen_end = along + ahead
+                row_end.offer(robot.ekf, ahead, cfg.row_end_sd_m)
             if cfg.keep_frames and frame_times and robot.time_s >= frame_times[0]:
                 frames.append((robot.time_s, rgb, estimate))
                 frame_times.pop(0)
@@ -384,9 +455,17 @@ def run_mission(
         raise ValueError(f"gains.speed_mps must be a finite number > 0 m/s, got {speed}")
     if not (math.isfinite(cfg.headland_m) and cfg.headland_m > 0):
         raise ValueError(f"headland_m must be a finite number > 0 m, got {cfg.headland_m}")
+    if cfg.max_sim_seconds is not None and not (
+        math.isfinite(cfg.max_sim_seconds) and cfg.max_sim_seconds > 0
+    ):
+        raise ValueError(
+            f"max_sim_seconds must be None or a finite number > 0 s, got {cfg.max_sim_seconds}"
+        )
     dt = 1.0 / cfg.control_hz
     n, spacing, length = field_.n_rows, field_.row_spacing_m, field_.row_length_m
-    max_sim = cfg.max_sim_seconds or 60 + 3 * n * (length + 2 * cfg.headland_m + spacing) / speed
+    max_sim = cfg.max_sim_seconds
+    if max_sim is None:
+        max_sim = 60 + 3 * n * (length + 2 * cfg.headland_m + spacing) / speed
     start = (lane_x(field_, 0), -cfg.headland_m, math.pi / 2)
     frame_times: list[float] = []
     if cfg.keep_frames > 0:
@@ -407,7 +486,7 @@ def run_mission(
         flower_lighting=cfg.lighting,
     )
     frames: list = []
-    rows_completed = ends_seen = 0
+    rows_completed = ends_seen = ends_set_aside = 0
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -438,6 +517,7 @@ def run_mission(
                 inspect=inspector.look,
             )
             ends_seen += run.saw_end
+            ends_set_aside += run.readings_set_aside
             # the lane's sightings were placed from an estimate whose error along the rows the
             # row end's fixes have since measured: each moves by what was corrected after it
             inspector.lanes[-1].settle(robot.ekf.along_correction_m)
@@ -463,6 +543,7 @@ def run_mission(
         field_, referee, inspector, frames, rows_completed, ends_seen, sim.time_s, wall
     )
     result.cpu_seconds = cpu
+    result.row_end_readings_set_aside = ends_set_aside
     return result
 
 
@@ -501,12 +582,11 @@ def score_mission(
     predicted[match[match >= 0]] = marks[match >= 0, 2].astype(np.int64)
     prob[match[match >= 0]] = mark_prob[match >= 0]
     correct = int((predicted[predicted >= 0] == field_.plant_label[predicted >= 0]).sum())
-    rows_ok = 0
-    for r in range(field_.n_rows):
-        votes = marks[mark_lane == r, 2]
-        males = int((votes == 1).sum())
-        if len(votes) and int(males > len(votes) - males) == field_.lines[r]:
-            rows_ok += 1
+    rows_ok = int((lane_calls(marks, mark_lane, field_.n_rows) == field_.lines).sum())
+    # the baseline that knows only the planting plan: every mark gets its lane's row's line
+    hit = match >= 0
+    plan_correct = field_.lines[mark_lane[hit]] == field_.plant_label[match[hit]]
+    off = field_.off_types
     confusion = np.zeros((2, 2), dtype=np.int64)
     shows = seen_plant >= 0
     truth = field_.plant_label[seen_plant[shows]]
@@ -541,28 +621,47 @@ def score_mission(
         row_ends_seen=ends_seen,
         frames=frames,
         crops=crops,
+        plan_label_accuracy=float(plan_correct.mean()) if hit.any() else float("nan"),
+        off_types=int(off.sum()),
+        off_types_called_fertile=int((off & (predicted == 1)).sum()),
+        sighting_prob=seen_probs,
+        sighting_truth=np.array(
+            [int(field_.plant_label[k]) if k >= 0 else -1 for k in seen_plant], dtype=np.int64
+        ),
     )
 
 
+def lane_calls(marks: np.ndarray, mark_lane: np.ndarray, n_rows: int) -> np.ndarray:
+    """Each row's call (``n_rows``,): the majority label of the marks (M, 3: x, y, label) made from
+    its lane (``mark_lane``, M) — 1 male, 0 female, −1 no marks or a tie. What the robot itself
+    can say; the one definition both the score and :func:`row_calls` use."""
+    calls = np.full(n_rows, -1, dtype=np.int64)
+    for r in range(n_rows):
+        votes = marks[mark_lane == r, 2]
+        males, females = int((votes == 1).sum()), int((votes == 0).sum())
+        if males != females:
+            calls[r] = int(males > females)
+    return calls
+
+
 def row_calls(field_: Field, result: MissionResult):
-    """Per row: its line, the plants marked male/female, and the majority call (a DataFrame)."""
+    """Per row: its line, the plants in it, the marks made from its lane (male/female) and the
+    majority call (:func:`lane_calls`; "—" for none or a tie), as a DataFrame."""
     import pandas as pd
 
+    calls = lane_calls(result.marks, result.mark_lane, field_.n_rows)
     out = []
     for r in range(field_.n_rows):
-        sel = field_.plant_row == r
-        pred = result.predicted[sel]
-        males, females = int((pred == 1).sum()), int((pred == 0).sum())
-        call = "—" if males == females == 0 else LABELS[int(males > females)]
+        votes = result.marks[result.mark_lane == r, 2]
         out.append(
             {
                 "row": r,
                 "line": LABELS[field_.lines[r]],
-                "plants": int(sel.sum()),
-                "marked female": females,
-                "marked male": males,
-                "call": call,
-                "correct": call == LABELS[field_.lines[r]],
+                "plants": int((field_.plant_row == r).sum()),
+                "marked female": int((votes == 0).sum()),
+                "marked male": int((votes == 1).sum()),
+                "call": "—" if calls[r] < 0 else LABELS[calls[r]],
+                "correct": bool(calls[r] == field_.lines[r]),
             }
         )
     return pd.DataFrame(out)
@@ -595,3 +694,38 @@ def write_mission(field_: Field, result: MissionResult, out_dir: str | Path) -> 
     fig.savefig(out / "field.png", dpi=110, bbox_inches="tight")
     plt.close(fig)
     return out
+
+
+def crop_report(result: MissionResult, train_images=None, train_labels=None) -> dict:
+    """The side camera's crops as scored against the plants they truly show: accuracy, the two
+    mistakes' counts, which is more common (in words), the crops of no plant, the CNN's calibration
+    error on them (:func:`~fieldnotes.robot.classifier.expected_calibration_error`) and, given the
+    close-ups it was trained on, the colour-histogram baseline's accuracy on the crops the mission
+    kept (``MissionConfig.keep_crops``)."""
+    from fieldnotes.robot.classifier import expected_calibration_error, histogram_baseline
+
+    cm = result.crop_confusion
+    sees = result.sighting_truth >= 0
+    ece, _ = expected_calibration_error(result.sighting_prob[sees], result.sighting_truth[sees])
+    more = (
+        "fertile flowers called sterile"
+        if cm[1, 0] > cm[0, 1]
+        else "sterile flowers called fertile"
+        if cm[0, 1] > cm[1, 0]
+        else "neither: the two are equally common"
+    )
+    report = {
+        "crop_accuracy": float(np.trace(cm) / max(cm.sum(), 1)),
+        "crop_fertile_as_sterile": int(cm[1, 0]),
+        "crop_sterile_as_fertile": int(cm[0, 1]),
+        "crop_more_common": more,
+        "crops_of_no_plant": int(result.crops_unmatched),
+        "crop_ece": ece,
+    }
+    if train_images is not None:
+        shown = [(c, t) for c, _, t in result.crops if t >= 0]
+        if not shown:
+            raise ValueError("the mission kept no crops of a plant; set MissionConfig.keep_crops")
+        guess = histogram_baseline(train_images, train_labels, np.stack([c for c, _ in shown]))
+        report["crop_baseline_accuracy"] = float((guess == np.array([t for _, t in shown])).mean())
+    return report

@@ -5,7 +5,9 @@ chassis's turn rate (rad/s) — and these models turn it into what a robot's dri
 
 - **encoders**: ticks from the wheel angles, each side the mean of its two wheels, quantised to
   ``ticks_per_rev`` and with slip: every reading's increment is off by a random fraction
-  (``slip_sd``), as when a wheel spins a little on loose soil without the body moving with it;
+  (``slip_sd``, zero-mean), and on top of that each side over-counts by a fraction drawn once per
+  run (``slip_bias_sd``: the wheels spin a little on loose soil without the body moving with them,
+  always forwards, so it does not average out — the odometry overstates the distance driven);
 - **gyro**: the turn rate plus a bias drawn once per run (``gyro_bias_sd``) and white noise
   (``gyro_noise_sd``) on each reading;
 - **cameras** (forward and side): the rendered frame with a brightness change per frame, Gaussian blur and pixel noise.
@@ -29,7 +31,8 @@ import numpy as np
 class SensorNoise:
     """Noise levels: camera pixel noise (sd, 0–255 units), blur (Gaussian sd, px) and brightness
     change per frame (sd, fraction); encoder resolution (ticks per wheel revolution, None = exact)
-    and slip (sd of each reading's increment, fraction); gyro bias (sd across runs, rad/s) and
+    and slip (sd of each reading's increment, fraction; and the per-run over-count, |N(0, sd)|
+    per side, fraction); gyro bias (sd across runs, rad/s) and
     white noise (sd per reading, rad/s)."""
 
     camera_sd: float = 0.0
@@ -37,6 +40,7 @@ class SensorNoise:
     brightness_sd: float = 0.0
     ticks_per_rev: int | None = None
     slip_sd: float = 0.0
+    slip_bias_sd: float = 0.0
     gyro_bias_sd: float = 0.0
     gyro_noise_sd: float = 0.0
 
@@ -46,6 +50,7 @@ class SensorNoise:
             "camera_blur_px",
             "brightness_sd",
             "slip_sd",
+            "slip_bias_sd",
             "gyro_bias_sd",
             "gyro_noise_sd",
         ):
@@ -70,6 +75,7 @@ NOISE_PRESETS: dict[str, SensorNoise] = {
         brightness_sd=0.08,
         ticks_per_rev=1024,
         slip_sd=0.03,
+        slip_bias_sd=0.02,
         gyro_bias_sd=0.005,
         gyro_noise_sd=0.01,
     ),
@@ -79,6 +85,7 @@ NOISE_PRESETS: dict[str, SensorNoise] = {
         brightness_sd=0.2,
         ticks_per_rev=256,
         slip_sd=0.1,
+        slip_bias_sd=0.05,
         gyro_bias_sd=0.02,
         gyro_noise_sd=0.03,
     ),
@@ -115,6 +122,8 @@ class Sensors:
     def __post_init__(self) -> None:
         self.rng = np.random.default_rng(self.seed)
         self.gyro_bias_radps = float(self.rng.normal(0.0, self.noise.gyro_bias_sd))
+        # each side's over-count this run (fraction): slip on loose soil is always forwards
+        self.slip_bias = np.abs(self.rng.normal(0.0, self.noise.slip_bias_sd, 2))
         self._angles = np.asarray(self.hardware.wheel_angles(), dtype=np.float64)
         self._sensed = np.zeros(2)  # wheel angle each encoder has counted (rad), slip included
 
@@ -124,6 +133,7 @@ class Sensors:
         angles = np.asarray(self.hardware.wheel_angles(), dtype=np.float64)
         step = angles - self._angles
         self._angles = angles
+        step = step * (1.0 + self.slip_bias)
         if self.noise.slip_sd > 0:
             step = step * (1.0 + self.rng.normal(0.0, self.noise.slip_sd, 2))
         self._sensed += step

@@ -1,0 +1,72 @@
+"""The chapter's mission targets and the robustness table that checks them across presets."""
+
+import pandas as pd
+import pytest
+
+from fieldnotes.robot.targets import TARGETS, robustness_table
+
+
+def _runs(changes=None):
+    base = {
+        "rows": 6,
+        "rows_completed": 6,
+        "plants_hit": 0,
+        "mark_recall": 0.99,
+        "label_accuracy": 0.96,
+        "label_accuracy_low": 0.91,
+        "plan_label_accuracy": 0.95,
+        "cross_track_rmse_m": 0.02,
+        "localisation_rmse_m": 0.4,
+        "realtime_factor": 12.0,
+    }
+    rows = []
+    for preset in ("none", "default"):
+        for seed in (0, 1):
+            rows.append({**base, "seed": seed, "sensor_noise": preset})
+    df = pd.DataFrame(rows)
+    for (preset, seed, col), value in (changes or {}).items():
+        df.loc[(df.sensor_noise == preset) & (df.seed == seed), col] = value
+    return df
+
+
+def test_the_worst_seed_decides_each_verdict():
+    df = _runs({("default", 1, "rows_completed"): 5, ("default", 0, "realtime_factor"): 9.0})
+    table = robustness_table(df)
+    assert table.loc["rows completed (all)", "none met"] == "met"
+    assert table.loc["rows completed (all)", "default"] == 5
+    assert table.loc["rows completed (all)", "default met"] == "not met"
+    assert table.loc["simulation speed (× real time, both cameras)", "default met"] == "not met"
+    assert table.loc["localisation RMSE (m)", "none met"] == "reported"
+
+
+def test_speed_is_wall_clock_only_and_every_target_can_fail():
+    """No proxy (per CPU second) and no target that cannot fail (the colour baseline's)."""
+    assert [t.column for t in TARGETS].count("realtime_factor") == 1
+    assert not any("cpu" in t.column or "baseline" in t.column for t in TARGETS)
+    for t in TARGETS:
+        if t.op is None:
+            continue
+        bad = {">=": -1.0, "<=": 1e9}.get(t.op, 99 if t.worst == "max" else -1)
+        table = robustness_table(_runs({("none", 0, t.column): bad}))
+        assert table.loc[t.label, "none met"] == "not met", t.label
+
+
+def test_missing_columns_are_named():
+    with pytest.raises(ValueError, match="realtime_factor"):
+        robustness_table(_runs().drop(columns="realtime_factor"))
+
+
+def test_localisation_by_preset_and_its_verdict():
+    from fieldnotes.robot.targets import localisation_by_preset, noise_effect
+
+    df = _runs({("default", 1, "localisation_rmse_m"): 0.5})
+    assert localisation_by_preset(df) == {"none": 0.4, "default": 0.5}
+    assert noise_effect({"none": 0.4, "default": 0.41, "high": 0.42}).endswith("cannot see")
+    assert (
+        noise_effect({"none": 0.3, "default": 0.4, "high": 0.6}) == "it grows with the sensor noise"
+    )
+    assert "steadily" in noise_effect({"none": 0.3, "default": 0.6, "high": 0.4})
+    with pytest.raises(ValueError, match="high"):
+        noise_effect({"none": 0.3, "default": 0.4})
+    with pytest.raises(ValueError, match="localisation_rmse_m"):
+        localisation_by_preset(df.drop(columns="localisation_rmse_m"))
