@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -193,6 +194,34 @@ def test_fp16_with_a_gradient_scaler_learns_and_skips_overflowing_steps():
     assert all(
         torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True)
     )  # no step taken
+
+
+def test_a_slow_on_step_probe_is_not_counted_in_the_throughput():
+    model, batch, loss_fn = _problem()
+    seen = []
+
+    def probe(k):  # stands in for decoding the validation split at a budget
+        seen.append(k)
+        time.sleep(0.1)
+
+    t0 = time.perf_counter()
+    r = train_loop(list(model.parameters()), loss_fn, batch,
+                   TrainConfig(steps=10, lr=0.05, progress=False), on_step=probe)  # fmt: skip
+    elapsed = time.perf_counter() - t0
+    assert seen == list(range(1, 11))
+    assert r.on_step_seconds >= 1.0  # ten sleeps of 0.1 s, timed apart
+    assert elapsed - r.seconds >= 1.0  # ... and none of them in the training time
+    assert r.samples_per_second == pytest.approx(r.samples / r.seconds)
+
+
+@pytest.mark.parametrize("field, value", [("lr", 0), ("lr", float("nan")), ("lr", float("inf")),
+                                          ("lr", "0.1"), ("weight_decay", -0.1),
+                                          ("weight_decay", float("nan")), ("clip_norm", float("nan")),
+                                          ("clip_norm", -1.0), ("warmup_fraction", 1.0),
+                                          ("warmup_fraction", float("nan")), ("warmup_fraction", -0.1)])  # fmt: skip
+def test_bad_numbers_are_refused_naming_the_field(field, value):
+    with pytest.raises(ValueError, match=field):
+        TrainConfig(steps=1, **{field: value})
 
 
 def test_config_validation():

@@ -61,8 +61,14 @@ class TrainConfig:
     def __post_init__(self):
         if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 1:
             raise ValueError(f"steps must be a positive int, got {self.steps!r}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be > 0, got {self.lr!r}")
+        if not (isinstance(self.lr, int | float) and math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"lr must be a finite number > 0, got {self.lr!r}")
+        for name in ("weight_decay", "clip_norm"):
+            v = getattr(self, name)
+            if not (isinstance(v, int | float) and math.isfinite(v) and v >= 0):
+                raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
+        if not (isinstance(self.warmup_fraction, int | float) and 0 <= self.warmup_fraction < 1):
+            raise ValueError(f"warmup_fraction must be in [0, 1), got {self.warmup_fraction!r}")
         if self.checkpoint_every < 0:
             raise ValueError(f"checkpoint_every must be >= 0, got {self.checkpoint_every!r}")
         if self.precision not in PRECISIONS:
@@ -88,20 +94,24 @@ def config_hash(config: dict) -> str:
 
 @dataclass
 class TrainResult:
-    """Losses per step, the number of samples seen, the wall time spent in this process (s), the step
-    a resumed run continued from (0: started fresh), and for FP16 the gradient scale in force at
-    every step and the steps skipped because their gradients overflowed (empty lists otherwise)."""
+    """Losses per step, the number of samples seen, the wall time spent training in this process (s;
+    the ``on_step`` callbacks excluded), the wall time spent in those callbacks (s; e.g. decoding
+    the validation split at a budget), the step a resumed run continued from (0: started fresh), and
+    for FP16 the gradient scale in force at every step and the steps skipped because their gradients
+    overflowed (empty lists otherwise)."""
 
     losses: list[float] = field(default_factory=list)
     samples: int = 0
     seconds: float = 0.0
+    on_step_seconds: float = 0.0
     resumed_from: int = 0
     scales: list[float] = field(default_factory=list)
     skipped_steps: list[int] = field(default_factory=list)
 
     @property
     def samples_per_second(self) -> float:
-        """Training throughput in samples per second (this process only)."""
+        """Training throughput in samples per second (this process only; time spent in ``on_step``
+        is not counted, so an evaluation along the run does not lower it)."""
         return self.samples / self.seconds if self.seconds > 0 else float("nan")
 
 
@@ -217,7 +227,8 @@ def train_loop(
 
     ``on_step(k)`` is called after the k-th step (k counts from 1), e.g. to evaluate the model at
     budgets along one run; since the RNG is reseeded at every step, what it does (without
-    touching the parameters) cannot change the training. ``stop_after`` ends the process-local
+    touching the parameters) cannot change the training, and its wall time is kept apart
+    (``TrainResult.on_step_seconds``), so it cannot change the reported throughput either. ``stop_after`` ends the process-local
     run after that many steps by raising ``KeyboardInterrupt`` (a stand-in for a killed job, used
     by the tests).
     """
@@ -282,8 +293,10 @@ def train_loop(
                        "skipped_steps": result.skipped_steps}  # fmt: skip
             save_checkpoint(ckpt, params, opt, step + 1, history, config, scaler)
         if on_step is not None:
+            t_probe = time.perf_counter()
             on_step(step + 1)
+            result.on_step_seconds += time.perf_counter() - t_probe
         if stop_after is not None and done_here >= stop_after:
             raise KeyboardInterrupt(f"stopped after {done_here} steps (step {step + 1})")
-    result.seconds = time.perf_counter() - t0
+    result.seconds = time.perf_counter() - t0 - result.on_step_seconds
     return result
