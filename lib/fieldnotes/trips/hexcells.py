@@ -1,19 +1,19 @@
 """H3 hexagons (Uber's ``h3`` package) as an alternative bucketing: candidate counts beside the grid's.
 
 A trip end is bucketed into its H3 cell at one resolution; a partner closer than r metres is
-looked for in the cell and its six neighbours (``grid_disk(cell, 1)``). That is complete when
-every hexagon is at least r wide across its flats (sqrt(3) x its edge length). H3 edges vary
-over the globe around their published average (``h3.average_hexagon_edge_length``);
-``h3_resolution`` assumes no edge is shorter than half the average, and ``hex_candidates``
-checks completeness on the data against the exact oracle rather than trusting that assumption.
+looked for in the cell and its six neighbours (``grid_disk(cell, 1)``). From a point at a cell's
+vertex the ring's boundary is one edge length away (the outer end of the edge the two
+neighbours at that vertex share), so the ring is complete only when every edge of the cell and
+of its neighbours is at least r; the flat-to-flat width (sqrt(3) x the edge) is not enough. H3
+edges vary over the globe around their published average (``h3.average_hexagon_edge_length``),
+so ``h3_resolution`` measures the edges of the cells the trips actually fall in
+(``h3.edge_length``) instead of assuming a share of the average.
 
 Counted in pandas on one machine (the package has no Spark or DuckDB binding here): per key, a's
 rows times b's rows, as Spark's equi-join would pair them.
 """
 
 from __future__ import annotations
-
-import math
 
 import numpy as np
 import pandas as pd
@@ -23,21 +23,50 @@ from fieldnotes.trips.geo import check_radius, haversine_m
 from fieldnotes.trips.join import WINDOW_US
 from fieldnotes.trips.usable import first_broken_rule
 
-SHORTEST_EDGE_SHARE = 0.5
-"""Assumed lower bound of an H3 edge as a share of the resolution's average edge length."""
+
+def shortest_ring_edge_m(cells: np.ndarray) -> float:
+    """Shortest edge (metres) of the H3 cells (integer ids) and of their six neighbours each.
+
+    Raises ValueError if one of them is a pentagon (five neighbours: the ring argument is for
+    hexagons); H3's twelve pentagons lie in the oceans, far from any city's trips.
+    """
+    import h3
+
+    ring = {n for x in np.unique(cells) for n in h3.grid_disk(h3.int_to_str(int(x)), 1)}
+    pentagons = sorted(c for c in ring if h3.is_pentagon(c))
+    if pentagons:
+        raise ValueError(
+            f"trips lie next to the H3 pentagon {pentagons[0]}: rings are not hexagons"
+        )
+    return min(h3.edge_length(e, unit="m") for c in ring for e in h3.origin_to_directed_edges(c))
 
 
-def h3_resolution(r: float) -> int:
-    """The finest H3 resolution (0-15) whose hexagons are at least r metres across their flats,
-    assuming edges of at least ``SHORTEST_EDGE_SHARE`` of the average."""
+def _usable_ends(trips: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Latitudes and longitudes (degrees) of both ends of the usable rows of normalized trips."""
+    t = trips[first_broken_rule(trips) < 0]
+    lat = np.concatenate([t["pickup_lat"].to_numpy(float), t["dropoff_lat"].to_numpy(float)])
+    lon = np.concatenate([t["pickup_lon"].to_numpy(float), t["dropoff_lon"].to_numpy(float)])
+    return lat, lon
+
+
+def h3_resolution(r: float, trips: pd.DataFrame) -> int:
+    """The finest H3 resolution (0-15) at which every cell that a usable trip end of normalized
+    ``trips`` falls in, and every neighbour of those cells, has all its edges at least r metres
+    long (``shortest_ring_edge_m``), so that one ring around a drop-off's cell holds every
+    pick-up closer than r. Resolutions whose average edge is under r are not tried."""
     import h3
 
     r = check_radius(r)
+    check_normalized(trips)
+    lat, lon = _usable_ends(trips)
+    if len(lat) == 0:
+        raise ValueError("trips has no usable row to size H3 cells from")
     for res in range(15, -1, -1):
-        edge = h3.average_hexagon_edge_length(res, unit="m") * SHORTEST_EDGE_SHARE
-        if math.sqrt(3) * edge >= r:
+        if h3.average_hexagon_edge_length(res, unit="m") < r:
+            continue
+        if shortest_ring_edge_m(_cells(lat, lon, res)) >= r:
             return res
-    raise ValueError(f"no H3 resolution has hexagons {r} m wide")
+    raise ValueError(f"no H3 resolution has edges of {r} m around these trips")
 
 
 def _cells(lat: np.ndarray, lon: np.ndarray, res: int) -> np.ndarray:
@@ -66,7 +95,7 @@ def _pairs_per_key(a: pd.DataFrame, b: pd.DataFrame, keys: list[str]) -> int:
 
 def hex_candidates(trips: pd.DataFrame, r: float, res: int | None = None) -> dict[str, int]:
     """Candidate pairs of the two H3 bucketings of normalized ``trips`` at radius r (metres) and
-    ``res`` (default ``h3_resolution(r)``), and the pairs the both-ends bucketing finds after
+    ``res`` (default ``h3_resolution(r, trips)``), and the pairs the both-ends bucketing finds after
     the exact test.
 
     ``one_end``: as the post's grid, a in its drop-off's disk x 2 buckets (14 rows), b at its
@@ -75,7 +104,7 @@ def hex_candidates(trips: pd.DataFrame, r: float, res: int | None = None) -> dic
     """
     r = check_radius(r)
     check_normalized(trips)
-    res = h3_resolution(r) if res is None else res
+    res = h3_resolution(r, trips) if res is None else res
     if isinstance(res, bool) or not isinstance(res, int) or not 0 <= res <= 15:
         raise ValueError(f"res must be an H3 resolution 0-15, got {res!r}")
     t = trips[first_broken_rule(trips) < 0]
