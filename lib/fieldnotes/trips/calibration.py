@@ -8,8 +8,10 @@ evidence that the generated city is realistic.
 One day scaled by 29 misses the pairs whose return starts after midnight (a day's own returns
 that spill into the next day are generated, but no pair with a first trip from the day before).
 ``calibrate`` therefore generates ``days >= 2`` consecutive days at February's daily density and
-splits the pairs it finds into those within one calendar day and those crossing a midnight: a
-29-day month has 29 days and 28 midnights between them, so the month's estimate is
+splits the pairs it finds into those within one calendar day and those crossing a midnight
+between two generated days (returns spilling past the last day are left out, as
+``generated_days`` says): a 29-day month has 29 days and 28 midnights between them, so the
+month's estimate is
 29 x (within-day pairs per day) + 28 x (crossing pairs per midnight).
 """
 
@@ -39,11 +41,28 @@ def _check_inputs(seeds, days, radii):
     return seeds, rs
 
 
+def generated_days(trips: pd.DataFrame, days: int) -> pd.DataFrame:
+    """The rows of normalized ``trips`` picked up within ``days`` whole days from the day of the
+    first pick-up, as a month's file holds the trips picked up in that month.
+
+    The generator lets the last day's returns spill past its midnight (``synthetic._day``); the
+    day after it is not generated, so those returns have no partners of their own and no trips of
+    the next day around them, and counting their pairs as midnight crossings would inflate them.
+    """
+    pick = micros(trips["pickup_time"])
+    if len(pick) == 0:
+        return trips
+    first = pick.min() // DAY_US
+    return trips[pick < (first + days) * DAY_US]
+
+
 def month_pairs(trips: pd.DataFrame, radii, days: int) -> pd.DataFrame:
-    """Pairs at each radius (metres) in normalized ``trips`` spanning ``days`` whole days: within
-    one calendar day, crossing a midnight, and the 29-day month's estimate from both (one
-    oracle search at the largest radius)."""
+    """Pairs at each radius (metres) among the ``generated_days`` of normalized ``trips``
+    spanning ``days`` whole days: within one calendar day, crossing one of the ``days - 1``
+    midnights between them, and the 29-day month's estimate from both (one oracle search at the
+    largest radius)."""
     _, rs = _check_inputs([0], days, radii)
+    trips = generated_days(trips, days)
     pairs = return_trip_distances(trips, max(rs))
     t = trips.set_index("trip_id")
     day_drop = micros(t["dropoff_time"]) // DAY_US
