@@ -71,3 +71,12 @@ def test_compare_words():
     assert compare_words(0.94, 0.94) == "level with"
     with pytest.raises(ValueError, match="finite"):
         compare_words(float("nan"), 0.5)
+
+
+def test_off_type_sentence():
+    from fieldnotes.robot.marks import off_type_sentence
+
+    assert "no off-type" in off_type_sentence(0, 0)
+    assert off_type_sentence(4, 3) == "Of the 4 off-types, the robot's marks called 3 fertile."
+    with pytest.raises(ValueError, match="called_fertile"):
+        off_type_sentence(2, 3)

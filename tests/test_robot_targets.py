@@ -65,7 +65,12 @@ def test_localisation_by_preset_and_its_verdict():
     assert (
         noise_effect({"none": 0.3, "default": 0.4, "high": 0.6}) == "it grows with the sensor noise"
     )
-    assert "steadily" in noise_effect({"none": 0.3, "default": 0.6, "high": 0.4})
+    assert noise_effect({"none": 0.3, "default": 0.6, "high": 0.4}).endswith(
+        "steadily with the sensor noise"
+    )
+    assert "largest with ideal sensors" in noise_effect(
+        {"none": 0.51, "default": 0.49, "high": 0.44}
+    )
     with pytest.raises(ValueError, match="high"):
         noise_effect({"none": 0.3, "default": 0.4})
     with pytest.raises(ValueError, match="localisation_rmse_m"):

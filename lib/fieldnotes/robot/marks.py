@@ -131,3 +131,15 @@ def compare_words(value: float, reference: float) -> str:
     if round(value, 4) == round(reference, 4):
         return "level with"
     return "above" if value > reference else "below"
+
+
+def off_type_sentence(off_types: int, called_fertile: int) -> str:
+    """The page's sentence on the off-types: how many the plot has and how many the robot's marks
+    called fertile (``called_fertile`` of ``off_types``)."""
+    if not 0 <= called_fertile <= off_types:
+        raise ValueError(
+            f"called_fertile must be in [0, off_types], got {called_fertile}, {off_types}"
+        )
+    if off_types == 0:
+        return "This plot, at this size, has no off-type for the camera to find."
+    return f"Of the {off_types} off-types, the robot's marks called {called_fertile} fertile."

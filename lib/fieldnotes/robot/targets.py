@@ -94,4 +94,9 @@ def noise_effect(by_preset: dict[str, float], tolerance: float = 0.1) -> str:
         )
     if base < default < high:
         return "it grows with the sensor noise"
-    return "it does not grow steadily with the sensor noise: the seeds' turns matter as much"
+    if base >= max(default, high):
+        return (
+            "it does not grow with the sensor noise — it is largest with ideal sensors, so most "
+            "of it comes from what no preset changes: the headland turns' slide"
+        )
+    return "it does not grow steadily with the sensor noise"
