@@ -1,5 +1,6 @@
 """Fusion modules: shapes, zero-initialised gates, Q-Former output size."""
 
+import pytest
 import torch
 
 from fieldnotes.vlm.fusion import FusionConfig, GatedCrossAttention, build_fusion
@@ -53,3 +54,19 @@ def test_image_changes_prefix_model_output():
     b = vlm(ids, features=torch.randn(2, 4, 8)).logits
     assert a.shape == (2, 6 + 3, 30)
     assert not torch.allclose(a, b)
+
+
+@pytest.mark.parametrize(
+    "field", ["every", "num_queries", "qformer_layers", "qformer_hidden", "heads"]
+)
+def test_bad_fusion_sizes_are_refused_naming_the_field(field):
+    for value in (0, -1, 1.5):
+        with pytest.raises(ValueError, match=field):
+            FusionConfig(**{field: value})
+
+
+def test_qformer_width_must_split_over_the_heads():
+    with pytest.raises(
+        ValueError, match=r"qformer_hidden \(30\) must be a multiple of heads \(4\)"
+    ):
+        FusionConfig(qformer_hidden=30, heads=4)

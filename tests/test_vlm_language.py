@@ -41,3 +41,15 @@ def test_lm_learns_general_text():
     assert np.mean(losses[-5:]) < 0.6 * np.mean(losses[:5])
     with pytest.raises(ValueError, match="vocab_size"):
         build_language_model(2)
+
+
+@pytest.mark.parametrize("field, value", [("hidden", 0), ("layers", 0), ("heads", -2), ("layers", 2.0),
+                                          ("heads", False)])  # fmt: skip
+def test_bad_lm_sizes_are_refused_naming_the_field(field, value):
+    with pytest.raises(ValueError, match=field):
+        LanguageConfig(**{field: value})
+
+
+def test_lm_width_must_split_over_the_heads():
+    with pytest.raises(ValueError, match=r"hidden \(30\) must be a multiple of heads \(4\)"):
+        LanguageConfig(hidden=30, heads=4)

@@ -1,5 +1,6 @@
 """Stages freeze the right parameters; LoRA, checkpointing and bf16 switches work."""
 
+import pytest
 import torch
 
 from fieldnotes.vlm.fusion import FusionConfig
@@ -29,6 +30,14 @@ def test_stage1_trains_only_fusion_and_stage2_lora_only_adapters():
     p_full = set_stage(full, 2, lora_r=0)
     assert sum(p.numel() for p in p_full) == count_parameters(full)
     assert len(p2) < len(p_full) + 100
+
+
+@pytest.mark.parametrize("lora_r", [-1, 2.5, True, "4", None])
+def test_bad_lora_rank_is_refused_naming_it(lora_r):
+    m = _model()
+    with pytest.raises(ValueError, match="lora_r"):
+        set_stage(m, 2, lora_r=lora_r)
+    assert all(p.requires_grad for p in m.parameters())  # refused before anything was frozen
 
 
 def test_lora_starts_as_identity():

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from fieldnotes.vlm.language import require_divisible, require_positive_ints
+
 FUSIONS: tuple[str, ...] = ("xattn", "qformer", "linear")
 #: The question-only control: no image tokens reach the language model.
 BLIND = "none"
@@ -24,7 +26,8 @@ BLIND = "none"
 
 @dataclass(frozen=True)
 class FusionConfig:
-    """Fusion kind and its sizes (queries, Q-Former layers and width, heads, cross-attention interval)."""
+    """Fusion kind and its sizes (queries, Q-Former layers and width, heads, cross-attention interval;
+    ints >= 1, the Q-Former width a multiple of the heads)."""
 
     kind: str = "qformer"
     every: int = 1
@@ -36,8 +39,10 @@ class FusionConfig:
     def __post_init__(self):
         if self.kind not in (*FUSIONS, BLIND):
             raise ValueError(f"kind must be one of {(*FUSIONS, BLIND)}, got {self.kind!r}")
-        if self.every < 1 or self.num_queries < 1 or self.qformer_layers < 1:
-            raise ValueError(f"every, num_queries, qformer_layers must be >= 1, got {self}")
+        require_positive_ints(
+            self, ("every", "num_queries", "qformer_layers", "qformer_hidden", "heads")
+        )
+        require_divisible("qformer_hidden", self.qformer_hidden, self.heads)
 
 
 class GatedCrossAttention(nn.Module):

@@ -14,13 +14,33 @@ import numpy as np
 SPECIAL_TOKENS: tuple[str, ...] = ("[PAD]", "[UNK]", "[BOS]", "[EOS]")
 
 
+def require_positive_ints(config: object, names: tuple[str, ...]) -> None:
+    """Raise ``ValueError`` naming the first field of ``config`` in ``names`` that is not an int >= 1
+    (bools refused); used by the model-size configs."""
+    for name in names:
+        v = getattr(config, name)
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"{name} must be an int >= 1, got {v!r}")
+
+
+def require_divisible(width_name: str, width: int, heads: int) -> None:
+    """Raise ``ValueError`` unless the width ``width_name`` splits evenly over ``heads`` attention heads."""
+    if width % heads:
+        raise ValueError(f"{width_name} ({width}) must be a multiple of heads ({heads})")
+
+
 @dataclass(frozen=True)
 class LanguageConfig:
-    """Size of the Bloom language model (hidden width in units, layers, heads)."""
+    """Size of the Bloom language model (hidden width in units, layers, heads; ints >= 1, the width a
+    multiple of the heads)."""
 
     hidden: int = 64
     layers: int = 4
     heads: int = 4
+
+    def __post_init__(self):
+        require_positive_ints(self, ("hidden", "layers", "heads"))
+        require_divisible("hidden", self.hidden, self.heads)
 
 
 def train_tokenizer(texts: list[str], vocab_size: int = 2000):

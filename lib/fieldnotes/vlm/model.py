@@ -120,10 +120,12 @@ def set_stage(model: MedVLM, stage: int, lora_r: int = 0) -> list:
 
     Stage 1 (alignment): only the fusion trains (nothing for the question-only model). Stage 2
     (VQA tuning): fusion plus the LM, either fully or through LoRA adapters of rank ``lora_r``
-    (peft) when ``lora_r > 0``.
+    (peft) when ``lora_r > 0``; ``lora_r`` must be an int >= 0 (0: full fine-tuning).
     """
     if stage not in (1, 2):
         raise ValueError(f"stage must be 1 or 2, got {stage!r}")
+    if isinstance(lora_r, bool) or not isinstance(lora_r, int) or lora_r < 0:
+        raise ValueError(f"lora_r must be an int >= 0 (0: fine-tune the whole LM), got {lora_r!r}")
     model.lm.requires_grad_(False)
     model.fusion.requires_grad_(True)
     if stage == 2:

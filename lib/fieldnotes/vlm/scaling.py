@@ -9,6 +9,9 @@ validation split. The noisy-caption run uses the largest n with a share ``scalin
 captions swapped for another scan's caption (a permutation among the chosen pairs), as scraped
 figure captions often describe something else. The run on all pairs without noise reuses the
 chapter's shared medical encoder, which was pre-trained exactly so.
+
+The blind references for these runs (``scaling_baselines``) are trained for the same
+``scaling_vqa_steps``, so the figure compares models of equal VQA budget.
 """
 
 from __future__ import annotations
@@ -35,6 +38,16 @@ def noisy_captions(captions: list[str], share: float, seed: int) -> tuple[list[s
     return [captions[i] for i in source], source
 
 
+def check_scaling_pairs(pairs, n_caption_images: int) -> None:
+    """Raise ``ValueError`` naming the counts in ``pairs`` (``scaling_pairs``) above
+    ``n_caption_images``, the caption pairs there are to scale over; ``ExperimentSize`` can call it
+    before any pre-training."""
+    too_many = sorted(n for n in set(pairs) if n > n_caption_images)
+    if too_many:
+        raise ValueError(f"scaling_pairs {too_many} exceed n_caption_images ({n_caption_images}): "
+                         "a data-scaling run cannot use more caption pairs than are generated")  # fmt: skip
+
+
 def scaling_settings(size) -> list[tuple[int, float]]:
     """(pairs, noise share) of every data-scaling run: each count clean, the largest also noisy."""
     pairs = sorted(set(size.scaling_pairs))
@@ -53,10 +66,7 @@ def data_scaling(pre, data, size, seed: int, progress: bool = True):
     from fieldnotes.vlm.text import canonical_caption
     from fieldnotes.vlm.vision import VisionEncoder, encode_images, pretrain_clip
 
-    too_many = [n for n in size.scaling_pairs if n > len(data.caption_scans)]
-    if too_many:
-        raise ValueError(f"scaling_pairs {too_many} exceed the {len(data.caption_scans)} caption pairs "
-                         "generated (n_caption_images)")  # fmt: skip
+    check_scaling_pairs(size.scaling_pairs, len(data.caption_scans))
     rows = []
     for n, noise in tqdm(scaling_settings(size), desc="data scaling", disable=not progress):
         scans = data.caption_scans[:n]
@@ -90,11 +100,26 @@ def data_scaling(pre, data, size, seed: int, progress: bool = True):
     return pd.DataFrame(rows)
 
 
+def scaling_baselines(pre, data, size, seed: int, progress: bool = True) -> dict[str, dict]:
+    """Name -> validation ``vqa_metrics`` of the data-scaling runs' blind references: the majority
+    answer per question (from the training split) and the medical LM trained on the questions alone
+    (zero image tokens) for ``size.scaling_vqa_steps``, the scaling runs' VQA budget, with their
+    fine-tuning seed and batches."""
+    from fieldnotes.vlm.fusion import BLIND
+    from fieldnotes.vlm.pipeline import VLMRunConfig, majority_baseline, run_config
+
+    run = VLMRunConfig("medical", "medical", BLIND, derive_seed(seed, "scaling run"), size.scaling_vqa_steps,
+                       progress=progress)  # fmt: skip
+    return {"majority answer per question": majority_baseline(data, "validation"),
+            run.name: run_config(pre, data, size, run, "validation").metrics}  # fmt: skip
+
+
 def scaling_findings(df, blind_best: float) -> dict[str, object]:
     """What the data-scaling table says (keys are glue names): accuracy with the fewest and the most
     clean pairs, the gain (points), how accuracy moved at each increase in pairs, the noisy run
     against the clean one with the same pairs, and how many runs beat ``blind_best`` (the strongest
-    blind baseline's overall accuracy on the same split, a fraction)."""
+    blind baseline's overall accuracy on the same split at the same VQA budget, ``scaling_baselines``,
+    a fraction)."""
     need = {"pairs", "caption noise", "overall accuracy"}
     if not need <= set(df.columns) or len(df) == 0:
         raise ValueError(f"df must be data_scaling's table with columns {sorted(need)}")

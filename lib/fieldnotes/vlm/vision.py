@@ -14,10 +14,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from fieldnotes.vlm.language import require_divisible, require_positive_ints
+
 
 @dataclass(frozen=True)
 class VisionConfig:
-    """Encoder kind ("vit" or "cnn"), image size and patch size in pixels, width, depth, heads."""
+    """Encoder kind ("vit" or "cnn"), image size and patch size in pixels, width, depth, heads (ints
+    >= 1; the image a whole number of patches, for the ViT the width a multiple of the heads)."""
 
     kind: str = "vit"
     image_size: int = 64
@@ -29,6 +32,9 @@ class VisionConfig:
     def __post_init__(self):
         if self.kind not in ("vit", "cnn"):
             raise ValueError(f"kind must be 'vit' or 'cnn', got {self.kind!r}")
+        require_positive_ints(self, ("image_size", "patch", "hidden", "layers", "heads"))
+        if self.kind == "vit":
+            require_divisible("hidden", self.hidden, self.heads)
         if self.image_size % self.patch:
             raise ValueError(
                 f"image_size {self.image_size} must be a multiple of patch {self.patch}"
@@ -136,12 +142,21 @@ class TextTower(torch.nn.Module):
         return (h * m).sum(1) / m.sum(1)
 
 
+#: CLIP's cap on the logit scale (exp of the learned log-scale): logits at most 100 x cosine.
+MAX_LOGIT_SCALE = 100.0
+#: Where the learned log-scale starts here: log(10), a temperature of 0.1 (CLIP starts at
+#: log(1 / 0.07) = 2.66, a temperature of 0.07; see ``pretrain_clip``).
+START_LOG_SCALE = float(np.log(10.0))
+
+
 def clip_loss(img_emb, txt_emb, logit_scale, same=None):
-    """Symmetric InfoNCE over a batch; ``same[i, j]`` marks pairs with equal meaning as shared positives."""
+    """Symmetric InfoNCE over a batch; ``same[i, j]`` marks pairs with equal meaning as shared positives.
+    ``logit_scale`` is the log of the factor on the cosine similarities; the factor is capped at
+    ``MAX_LOGIT_SCALE`` as in CLIP."""
     f = torch.nn.functional
     img = f.normalize(img_emb, dim=-1)
     txt = f.normalize(txt_emb, dim=-1)
-    logits = logit_scale.exp().clamp(max=100) * img @ txt.T
+    logits = logit_scale.exp().clamp(max=MAX_LOGIT_SCALE) * img @ txt.T
     target = torch.eye(len(img)) if same is None else same.float()
     target = target / target.sum(1, keepdim=True)
     return 0.5 * (f.cross_entropy(logits, target) + f.cross_entropy(logits.T, target.T))
@@ -159,9 +174,17 @@ def pretrain_clip(
     seed: int = 0,
     embed: int = 64,
     progress: bool = True,
+    start_log_scale: float = START_LOG_SCALE,
 ) -> list[float]:
     """Contrastive image-caption pre-training (CLIP loss); captions with equal ``keys`` are not
-    negatives. ``progress``: show a progress bar."""
+    negatives. ``progress``: show a progress bar.
+
+    The temperature is learned as CLIP's is, a log-scale parameter clamped to [0, log 100] before
+    every step (CLIP's cap: logits at most 100 x cosine; clamping the parameter as well as the
+    forward value keeps it from drifting above the cap, where the forward cap gives it no
+    gradient). It starts at ``start_log_scale``, by default ``START_LOG_SCALE`` = log(10), not
+    CLIP's log(1 / 0.07): the two differ by 0.36 in log-scale, the parameter is learned, and the
+    chapter's runs were measured with this start."""
     from fieldnotes.vlm.language import encode_texts
     from fieldnotes.vlm.train import TrainConfig, train_loop
 
@@ -173,7 +196,11 @@ def pretrain_clip(
     key_ids = torch.tensor(np.unique(np.array(keys), return_inverse=True)[1])
     text = TextTower(len(tokenizer), embed)
     img_proj = torch.nn.Linear(encoder.hidden, embed)
-    scale = torch.nn.Parameter(torch.tensor(float(np.log(10.0))))
+    if not 0 <= start_log_scale <= np.log(MAX_LOGIT_SCALE):
+        raise ValueError(
+            f"start_log_scale must be in [0, log {MAX_LOGIT_SCALE:.0f}], got {start_log_scale!r}"
+        )
+    scale = torch.nn.Parameter(torch.tensor(float(start_log_scale)))
     x = torch.from_numpy(images)
 
     def batch(step):
@@ -183,6 +210,8 @@ def pretrain_clip(
         return {"pixels": x[idx], "ids": ids[idx], "mask": mask[idx], "key": key_ids[idx]}
 
     def loss_fn(b):
+        with torch.no_grad():  # CLIP's clamp of the learned temperature, once per step
+            scale.clamp_(0.0, float(np.log(MAX_LOGIT_SCALE)))
         same = b["key"][:, None] == b["key"][None, :]
         return clip_loss(
             img_proj(encoder(b["pixels"]).mean(1)), text(b["ids"], b["mask"]), scale, same
