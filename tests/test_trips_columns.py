@@ -78,3 +78,21 @@ def test_normalize_synthetic():
     assert normalize_trips(n) is not n and normalize_trips(n).equals(n)
     with pytest.raises(TypeError, match="df must be"):
         normalize_trips([1, 2])
+
+
+def test_two_files_normalized_apart_are_refused_together_and_numbered_with_start_id():
+    a = normalize_trips(synthetic_trips(50, seed=1, days=1))
+    b = normalize_trips(synthetic_trips(50, seed=2, days=1))
+    with pytest.raises(
+        ValueError, match=r"trip_id repeats ids \(100 rows\): id 0 at rows \[0, 50\]"
+    ):
+        normalize_trips(pd.concat([a, b], ignore_index=True))
+    b2 = normalize_trips(synthetic_trips(50, seed=2, days=1), start_id=len(a))
+    both = normalize_trips(pd.concat([a, b2], ignore_index=True))
+    assert both["trip_id"].tolist() == list(range(100))
+
+
+def test_fractional_ids_are_refused():
+    a = normalize_trips(synthetic_trips(5, seed=1, days=1)).assign(trip_id=[0, 1, 2.5, 3, 4])
+    with pytest.raises(ValueError, match=r"not a whole number at rows \[2\]"):
+        check_normalized(a)

@@ -68,3 +68,38 @@ def test_oracle_edge_cases():
         dropoff_time=trips.dropoff_time.dt.tz_localize("UTC"),
     )
     pd.testing.assert_frame_equal(return_trips_exact(aware, 50), return_trips_exact(trips, 50))
+
+
+def _with_ids(ids) -> pd.DataFrame:
+    """Planted trips (a found return pair among them) with their trip_id column replaced."""
+    trips, _ = planted_trips(30, 50.0, seed=9)
+    return trips.assign(trip_id=pd.array(ids, dtype="Int64"))
+
+
+@pytest.mark.parametrize(
+    "ids,match",
+    [
+        ([*range(59), 7], r"trip_id repeats ids \(2 rows\): id 7 at rows \[7, 59\]"),
+        ([*range(12), None, *range(13, 60)], r"trip_id is missing at rows \[12\]"),
+    ],
+)
+def test_repeated_or_missing_ids_are_refused_by_every_engine(ids, match):
+    from fieldnotes.trips import return_trips_duckdb
+    from fieldnotes.trips.columns import normalize_trips
+
+    trips = _with_ids(ids)
+    for engine in (return_trips_exact, return_trips_duckdb):
+        with pytest.raises(ValueError, match=match):
+            engine(trips, 50.0)
+    with pytest.raises(ValueError, match=match):
+        normalize_trips(trips)
+
+
+def test_oracle_excludes_self_pairs_by_id_not_row():
+    # one trip listed twice under the same id is still one trip: never a return of itself
+    trips, _ = planted_trips(30, 50.0, seed=9)
+    base = return_trips_exact(trips, 50.0)
+    twice = pd.concat([trips, trips.iloc[[0]].assign(trip_id=10_000)], ignore_index=True)
+    got = return_trips_exact(twice, 50.0)
+    assert not (got["a_id"] == got["b_id"]).any()
+    assert len(got[(got["a_id"] < 10_000) & (got["b_id"] < 10_000)]) == len(base)

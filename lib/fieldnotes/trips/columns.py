@@ -82,8 +82,14 @@ def match_columns(names) -> dict[str, str]:
     return found
 
 
-def check_normalized(df, where: str = "trips") -> None:
-    """Raise ValueError naming the normalized columns that ``df`` lacks."""
+def check_normalized(df: pd.DataFrame, where: str = "trips") -> None:
+    """Raise ValueError naming the normalized columns that the pandas frame ``df`` lacks, or
+    its first rows whose ``trip_id`` is missing, not a whole number, or repeated.
+
+    Every engine excludes a trip paired with itself by id, so ids must be unique: two files
+    normalized separately both number from 0 (``normalize_trips``'s ``start_id`` numbers the
+    second after the first).
+    """
     cols = list(df.columns)
     missing = [c for c in NORMALIZED if c not in cols]
     if missing:
@@ -91,13 +97,40 @@ def check_normalized(df, where: str = "trips") -> None:
             f"{where} is missing column(s) {missing}; expected the normalized columns {NORMALIZED} "
             "(use normalize_trips or read_tlc)"
         )
+    ids = df["trip_id"]
+    null = np.flatnonzero(ids.isna().to_numpy())
+    if len(null):
+        raise ValueError(f"{where} column trip_id is missing at rows {null[:5].tolist()}")
+    if not pd.api.types.is_integer_dtype(ids.dtype):
+        whole = pd.to_numeric(ids, errors="coerce").to_numpy(dtype=float)
+        bad = np.flatnonzero(~np.isfinite(whole) | (whole != np.round(whole)))
+        if len(bad):
+            raise ValueError(
+                f"{where} column trip_id is not a whole number at rows {bad[:5].tolist()} "
+                f"(first value {ids.iloc[bad[0]]})"
+            )
+    dup = np.flatnonzero(ids.duplicated(keep=False).to_numpy())
+    if len(dup):
+        first = ids.iloc[dup[0]]
+        rows = np.flatnonzero((ids == first).to_numpy())
+        raise ValueError(
+            f"{where} column trip_id repeats ids ({len(dup)} rows): id {first} at rows "
+            f"{rows[:5].tolist()}; ids must be unique (normalize_trips(..., start_id=...) numbers "
+            "a second file after the first)"
+        )
 
 
 def normalize_trips(df: pd.DataFrame, *, start_id: int = 0) -> pd.DataFrame:
-    """A pandas TLC-layout (or already normalized) frame as the normalized columns, ids from 0."""
+    """A pandas TLC-layout (or already normalized) frame as the normalized columns.
+
+    A TLC-layout frame's rows get ``trip_id`` = ``start_id``, ``start_id`` + 1, ...; an already
+    normalized frame keeps its ids, which ``check_normalized`` validates (ValueError naming the
+    first rows with a missing or repeated id).
+    """
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f"df must be a pandas DataFrame, got {type(df).__name__}")
     if all(c in df.columns for c in NORMALIZED):
+        check_normalized(df, "df")
         return df[NORMALIZED].reset_index(drop=True)
     src = match_columns(df.columns)
     out = pd.DataFrame({"trip_id": np.arange(start_id, start_id + len(df), dtype=np.int64)})

@@ -51,7 +51,7 @@ def _pairs_within(trips: pd.DataFrame, r: float) -> tuple[np.ndarray, np.ndarray
         if len(pairs) == 0:
             continue
         ga, gb = ia[pairs["i"]], ib[pairs["j"]]
-        keep = (t_drop[ga] < t_pick[gb]) & (t_pick[gb] < t_drop[ga] + win) & (ga != gb)
+        keep = (t_drop[ga] < t_pick[gb]) & (t_pick[gb] < t_drop[ga] + win) & (ids[ga] != ids[gb])
         ga, gb = ga[keep], gb[keep]
         d = np.maximum(
             haversine_m(dlat[ga], dlon[ga], plat[gb], plon[gb]),
