@@ -70,3 +70,11 @@ def test_gradient_checkpointing_gives_same_gradients_and_bf16_runs():
     with torch.autocast("cpu", dtype=torch.bfloat16):
         loss = _model()(ids, labels=ids, features=feats).loss
     assert torch.isfinite(loss)
+
+
+def test_numpy_int_lora_rank_is_accepted():
+    import numpy as np
+
+    m = _model()
+    set_stage(m, 2, lora_r=np.int64(2))
+    assert any("lora_" in n for n, p in m.named_parameters() if p.requires_grad)

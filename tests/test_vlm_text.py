@@ -1,6 +1,7 @@
 """Captions and VQA items agree with the ground truth they were generated from."""
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -55,3 +56,9 @@ def test_caption_mentions_the_finding_and_canonical_is_wording_free():
 
 def test_normalize_answer():
     assert normalize_answer("  Left Lung. ") == "left lung"
+
+
+@pytest.mark.parametrize("per_image", [0, -1, 2.5, float("nan"), True])
+def test_bad_questions_per_image_is_refused_naming_it(per_image):
+    with pytest.raises(ValueError, match="per_image"):
+        make_vqa(make_scans(2, 0), 0, per_image=per_image)

@@ -231,3 +231,9 @@ def test_config_validation():
         TrainConfig(steps=1, lr=0)
     with pytest.raises(ValueError, match="precision"):
         TrainConfig(steps=1, precision="fp8")
+
+
+def test_numpy_numbers_are_accepted():
+    assert TrainConfig(steps=1, lr=np.float32(0.01), clip_norm=np.float64(1.0)).lr == pytest.approx(
+        0.01
+    )

@@ -7,6 +7,7 @@ Both share one tokenizer, so the ablation changes weights, not vocabularies.
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,7 +20,7 @@ def require_positive_ints(config: object, names: tuple[str, ...]) -> None:
     (bools refused); used by the model-size configs."""
     for name in names:
         v = getattr(config, name)
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
             raise ValueError(f"{name} must be an int >= 1, got {v!r}")
 
 

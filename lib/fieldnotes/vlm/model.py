@@ -19,6 +19,8 @@ the tensors it is given, so the same code runs on a CPU, a GPU or the ``meta`` d
 
 from __future__ import annotations
 
+import numbers
+
 import torch
 from torch import nn
 
@@ -124,7 +126,7 @@ def set_stage(model: MedVLM, stage: int, lora_r: int = 0) -> list:
     """
     if stage not in (1, 2):
         raise ValueError(f"stage must be 1 or 2, got {stage!r}")
-    if isinstance(lora_r, bool) or not isinstance(lora_r, int) or lora_r < 0:
+    if isinstance(lora_r, bool) or not isinstance(lora_r, numbers.Integral) or lora_r < 0:
         raise ValueError(f"lora_r must be an int >= 0 (0: fine-tune the whole LM), got {lora_r!r}")
     model.lm.requires_grad_(False)
     model.fusion.requires_grad_(True)
@@ -134,8 +136,8 @@ def set_stage(model: MedVLM, stage: int, lora_r: int = 0) -> list:
 
             if not hasattr(model.lm, "peft_config"):
                 cfg = LoraConfig(
-                    r=lora_r,
-                    lora_alpha=2 * lora_r,
+                    r=int(lora_r),
+                    lora_alpha=2 * int(lora_r),
                     lora_dropout=0.0,
                     target_modules=list(LORA_TARGETS),
                 )

@@ -7,6 +7,7 @@ All text is lower case; answers contain no punctuation, so exact match is well d
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -141,8 +142,8 @@ def questions(
 
 def make_vqa(scans: list[Scan], seed: int, per_image: int = 4) -> list[VQAItem]:
     """VQA items for every scan (deterministic in ``seed``)."""
-    if per_image < 1:
-        raise ValueError(f"per_image must be >= 1, got {per_image!r}")
+    if isinstance(per_image, bool) or not isinstance(per_image, numbers.Integral) or per_image < 1:
+        raise ValueError(f"per_image must be an int >= 1, got {per_image!r}")
     rng = np.random.default_rng([seed, 0xA5])
     return [item for i, s in enumerate(scans) for item in questions(s, i, rng, per_image)]
 

@@ -23,6 +23,7 @@ import hashlib
 import json
 import logging
 import math
+import numbers
 import os
 import time
 from collections.abc import Callable
@@ -35,6 +36,11 @@ log = logging.getLogger(__name__)
 
 #: Training precisions: autocast dtype of the forward pass (None: plain FP32).
 PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "fp16")
+
+
+def _is_real(value: object) -> bool:
+    """A real number (numpy's included), not a bool or a string."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)
@@ -61,13 +67,13 @@ class TrainConfig:
     def __post_init__(self):
         if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 1:
             raise ValueError(f"steps must be a positive int, got {self.steps!r}")
-        if not (isinstance(self.lr, int | float) and math.isfinite(self.lr) and self.lr > 0):
+        if not (_is_real(self.lr) and math.isfinite(self.lr) and self.lr > 0):
             raise ValueError(f"lr must be a finite number > 0, got {self.lr!r}")
         for name in ("weight_decay", "clip_norm"):
             v = getattr(self, name)
-            if not (isinstance(v, int | float) and math.isfinite(v) and v >= 0):
+            if not (_is_real(v) and math.isfinite(v) and v >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
-        if not (isinstance(self.warmup_fraction, int | float) and 0 <= self.warmup_fraction < 1):
+        if not (_is_real(self.warmup_fraction) and 0 <= self.warmup_fraction < 1):
             raise ValueError(f"warmup_fraction must be in [0, 1), got {self.warmup_fraction!r}")
         if self.checkpoint_every < 0:
             raise ValueError(f"checkpoint_every must be >= 0, got {self.checkpoint_every!r}")
