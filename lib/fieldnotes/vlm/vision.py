@@ -184,7 +184,11 @@ def pretrain_clip(
     forward value keeps it from drifting above the cap, where the forward cap gives it no
     gradient). It starts at ``start_log_scale``, by default ``START_LOG_SCALE`` = log(10), not
     CLIP's log(1 / 0.07): the two differ by 0.36 in log-scale, the parameter is learned, and the
-    chapter's runs were measured with this start."""
+    chapter's runs were measured with this start. Measured once at the book size (400 steps on
+    2000 pairs, seeds 0 and 1): final loss (mean of the last 50 steps) 1.544 vs 1.549 and 1.583 vs
+    1.569 nats, a nearest-centroid probe of the encoder over the 22 caption classes on the 300
+    validation scans 91.7 % vs 92.0 % and 88.3 % vs 90.0 % (log 10 first): no difference beyond
+    the probe's ±1.6-point standard error, so the start was kept."""
     from fieldnotes.vlm.language import encode_texts
     from fieldnotes.vlm.train import TrainConfig, train_loop
 
