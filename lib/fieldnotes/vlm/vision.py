@@ -188,7 +188,7 @@ def pretrain_clip(
     2000 pairs, seeds 0 and 1): final loss (mean of the last 50 steps) 1.544 vs 1.549 and 1.583 vs
     1.569 nats, a nearest-centroid probe of the encoder over the 22 caption classes on the 300
     validation scans 91.7 % vs 92.0 % and 88.3 % vs 90.0 % (log 10 first): no difference beyond
-    the probe's ±1.6-point standard error, so the start was kept."""
+    the probe's standard error of about 1.7 points, so the start was kept."""
     from fieldnotes.vlm.language import encode_texts
     from fieldnotes.vlm.train import TrainConfig, train_loop
 
