@@ -63,13 +63,14 @@ def test_scaling_findings():
 
 def test_too_many_pairs_are_refused_before_any_training():
     with pytest.raises(
-        ValueError, match=r"scaling_pairs \[100, 400\] exceed n_caption_images \(50\)"
+        ValueError,
+        match=r"scaling_pairs \[100, 400\] exceed the 50 caption pairs generated \(n_caption_images\)",
     ):
         check_scaling_pairs((8, 400, 100, 400), 50)
     check_scaling_pairs((8, 50), 50)  # the limit itself is allowed
     size = get_size("ci", scaling_pairs=(8, 100))
     few = SimpleNamespace(caption_scans=[None] * 10, captions=[""] * 10)
-    with pytest.raises(ValueError, match=r"\[100\] exceed n_caption_images \(10\)"):
+    with pytest.raises(ValueError, match=r"\[100\] exceed the 10 caption pairs"):
         data_scaling(None, few, size, 0, progress=False)  # no pre-training to use: refused first
 
 

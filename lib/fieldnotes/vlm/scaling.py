@@ -44,8 +44,8 @@ def check_scaling_pairs(pairs, n_caption_images: int) -> None:
     before any pre-training."""
     too_many = sorted(n for n in set(pairs) if n > n_caption_images)
     if too_many:
-        raise ValueError(f"scaling_pairs {too_many} exceed n_caption_images ({n_caption_images}): "
-                         "a data-scaling run cannot use more caption pairs than are generated")  # fmt: skip
+        raise ValueError(f"scaling_pairs {too_many} exceed the {n_caption_images} caption pairs generated "
+                         "(n_caption_images): a data-scaling run cannot use more pairs than that")  # fmt: skip
 
 
 def scaling_settings(size) -> list[tuple[int, float]]:
