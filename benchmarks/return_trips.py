@@ -1,6 +1,7 @@
 """Benchmark chapter 3: Spark's naive/grid/quad/ends joins vs DuckDB vs the exact oracle.
 
-For each size N (trips at February-2016 daily density: N / 392,484 days, at least one) it writes
+For each size N (trips over ``benchmark_days(N)`` days: N / February 2016's trips a day, rounded,
+at least one, so sizes below about 196 k trips are one day at less than February's density) it writes
 the calibrated synthetic trips to Parquet, caches them in Spark (warm session, same data for
 every engine), and measures per method: wall time of the action ``count()`` on the already
 built ``return_trips`` DataFrame (session start, data generation, caching and building the plan
@@ -33,6 +34,7 @@ import json
 import os
 import platform
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -42,7 +44,6 @@ import pandas as pd
 
 from fieldnotes.timings import cpu_model
 from fieldnotes.trips import (
-    FEB2016_TRIPS,
     candidate_pairs,
     normalize_trips,
     return_trips,
@@ -52,15 +53,28 @@ from fieldnotes.trips import (
     synthetic_trips,
 )
 from fieldnotes.trips.join import JoinOptions, key_loads, prepare_trips
-from fieldnotes.trips.measure import join_plan, lever_summary, median_seconds, timed_count
+from fieldnotes.trips.measure import (
+    benchmark_days,
+    join_plan,
+    lever_summary,
+    median_seconds,
+    timed_count,
+)
 
-DAILY = FEB2016_TRIPS / 29
 GROWTH = {"naive": 2.0, "grid": 1.5, "quad": 1.3, "ends": 1.2, "duckdb": 1.2, "oracle": 1.2}
 
 
-def machine() -> dict:
-    """What the numbers were measured on."""
+def machine(master: str | None = None, argv: list[str] | None = None) -> dict:
+    """What the numbers were measured on: the machine, the Spark master (``local[*]`` unless
+    ``$SPARK_MASTER`` says otherwise: threads in one JVM, not a standalone cluster) and the
+    command line that ran."""
+    master = master or os.environ.get("SPARK_MASTER") or "local[*]"
     return {
+        "spark_master": master,
+        "spark_mode": "local (one JVM, no cluster)" if master.startswith("local") else "cluster",
+        "command": " ".join(
+            ["benchmarks/return_trips.py", *(sys.argv[1:] if argv is None else argv)]
+        ),
         "cores": os.cpu_count(),
         "cpu": cpu_model(),
         "load_average_at_start": os.getloadavg()[0],
@@ -84,15 +98,22 @@ def timed_action(df, repeats: int) -> dict:
     }
 
 
+def partial_path(out: Path, name: str) -> Path:
+    """Where a sweep writes its rows as it goes; ``write_outputs`` replaces ``name.csv`` with the
+    complete table only at the end, so a page built during a sweep reads the last complete run."""
+    return out / f"{name}.partial.csv"
+
+
 def parquet_path(workdir: Path, n: int) -> Path:
     """Where :func:`trips_at` writes the ``n`` trips."""
     return workdir / f"trips_{n}.parquet"
 
 
 def trips_at(spark, n: int, seed: int, workdir: Path):
-    """``n`` generated trips at February's daily density: (days, pandas frame, cached Spark frame
-    read from a Parquet copy in ``workdir``, the way a real file would be read)."""
-    days = max(1, round(n / DAILY))
+    """``n`` generated trips over ``benchmark_days(n)`` days (February's daily density from about
+    196 k trips up; a smaller size is one day at a lower density): (days, pandas frame, cached
+    Spark frame read from a Parquet copy in ``workdir``, the way a real file would be read)."""
+    days = benchmark_days(n)
     pdf = normalize_trips(synthetic_trips(n, seed=seed, days=days))
     path = parquet_path(workdir, n)
     pdf.to_parquet(path, row_group_size=100_000)
@@ -153,7 +174,7 @@ def run(
                 f"  {name:7s} {secs:9.2f} s  pairs={rec['pairs']:,}  cand={rec['candidates']}",
                 flush=True,
             )
-            pd.DataFrame(rows).to_csv(out / f"{name_out}.csv", index=False)
+            pd.DataFrame(rows).to_csv(partial_path(out, name_out), index=False)  # progress
         sdf.unpersist()
         parquet_path(workdir, n).unlink()  # frees the disk before the next, larger size
     return pd.DataFrame(rows)
@@ -275,7 +296,10 @@ def _duck_lever(pdf, r: float, kw: dict) -> dict:
 def write_outputs(df: pd.DataFrame, r: float, info: dict, out: Path, name: str) -> None:
     """Table (CSV, Markdown), machine notes (JSON) and the log-log figure, as ``out/name.*``."""
     info = {**info, "load_average_at_end": os.getloadavg()[0], "radius_m": r}
-    df.to_csv(out / f"{name}.csv", index=False)
+    tmp = out / f"{name}.csv.tmp"
+    df.to_csv(tmp, index=False)
+    os.replace(tmp, out / f"{name}.csv")  # whole table at once, never a half-written one
+    partial_path(out, name).unlink(missing_ok=True)
     (out / f"{name}_machine.json").write_text(json.dumps(info, indent=2))
     wide = df.pivot(index="N", columns="engine", values="seconds")
     md = [
@@ -338,7 +362,8 @@ def main(argv=None):
     a = p.parse_args(argv)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
-    info = machine()
+    info = {**machine(argv=argv), "sizes": a.sizes, "methods": a.methods, "engines": a.engines,
+            "repeats": a.repeats, "seed": a.seed}  # fmt: skip
     workdir = Path(tempfile.mkdtemp(prefix="return_trips_"))
     if a.levers:
         n = int(a.sizes.split(",")[0])

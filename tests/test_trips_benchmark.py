@@ -26,3 +26,28 @@ def test_lever_names_keep_the_baselines_and_refuse_unknown_names():
     assert bench.lever_names("") == [bench.SPARK_LEVERS[0][0], bench.DUCK_LEVERS[0][0]]
     with pytest.raises(ValueError, match="unknown lever"):
         bench.lever_names("trig once per row;faster please")
+
+
+def test_machine_notes_say_where_and_how_the_benchmark_ran(monkeypatch):
+    bench = _bench()
+    monkeypatch.delenv("SPARK_MASTER", raising=False)
+    info = bench.machine(argv=["--sizes", "3000,5000"])
+    assert info["spark_master"] == "local[*]" and info["spark_mode"].startswith("local")
+    assert info["command"] == "benchmarks/return_trips.py --sizes 3000,5000"
+    assert bench.machine("spark://10.0.0.5:7077", argv=[])["spark_mode"] == "cluster"
+
+
+def test_results_replace_the_committed_table_only_when_complete(tmp_path, monkeypatch):
+    import pandas as pd
+
+    bench = _bench()
+    monkeypatch.setattr(bench, "plot_times", lambda *a, **k: None)
+    (tmp_path / "t.csv").write_text("old,complete\n1,2\n")
+    bench.partial_path(tmp_path, "t").write_text("N\n3000\n")  # a sweep's rows so far
+    assert (tmp_path / "t.csv").read_text() == "old,complete\n1,2\n"
+    df = pd.DataFrame({"N": [3000], "engine": ["ends"], "seconds": [1.5], "runs": [3]})
+    info = {"cores": 2, "cpu": "x", "load_average_at_start": 0.5}
+    bench.write_outputs(df, 90.0, info, tmp_path, "t")
+    assert pd.read_csv(tmp_path / "t.csv").equals(df)
+    assert not bench.partial_path(tmp_path, "t").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.csv", "t.md", "t_machine.json"]

@@ -138,3 +138,27 @@ def test_pairs_and_candidates_in_one_action(planted, method):
     pairs, cand = pairs_and_candidates(sdf, r, method=method)
     assert as_pairs(pairs) == oracle(trips, r)
     assert cand == candidate_pairs(sdf, r, method=method)
+
+
+@pytest.mark.parametrize("broadcast", [None, "b"])
+def test_join_words_name_the_side_the_plan_broadcasts(planted, broadcast):
+    from pyspark.sql import functions as F
+
+    from fieldnotes.trips.measure import physical_plan
+    from fieldnotes.trips.words import join_words
+
+    r, _, _, sdf = planted
+    if broadcast is None:
+        df = return_trips(sdf, r, method="grid")
+    else:  # the same join with side b hinted for broadcast
+        a, b = join_mod.exploded_sides(sdf, r, method="grid")
+        df = join_mod._prefixed(a, "a_").join(F.broadcast(join_mod._prefixed(b, "b_")), on="k")
+    plan = physical_plan(df)
+    words = join_words(plan)
+    assert "one key column" in words  # grid's three integers packed into one long
+    if "BuildLeft" in plan:
+        assert "side a is copied" in words
+    if "BuildRight" in plan:
+        assert "side b is copied" in words
+    if broadcast == "b":
+        assert "BuildRight" in plan

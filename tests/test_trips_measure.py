@@ -199,3 +199,18 @@ def test_lever_summary_calls_a_lever_faster_only_beyond_the_spread():
     assert speed_targets(best.reset_index(), ((1000, 2.0),)).loc[0, "ends / DuckDB"] == pytest.approx(2.0)
     with pytest.raises(ValueError, match="lack columns"):
         lever_summary(pd.DataFrame(runs).drop(columns="load_average"))
+
+
+def test_benchmark_days_and_the_density_each_size_really_has():
+    from fieldnotes.trips.measure import benchmark_days, density_share
+    from fieldnotes.trips.synthetic import FEB2016_TRIPS
+
+    daily = FEB2016_TRIPS / 29
+    assert benchmark_days(3_000) == 1 and benchmark_days(100_000) == 1
+    assert benchmark_days(1_000_000) == round(1_000_000 / daily)
+    assert density_share(3_000, 1) == pytest.approx(3_000 / daily)  # 0.8 %, not February's
+    assert density_share(1_000_000, benchmark_days(1_000_000)) == pytest.approx(1.0, rel=0.2)
+    with pytest.raises(ValueError, match="n must be"):
+        benchmark_days(0)
+    with pytest.raises(ValueError, match="days must be"):
+        density_share(10, 0)

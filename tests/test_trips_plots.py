@@ -24,6 +24,7 @@ def test_figures():
     )
     ax = plot_benchmark(table)
     assert len(ax.get_lines()) == 2 and ax.get_xscale() == "log"
+    assert "Spark the action" in ax.get_ylabel() and "(s)" in ax.get_ylabel()
     plt.close("all")
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fieldnotes.trips.words import compare, duckdb_leads_everywhere, engine_ratios, sizes_text
+from fieldnotes.trips.words import compare, duckdb_leads_everywhere, engine_ratios
 
 
 def test_compare_picks_the_word_for_each_order():
@@ -24,14 +24,6 @@ def test_compare_refuses_what_cannot_be_ordered(bad):
         compare(1, "2")
     with pytest.raises(ValueError, match="three words"):
         compare(1, 2, ("a", "b"))
-
-
-def test_sizes_text():
-    assert sizes_text([1_000_000, 100_000, 100_000]) == "100,000 and 1,000,000"
-    assert sizes_text([10]) == "10"
-    assert sizes_text([3, 1, 2]) == "1, 2 and 3"
-    with pytest.raises(ValueError, match="empty"):
-        sizes_text([])
 
 
 def bench(duck_secs):
@@ -58,11 +50,33 @@ def test_duckdb_leads_only_where_it_beats_every_spark_method():
     assert not duckdb_leads_everywhere(bench(3.0))  # slower than ends at N=10
 
 
-def test_runs_text():
-    from fieldnotes.trips.words import runs_text
+BROADCAST_LEFT = """== Physical Plan ==
+AdaptiveSparkPlan (19)
++- Project (18)
+   +- BroadcastHashJoin Inner BuildLeft (17)
+      :- BroadcastExchange (9)
+      +- Project (16)
 
-    assert runs_text([1, 1]) == "single runs"
-    assert runs_text([3, 3]) == "medians of 3"
-    assert runs_text([3, 1]) == "medians of 1 to 3 runs"
-    with pytest.raises(ValueError, match="runs must be"):
-        runs_text([0])
+(17) BroadcastHashJoin
+Left keys [1]: [k#1]
+Right keys [1]: [k#2]
+Join type: Inner
+"""
+
+
+def test_join_words_follow_the_plan():
+    from fieldnotes.trips.words import join_words
+
+    words = join_words(BROADCAST_LEFT)
+    assert "side a is copied to every task (a broadcast exchange)" in words
+    assert "side b stays where it is" in words and "one key column" in words
+    right = BROADCAST_LEFT.replace("BuildLeft", "BuildRight")
+    assert "side b is copied" in join_words(right)
+    smj = BROADCAST_LEFT.replace("BroadcastHashJoin Inner BuildLeft", "SortMergeJoin Inner")
+    smj = smj.replace("(17) BroadcastHashJoin", "(17) SortMergeJoin").replace("[1]", "[3]")
+    assert (
+        join_words(smj)
+        == "an exchange (shuffle) of both sides on 3 key columns and a sort-merge join"
+    )
+    with pytest.raises(ValueError, match="no join operator"):
+        join_words("== Physical Plan ==\nProject (1)\n")

@@ -6,7 +6,7 @@ so they differ only in which candidate pairs reach it:
 - ``naive``: the post's starting point; a cross join, then the test (n^2 candidates).
 - ``grid``: the post's solution; cells at least r tall and wide (longitude widened for latitude),
   8-hour buckets, each trip exploded into its 3x3 drop-off neighbourhood x 2 buckets = 18 rows,
-  an equi-join on three integers (lat cell, lon cell, bucket).
+  an equi-join on the three integers (lat cell, lon cell, bucket) packed into one long.
 - ``quad``: beyond the post; cells at least 2r wide, so a point's partner lies in its own cell or
   the neighbours towards its quadrant: 2x2 instead of 3x3 (8 rows per trip), one packed long key.
 - ``ends``: beyond the post; keys on both ends of the trip (a's drop-off with b's pick-up and
@@ -288,6 +288,20 @@ def _pack(*fields):
     return key
 
 
+def key_fields(key: str, names: tuple[str, ...]):
+    """Spark columns: the fields of packed key column ``key`` (``_pack``: 12 bits each, so each
+    field is its integer modulo 4096), named ``names`` in packing order."""
+    from pyspark.sql import functions as F
+
+    if not names or len(names) * KEY_BITS > 63:
+        raise ValueError(f"names must name 1 to {63 // KEY_BITS} packed fields, got {names!r}")
+    mask = F.lit((1 << KEY_BITS) - 1)
+    return [
+        F.shiftright(F.col(key), KEY_BITS * i).bitwiseAND(mask).alias(n)
+        for i, n in enumerate(names)
+    ]
+
+
 def _cells(p, r, method):
     """Trips with their cell and quadrant columns at both ends and their 8-hour buckets."""
     from pyspark.sql import functions as F
@@ -310,21 +324,31 @@ def _exploded(cells, keys, columns):
 
 
 def _grid_sides(cells, r, opts):
-    """The post's sides, key ``k`` a struct of three integers (lat band, lon cell, bucket):
-    a in its drop-off's 3x3 neighbours x 2 buckets (the bands above and below looked up in
-    their own grids), b at its pick-up cell and bucket."""
+    """The post's sides, key ``k`` one packed long (lat band, lon cell, bucket): a in its
+    drop-off's 3x3 neighbours x 2 buckets (the bands above and below looked up in their own
+    grids), b at its pick-up cell and bucket.
+
+    Each neighbouring band's cell and cell count are computed once per trip, in columns before
+    the explode; built inside the 18 keys they were evaluated once per key and the generated
+    code grew past what the JVM compiles, which made ``grid`` slower than the cross join.
+    """
     from pyspark.sql import functions as F
 
     c = F.col
-    nb = []
+    bands = []
     for dy in (-1, 0, 1):
-        band = c("d_cy") + dy
-        cx, _, n = _lon_cell("dropoff_lon", band, r, 1.0)
-        nb += [
-            F.struct(band.alias("k0"), F.pmod(cx + dx, n).alias("k1"), (c("ta") + dt).alias("k2"))
-            for dx, dt in product((-1, 0, 1), (0, 1))
-        ]
-    b_key = F.struct(c("p_cy").alias("k0"), c("p_cx").alias("k1"), c("tb").alias("k2"))
+        cx, _, n = _lon_cell("dropoff_lon", c("d_cy") + dy, r, 1.0)
+        bands += [cx.alias(f"g_cx{dy + 1}"), n.alias(f"g_n{dy + 1}")]
+    cells = cells.select("*", *bands)
+    nb = [
+        _pack(
+            c("d_cy") + dy,
+            F.pmod(c(f"g_cx{dy + 1}") + dx, c(f"g_n{dy + 1}")),
+            c("ta") + dt,
+        )
+        for dy, dx, dt in product((-1, 0, 1), (-1, 0, 1), (0, 1))
+    ]
+    b_key = _pack(c("p_cy"), c("p_cx"), c("tb"))
     return _exploded(cells, nb, opts.side("a")), _exploded(cells, [b_key], opts.side("b"))
 
 

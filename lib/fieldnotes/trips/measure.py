@@ -378,6 +378,37 @@ def laziness(sample, full, r: float, *, method: str = "ends", repeats: int = 3, 
     )
 
 
+def benchmark_days(n: int) -> int:
+    """Days the benchmark spreads ``n`` generated trips over: ``n`` / February 2016's trips a
+    day, rounded, at least 1 (so every size below about 196 k trips is one day)."""
+    from fieldnotes.trips.synthetic import FEB2016_TRIPS
+
+    if isinstance(n, bool) or int(n) != n or n < 1:
+        raise ValueError(f"n must be a positive whole number of trips, got {n!r}")
+    return max(1, round(int(n) / (FEB2016_TRIPS / 29)))
+
+
+def density_share(n: int, days: int) -> float:
+    """Trips a day of ``n`` trips over ``days`` days, as a share of February 2016's (1.0 = the
+    month's daily density)."""
+    from fieldnotes.trips.synthetic import FEB2016_TRIPS
+
+    if isinstance(days, bool) or int(days) != days or days < 1:
+        raise ValueError(f"days must be a positive whole number, got {days!r}")
+    return float(n) / int(days) / (FEB2016_TRIPS / 29)
+
+
+def physical_plan(df) -> str:
+    """The text of ``df.explain(mode="formatted")``: Spark's physical plan, tree then nodes."""
+    import contextlib
+    import io
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        df.explain(mode="formatted")
+    return buf.getvalue()
+
+
 def join_plan(df) -> tuple[str, bool]:
     """(join operator, whether the exact test is its join condition) in ``df``'s physical plan.
 
@@ -386,14 +417,9 @@ def join_plan(df) -> tuple[str, bool]:
     ``df.explain(mode="formatted")``; the condition counts if that node lists a
     ``Join condition`` other than ``None``.
     """
-    import contextlib
-    import io
     import re
 
-    buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
-        df.explain(mode="formatted")
-    plan = buf.getvalue()
+    plan = physical_plan(df)
     ops = (
         "BroadcastHashJoin|SortMergeJoin|ShuffledHashJoin|BroadcastNestedLoopJoin|CartesianProduct"
     )

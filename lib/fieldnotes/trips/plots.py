@@ -100,7 +100,7 @@ def plot_benchmark(table: pd.DataFrame, ax=None):
         g = g.sort_values("N")
         ax.loglog(g["N"], g["seconds"], "o-", label=name)
     ax.set_xlabel("trips N (count)")
-    ax.set_ylabel("wall time including an action (s)")
+    ax.set_ylabel("wall time (s): Spark the action, DuckDB/oracle the call")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
     return ax

@@ -8,7 +8,6 @@ contradict its page.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 
 SPARK_KEYED = ("grid", "quad", "ends")
 """The keyed (non-cross-join) Spark methods, in the order the chapter introduces them."""
@@ -29,15 +28,6 @@ def compare(x, than, words: tuple[str, str, str] = ("fewer", "as many", "more"))
     if len(words) != 3:
         raise ValueError(f"words must be three words (less, equal, greater), got {words!r}")
     return words[(x > than) - (x < than) + 1]
-
-
-def sizes_text(values: Iterable) -> str:
-    """Distinct integers, sorted, with thousands separators: '100,000 and 1,000,000'."""
-    ns = sorted({int(_number(v, "values")) for v in values})
-    if not ns:
-        raise ValueError("values is empty; expected at least one size")
-    text = [f"{n:,}" for n in ns]
-    return text[0] if len(text) == 1 else ", ".join(text[:-1]) + " and " + text[-1]
 
 
 def engine_ratios(bench):
@@ -76,25 +66,52 @@ def duckdb_leads_everywhere(bench) -> bool:
     return bool((wide[spark].min(axis=1) > wide["duckdb"]).all())
 
 
-def runs_text(runs: Iterable) -> str:
-    """How a benchmark's times were taken, from its ``runs`` column: 'single runs', 'medians of
-    3' or 'medians of 1 to 3 runs'."""
-    rs = sorted({int(_number(v, "runs")) for v in runs})
-    if not rs or rs[0] < 1:
-        raise ValueError(f"runs must be counts >= 1, got {rs}")
-    if rs == [1]:
-        return "single runs"
-    if len(rs) == 1:
-        return f"medians of {rs[0]}"
-    return f"medians of {rs[0]} to {rs[-1]} runs"
+_JOIN_OPS = (
+    "BroadcastHashJoin",
+    "SortMergeJoin",
+    "ShuffledHashJoin",
+    "BroadcastNestedLoopJoin",
+    "CartesianProduct",
+)
 
 
-JOIN_WORDS = {
-    "BroadcastHashJoin": "a broadcast hash join on the three keys (at this size side b is small "
-    "enough to be copied to every task, so no exchange, no shuffle, is needed)",
-    "SortMergeJoin": "an exchange (shuffle) of both sides on the three keys and a sort-merge join",
-    "ShuffledHashJoin": "an exchange (shuffle) of both sides on the three keys and a hash join",
-    "BroadcastNestedLoopJoin": "a nested-loop join that compares every pair",
-    "CartesianProduct": "a cartesian product that compares every pair",
-}
-"""How the chapter's prose names each Spark join operator."""
+def join_words(plan: str) -> str:
+    """How the prose names the join in a formatted physical plan (``df.explain("formatted")``).
+
+    Read from the plan itself: the join operator of its tree, the side it builds or broadcasts
+    (``BuildLeft`` is side a, the left of every join in the chapter; ``BuildRight`` side b),
+    whether that side goes through a ``BroadcastExchange``, whether the other side is shuffled
+    (an ``Exchange hashpartitioning``), and how many key columns it joins on.
+    """
+    import re
+
+    if not isinstance(plan, str):
+        raise TypeError(f"plan must be the text of a formatted plan, got {type(plan).__name__}")
+    head = re.search(rf"({'|'.join(_JOIN_OPS)})\b([^\n(]*)\(\d+\)", plan)
+    if head is None:
+        raise ValueError(f"plan has no join operator ({', '.join(_JOIN_OPS)}): {plan[:300]!r}")
+    op, args = head.group(1), head.group(2)
+    keys = re.search(r"^Left keys \[(\d+)\]", plan, re.M)
+    n_keys = int(keys.group(1)) if keys else 0
+    on = "one key column" if n_keys == 1 else f"{n_keys} key columns"
+    build = "a" if "BuildLeft" in args else "b" if "BuildRight" in args else None
+    shuffled = "Exchange hashpartitioning" in plan
+    if op == "BroadcastHashJoin":
+        other = "b" if build == "a" else "a"
+        how = (
+            "is copied to every task (a broadcast exchange)"
+            if "BroadcastExchange" in plan
+            else "is copied to every task"
+        )
+        rest = (
+            "is shuffled on the key"
+            if shuffled
+            else "stays where it is, with no exchange (shuffle) of its rows"
+        )
+        return f"a broadcast hash join on {on}: side {build} {how}, and side {other} {rest}"
+    if op in ("SortMergeJoin", "ShuffledHashJoin"):
+        kind = (
+            "a sort-merge join" if op == "SortMergeJoin" else f"a hash join building side {build}"
+        )
+        return f"an exchange (shuffle) of both sides on {on} and {kind}"
+    return f"a {'nested-loop join' if op == 'BroadcastNestedLoopJoin' else 'cartesian product'} that compares every pair"
