@@ -103,3 +103,21 @@ def test_oracle_excludes_self_pairs_by_id_not_row():
     got = return_trips_exact(twice, 50.0)
     assert not (got["a_id"] == got["b_id"]).any()
     assert len(got[(got["a_id"] < 10_000) & (got["b_id"] < 10_000)]) == len(base)
+
+
+def test_oracle_distance_bound_is_strict():
+    # planted pairs 1 µm inside and outside r, then r set exactly at a found pair's distance
+    trips, plan = planted_trips(300, 60.0, seed=11)
+    got = return_trips_exact(trips, 60.0).merge(plan, on=["a_id", "b_id"])
+    assert got["expected"].all() and len(got) == plan["expected"].sum()
+    from fieldnotes.trips.oracle import return_trip_distances
+
+    far = return_trip_distances(trips, 60.0)
+    edge = far.loc[far["distance_m"] > 60.0 - 1e-5].iloc[0]
+    d = float(edge["distance_m"])
+    pair = (int(edge["a_id"]), int(edge["b_id"]))
+    at = set(return_trips_exact(trips, d).itertuples(index=False, name=None))
+    above = set(
+        return_trips_exact(trips, float(np.nextafter(d, np.inf))).itertuples(index=False, name=None)
+    )
+    assert pair not in at and pair in above

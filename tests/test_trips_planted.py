@@ -3,7 +3,7 @@
 import numpy as np
 
 from fieldnotes.trips.geo import haversine_m
-from fieldnotes.trips.planted import GAPS_S, planted_trips
+from fieldnotes.trips.planted import EDGE_M, GAPS_S, planted_trips
 
 
 def test_planted_geometry():
@@ -11,24 +11,23 @@ def test_planted_geometry():
     trips, plan = planted_trips(400, r, seed=5)
     t = trips.set_index("trip_id")
     a, b = t.loc[plan["a_id"]], t.loc[plan["b_id"]]
-    d1 = (
-        haversine_m(
-            a.dropoff_lat.values, a.dropoff_lon.values, b.pickup_lat.values, b.pickup_lon.values
-        )
-        / r
+    d1 = haversine_m(
+        a.dropoff_lat.values, a.dropoff_lon.values, b.pickup_lat.values, b.pickup_lon.values
     )
-    d2 = (
-        haversine_m(
-            b.dropoff_lat.values, b.dropoff_lon.values, a.pickup_lat.values, a.pickup_lon.values
-        )
-        / r
+    d2 = haversine_m(
+        b.dropoff_lat.values, b.dropoff_lon.values, a.pickup_lat.values, a.pickup_lon.values
     )
-    assert np.allclose(np.minimum(abs(d1 - 0.99), abs(d1 - 1.01)), 0, atol=1e-9)
-    assert np.allclose(np.minimum(abs(d2 - 0.99), abs(d2 - 1.01)), 0, atol=1e-9)
+    planned = np.array([0.99 * r, 1.01 * r, r - EDGE_M, r + EDGE_M])
+    for d in (d1, d2):
+        off = np.abs(d[:, None] - planned[None, :]).min(axis=1)
+        assert (off < 1e-8).all()  # metres (coordinate rounding): far below the 1 µm offsets
+        near = np.abs(d - r) < 1e-5
+        assert 0 < near.sum() < len(d)
+        assert ((d[near] < r) == (d[near] < r - EDGE_M / 2)).all()  # inner ones are inside
     gap = (b.pickup_time.values - a.dropoff_time.values) / np.timedelta64(1, "s")
     assert set(gap.astype(int)) == set(GAPS_S)
     assert (
         plan["expected"].to_numpy().tolist()
-        == ((d1 < 1) & (d2 < 1) & (gap > 0) & (gap < 8 * 3600)).tolist()
+        == ((d1 < r) & (d2 < r) & (gap > 0) & (gap < 8 * 3600)).tolist()
     )
     assert trips["trip_id"].is_unique and len(trips) == 800

@@ -12,7 +12,10 @@ GAPS_S = (0, 1, EIGHT_HOURS_S - 1, EIGHT_HOURS_S, EIGHT_HOURS_S + 1)
 BEARINGS = (0, 45, 90, 135, 180, 225, 270, 315)
 """Compass bearings (degrees) at which partners are planted."""
 FACTORS = (0.99, 1.01)
-"""Planted distances as fractions of r: just inside and just outside."""
+"""Planted distances as fractions of r: inside and outside by 1 %."""
+EDGE_M = 1e-6
+"""Planted distances r - EDGE_M and r + EDGE_M (metres): a join that tests d <= r, or widens
+r by a relative margin, finds the outer ones; one that rounds the bound down misses the inner."""
 
 
 def _wrapped(lon: np.ndarray) -> np.ndarray:
@@ -25,8 +28,9 @@ def planted_trips(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Normalized trips with a partner planted for each of ``n_base`` random trips, and the plan.
 
-    Each partner b of base trip a picks up at 0.99 r or 1.01 r from a's drop-off and drops off at
-    0.99 r or 1.01 r from a's pick-up, on a compass bearing, with a time gap from ``GAPS_S``.
+    Each partner b of base trip a picks up at one of 0.99 r, 1.01 r, r - 1 µm, r + 1 µm
+    (``FACTORS``, ``EDGE_M``) from a's drop-off and drops off at one of them from a's pick-up, on
+    a compass bearing, with a time gap from ``GAPS_S``.
     Returns (trips, planted) where planted has a_id, b_id and ``expected`` (True if b is a return
     trip of a by the definition). Other pairs may also match; the oracle decides those.
     """
@@ -41,13 +45,14 @@ def planted_trips(
     dlon = lon + rng.normal(0, spread_m / (m_per_deg * np.cos(np.radians(lat))), n_base)
     t_pick = rng.integers(0, 2 * 86400, n_base).astype(np.int64) * 1_000_000
     t_drop = t_pick + rng.integers(120, 3600, n_base).astype(np.int64) * 1_000_000
-    f1 = rng.choice(FACTORS, n_base)
-    f2 = rng.choice(FACTORS, n_base)
+    distances = np.array([f * r for f in FACTORS] + [r - EDGE_M, r + EDGE_M])
+    d1 = rng.choice(distances, n_base)
+    d2 = rng.choice(distances, n_base)
     b1 = rng.choice(BEARINGS, n_base) + rng.choice([0.0, 1e-3], n_base)
     b2 = rng.choice(BEARINGS, n_base)
     gap = rng.choice(GAPS_S, n_base).astype(np.int64) * 1_000_000
-    bplat, bplon = destination(dlat, dlon, b1, f1 * r)
-    bdlat, bdlon = destination(plat, plon, b2, f2 * r)
+    bplat, bplon = destination(dlat, dlon, b1, d1)
+    bdlat, bdlon = destination(plat, plon, b2, d2)
     bt_pick = t_drop + gap
     bt_drop = bt_pick + rng.integers(120, 3600, n_base).astype(np.int64) * 1_000_000
     plon, dlon = _wrapped(plon), _wrapped(dlon)
@@ -66,7 +71,7 @@ def planted_trips(
             "dropoff_lon": np.concatenate([dlon, bdlon]),
         }
     )
-    expected = (f1 < 1) & (f2 < 1) & (gap > 0) & (gap < EIGHT_HOURS_S * 1_000_000)
+    expected = (d1 < r) & (d2 < r) & (gap > 0) & (gap < EIGHT_HOURS_S * 1_000_000)
     planted = pd.DataFrame(
         {"a_id": trip_id[:n_base], "b_id": trip_id[n_base:], "expected": expected}
     )
