@@ -38,6 +38,10 @@ def test_the_solutions_are_the_chapters_figures():
     ]
     assert solution(("01-memory", 1)) == tuple(fewest) == (4, 6)
     assert solution(("01-memory", 2)) == pytest.approx(10 * PSI / 1e9)
+    from fieldnotes.memory.story import lora_exercise_micro_batch
+
+    assert solution(("01-memory", 4)) == lora_exercise_micro_batch() >= 1
+    assert check("01-memory", 4, solution(("01-memory", 4)), gpu_memory_gib=80.0).grade == WRONG
     assert solution(("03-return-trips", 1)) == 25  # 5 x 5 cells at width r / 2
     assert exercises._trips_neighbours(1.0) == 9 and exercises._trips_neighbours(1 / 3) == 49
     assert 0 < solution(("05-hackathon-chatbot", 1)) < 1

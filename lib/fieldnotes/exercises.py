@@ -135,6 +135,14 @@ def _memory_eight_bit(psi: int | None = None) -> float:
     return model_states(psi or _bloomz_parameters(), stage=0, n_gpus=1, k=6).total / 1e9
 
 
+def _memory_lora_batch(gpu_memory_gib: float = 40.0, seq_len: int = 512, lora_rank: int = 16) -> int:
+    """Chapter 1, exercise 4: the largest micro-batch at which BLOOMZ-7b1 with LoRA, without
+    checkpointing, fits the GPU (the chapter's attempts table)."""
+    from fieldnotes.memory.story import lora_exercise_micro_batch
+
+    return lora_exercise_micro_batch(gpu_memory_gib, seq_len, lora_rank)
+
+
 def _vlm_closed_scoring(right: int = 80, wrong_yes_no: int = 15, wrong_other: int = 5) -> tuple[float, float]:
     """Chapter 2, exercise 5: closed accuracy counting every question and by LLaVA-Med's rule."""
     from fieldnotes.vlm.exercises import exercise5_expected
@@ -177,6 +185,14 @@ EXERCISES = {
             _memory_eight_bit,
             tolerance=0.01,
             hint="(2 + 2 + K)Ψ with K = 6, in 10^9-byte GB.",
+        ),
+        Exercise(
+            "01-memory",
+            4,
+            "the largest micro-batch (samples per GPU)",
+            _memory_lora_batch,
+            hint="Each sample adds every layer's saved activations and the logits' bytes to the "
+            "model states, which LoRA shrinks to little more than the 16-bit weights.",
         ),
         Exercise(
             "02-medical-vlm",
