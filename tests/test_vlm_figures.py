@@ -43,7 +43,12 @@ def test_ablation_bars_and_curves_have_labelled_axes():
     }
     assert lines == pytest.approx({"blind: majority answer per question": 40.0,
                                    "blind: medical LM, question only (no image)": 55.0})  # fmt: skip
-    assert "validation split" in ax.get_title()
+    assert (
+        "validation split" in ax.get_title()
+        and "one pre-training seed, no error bars" in ax.get_title()
+    )
+    two = plot_ablation(summary.assign(seeds=2, **{"closed accuracy sd": 0.01}), blind).axes[0]
+    assert "mean ± sd over pre-training seeds" in two.get_title()
     ax = plot_curves({"a": [3.0, 2.0, 1.0] * 10}, "t", 5).axes[0]
     assert ax.get_xlabel() == "optimizer step" and "nats" in ax.get_ylabel()
     plt.close("all")
@@ -79,6 +84,10 @@ def test_budget_curves_one_line_per_cell_with_blind_references():
     assert "steps" in ax.get_xlabel() and "(%)" in ax.get_ylabel()
     blind = [ln for ln in ax.get_lines() if ln.get_label().startswith("blind")]
     assert blind[0].get_ydata()[0] == pytest.approx(45.0)
+    same = pd.DataFrame(rows).assign(**{"overall accuracy mean": 0.5})  # both cells answer alike
+    labels = [t.get_text() for t in plot_budget_curves(same, {}).axes[0].get_legend().get_texts()]
+    assert labels == ["general enc + medical LM, qformer",
+                      "medical enc + medical LM, qformer (identical to general enc + medical LM, qformer, hidden under it)"]  # fmt: skip
     with pytest.raises(ValueError, match="empty"):
         plot_budget_curves(pd.DataFrame(rows).iloc[:0], {})
     plt.close("all")

@@ -24,7 +24,10 @@ def lm_wins(e, m, f, s):
 
 def test_full_grid_names_the_language_model_and_the_lesson_holds():
     v = findings.ablation_verdict(table(lm_wins), "book", 0)
-    assert v["grid"] == "book size, seed 0, 24 runs: the complete grid with 2 seeds per cell"
+    assert v["grid"] == (
+        "book size, seed 0, 24 runs: every encoder × LM × fusion cell, compared here at "
+        "the 2 pre-training seeds all cells share"
+    )
     assert v["top_factor"] == "the language model"
     assert v["top_spread"] == pytest.approx(15.0)
     assert v["lm"] == ("Swapping the general language model for the medical one changed overall "
@@ -35,8 +38,32 @@ def test_full_grid_names_the_language_model_and_the_lesson_holds():
     assert v["fusion"].endswith("(2.8 points).")
     assert v["lesson"] == (
         "holds: averaged over the rest, accuracy moved by +4.0 points with the medical encoder and "
-        "+15.0 points with the medical language model, against 2.0 points between the fusions"
+        "+15.0 points with the medical language model, against 1.3 points between two fusions (the mean "
+        "over the pairs of fusions of the gap between their means, each also a two-level difference; a "
+        "domain part counts only when its gain is positive and larger)"
     )
+
+
+def test_cells_at_further_seeds_do_not_tilt_the_comparison():
+    """The book-size design: Q-Former cells at two pre-training seeds, the other fusions at one.
+    Seed 1 scores 10 points higher everywhere; the fusions are equal at a shared seed, so the
+    comparison must find no fusion effect and the grid must say which runs it left out."""
+    df = table(lambda e, m, f, s: 0.5 + 0.1 * s + 0.05 * (m == "medical"))
+    df = df[(df["fusion"] == "qformer") | (df["seed"] == 0)]
+    assert findings.common_seeds(df) == [0]
+    effects = findings.factor_effects(df).set_index("factor")["spread (max − min)"]
+    assert effects["fusion"] == pytest.approx(0) and effects["language model"] == pytest.approx(
+        0.05
+    )
+    assert findings.fusion_gap(df) == pytest.approx(0)
+    assert findings.swap_effects(df, "language model") == pytest.approx([5.0] * 6)
+    v = findings.ablation_verdict(df, "book", 0)
+    assert v["grid"].endswith(
+        "at the 1 pre-training seed all cells share (4 runs at further seeds "
+        "enter only the lever table)"
+    )
+    with pytest.raises(ValueError, match="share no pre-training seed"):
+        findings.factor_effects(df.assign(seed=df["seed"].where(df["fusion"] != "xattn", 7)))
 
 
 def test_a_fusion_lever_larger_than_the_encoder_is_reported():
@@ -57,7 +84,8 @@ def test_the_reduced_ci_grid_says_what_it_cannot_test():
     v = findings.ablation_verdict(df, "ci", 0)
     assert (
         v["grid"]
-        == "ci size, seed 0, 2 runs: a reduced grid with 1 seed per cell, not the full ablation"
+        == "ci size, seed 0, 2 runs: a reduced grid, not the full ablation, compared here at the 1 "
+        "pre-training seed all cells share"
     )
     assert v["top_factor"] == "none, every level of the encoder gave the same mean"
     assert v["top_spread"] == 0.0
@@ -221,3 +249,48 @@ def test_budget_design_says_how_far_the_cells_train():
     assert "still at a raised learning rate" in on
     with pytest.raises(ValueError, match="check_steps"):
         budget_design(500, 500)
+
+
+def test_question_giveaways_and_valid_closed_answers_and_results_edition(tmp_path):
+    import json
+
+    from fieldnotes.vlm.data import Scan
+    from fieldnotes.vlm.text import VQAItem
+
+    img = None
+    scans = [Scan(img, "x-ray", "nodule", "left", "lung", "left lung", "small", 4.0),
+             Scan(img, "x-ray", "none", None, None, None, None, None)]  # fmt: skip
+    items = [VQAItem(0, "where is the nodule?", "left lung", "open", "location", "x-ray"),
+             VQAItem(0, "which organ is abnormal?", "lung", "open", "organ", "x-ray"),
+             VQAItem(0, "is there a nodule?", "yes", "closed", "presence", "x-ray"),
+             VQAItem(1, "is there a nodule?", "no", "closed", "presence", "x-ray")]  # fmt: skip
+    majority = {"by_question_type": {"location/open": {"accuracy": 1.0, "n": 1},
+                                     "organ/open": {"accuracy": 0.0, "n": 1}}}  # fmt: skip
+    g = findings.question_giveaways(scans, items, majority)
+    assert g == {"give_abnormal_share": 1.0, "give_named_share": 0.5, "give_presence_true": 1.0,
+                 "give_majority_acc": 0.5}  # fmt: skip
+    with pytest.raises(ValueError, match="presence questions"):
+        findings.question_giveaways(scans, items[:2], majority)
+    assert findings.valid_closed_share(items, ["x", "y", "circle", "no"]) == 0.5
+    with pytest.raises(ValueError, match="no closed"):
+        findings.valid_closed_share(items[:2], ["a", "b"])
+    assert findings.book_results_path().parts[-3:] == ("benchmarks", "results", "vlm_metrics.json")
+    path = tmp_path / "vlm_metrics.json"
+    assert "missing" in findings.results_edition(path)
+    path.write_text(json.dumps({"final": {}, "ablation": []}))
+    assert findings.results_edition(path).endswith("the book-size run of this edition is pending")
+    path.write_text(json.dumps({"levers": [], "image_dependence": []}))
+    assert "come from this edition's benchmark" in findings.results_edition(path)
+    path.write_text("[1]")
+    with pytest.raises(ValueError, match="JSON object"):
+        findings.results_edition(path)
+
+
+def test_pretraining_compute_counts_the_medical_lm_twice():
+    from fieldnotes.vlm.pipeline import SIZES
+
+    c = findings.pretraining_compute(SIZES["book"])
+    b = SIZES["book"]
+    assert c["lm_medical_steps"] == b.lm_general_steps + b.lm_medical_steps
+    assert c["lm_extra_share"] == pytest.approx(b.lm_medical_steps / b.lm_general_steps)
+    assert c["enc_extra_share"] == pytest.approx(b.clip_steps / b.vision_general_steps - 1)

@@ -10,6 +10,7 @@ from fieldnotes.vlm.levers import (
     ENCODER,
     LM,
     NEITHER,
+    NO_IMAGE,
     agreement,
     check_finding,
     lever_findings,
@@ -26,6 +27,22 @@ def records(p, budgets=(10, 20), seeds=1, fusions=("qformer",), q=800, seed=0):
             for (e, m), f, s, b in itertools.product(PAIRS, fusions, range(seeds), budgets)}  # fmt: skip
 
 
+def no_image(recs, p=0.3, seed=1):
+    """No-image LM records (LM, seed, steps) for ``records``: each LM right with probability ``p``,
+    well below every cell, so the cells beat them."""
+    rng = np.random.default_rng(seed)
+    q = len(next(iter(recs.values())))
+    return {
+        (m, k[3], k[4]): (rng.random(q) < p).astype(float)
+        for k in recs
+        for m in ("general", "medical")
+    }
+
+
+def table(recs, blind=None, **kw):
+    return lever_table(recs, no_image(recs) if blind is None else blind, **kw)
+
+
 def encoder_later(e, m, b):
     """The LM leads at 10 steps (+20 vs +2 points), the encoder at 20 (+25 vs +5)."""
     if b == 10:
@@ -34,7 +51,7 @@ def encoder_later(e, m, b):
 
 
 def test_the_verdict_follows_the_records_and_flips_with_the_budget():
-    t = lever_table(records(encoder_later))
+    t = table(records(encoder_later))
     assert list(t["steps"]) == [10, 20]
     assert list(t["larger lever"]) == [LM, ENCODER]
     first, last = t.iloc[0], t.iloc[1]
@@ -55,12 +72,12 @@ def test_the_verdict_follows_the_records_and_flips_with_the_budget():
 
 
 def test_check_budget_says_whether_the_final_verdict_holds():
-    t = lever_table(records(encoder_later))  # LM leads at 10 steps, the encoder at 20
+    t = table(records(encoder_later))  # LM leads at 10 steps, the encoder at 20
     flipped = check_finding(t, 10, 20)
     assert flipped["lever_check_holds"] == "does not hold"
     assert flipped["lever_check"].startswith("Trained on to 20 steps, beyond the final model's 10")
     assert f"the larger lever there is {ENCODER}" in flipped["lever_check"]
-    steady = lever_table(records(encoder_later, budgets=(20, 30)))
+    steady = table(records(encoder_later, budgets=(20, 30)))
     assert check_finding(steady, 20, 30)["lever_check_holds"] == "holds"
     unmeasured = check_finding(t, 20, None, 800)
     assert unmeasured["lever_check_holds"] == "was not measured"
@@ -74,7 +91,7 @@ def test_check_budget_says_whether_the_final_verdict_holds():
 
 
 def test_equal_levers_are_not_separated():
-    t = lever_table(
+    t = table(
         records(lambda e, m, b: 0.5 + 0.1 * (e == "medical") + 0.1 * (m == "medical"), budgets=(5,))
     )
     assert list(t["larger lever"]) == [NEITHER]
@@ -82,12 +99,14 @@ def test_equal_levers_are_not_separated():
     assert lever_findings(t)["lever_changes"] == f"is the same at every budget scored: {NEITHER}"
 
 
-def test_seeds_widen_the_interval_and_are_named():
+def test_seeds_are_kept_apart_and_their_signs_compared():
+    """Two pre-training seeds are too few to resample: each seed's effect is reported and whether
+    the signs agree; the interval is over questions with the seeds fixed."""
+
     def p(e, m, b):
         return 0.5 + 0.1 * (m == "medical")
 
-    one = lever_table(records(p, budgets=(5,), q=400))
-    # two seeds whose encoder effects disagree (+12 and -12 points): the seed spread enters the interval
+    # two seeds whose encoder effects disagree (+12.5 and -12.5 points)
     recs = records(p, budgets=(5,), seeds=2, q=400)
     for m in ("general", "medical"):
         recs[("medical", m, "qformer", 0, 5)] = np.clip(
@@ -96,27 +115,91 @@ def test_seeds_widen_the_interval_and_are_named():
         recs[("medical", m, "qformer", 1, 5)] = recs[("general", m, "qformer", 1, 5)] * (
             np.arange(400) % 8 != 0
         )
-    two = lever_table(recs)
-    width = lambda t: float(t["encoder hi"].iloc[0] - t["encoder lo"].iloc[0])  # noqa: E731
-    assert width(two) > 1.5 * width(one)
-    assert int(two["seeds"].iloc[0]) == 2
-    assert lever_findings(two)["lever_intervals"] == "over questions and over 2 pre-training seeds"
+    two = table(recs)
+    row = two.iloc[0]
+    assert int(row["seeds"]) == 2 and not row["encoder signs agree"]
+    first, second = (float(v) for v in row["encoder by seed"].split(", "))
+    assert first > 5 and second < -5
+    assert row["encoder effect"] == pytest.approx((first + second) / 2, abs=0.06)
+    words = lever_findings(two)["lever_intervals"]
+    assert words.startswith("over questions, with the 2 pre-training seeds kept apart")
+    assert f"encoder's effect per seed is {row['encoder by seed']} points" in words
+    same = table(records(encoder_later, seeds=2, q=400)).iloc[-1]
+    assert same["encoder signs agree"] and same["difference signs agree"]
+
+
+def test_identical_answers_whatever_the_encoder_name_no_lever():
+    """The first edition's defect: every cell answers exactly as its own no-image LM (the image
+    path is dead) and the medical LM's question priors are better. Without subtracting the
+    no-image LM this read as an LM effect of about +20 points; now no lever is named."""
+    rng = np.random.default_rng(3)
+    q, budgets = 600, (10, 20)
+    blind = {(m, 0, b): (rng.random(q) < (0.6 if m == "medical" else 0.4)).astype(float)
+             for m in ("general", "medical") for b in budgets}  # fmt: skip
+    recs = {(e, m, "qformer", 0, b): blind[(m, 0, b)].copy() for e, m in PAIRS for b in budgets}
+    t = lever_table(recs, blind)
+    assert list(t["larger lever"]) == [NO_IMAGE, NO_IMAGE]
+    assert list(t["cells above blind"]) == [0, 0]
+    assert (t["LM effect"] == 0).all() and (t["encoder effect"] == 0).all()
+    words = lever_findings(t)
+    assert words["lever_final"] == NO_IMAGE
+    assert words["lever_image_use"].startswith("At no budget scored does any of the 4 cells beat")
+    assert agreement(words["lever_final"], LM) == "cannot be compared (no lever is named)"
+    # the same cells with a majority answer: still no verdict
+    assert set(lever_table(recs, blind, blind[("medical", 0, 10)])["larger lever"]) == {NO_IMAGE}
+
+
+def test_the_lm_effect_counts_only_what_it_adds_through_the_image():
+    """The medical LM has better priors (+20 points without the image) but every cell gains the
+    same from its image with either LM; the medical encoder adds +20 through the image."""
+    rng = np.random.default_rng(4)
+    q = 2000
+    u = rng.random(q)
+    prior = {
+        "general": (u < 0.3).astype(float),
+        "medical": (u < 0.5).astype(float),
+    }  # nested priors
+    blind = {(m, 0, 10): prior[m] for m in prior}
+    seen = rng.random(q)
+    recs = {}
+    for e, m in PAIRS:  # the image turns the same questions right (ones both LMs get wrong alone)
+        gain = (seen < (0.4 if e == "medical" else 0.2)) * (1 - prior["medical"])
+        recs[(e, m, "qformer", 0, 10)] = prior[m] + gain
+    raw = np.mean(
+        [
+            recs[("general", "medical", "qformer", 0, 10)]
+            - recs[("general", "general", "qformer", 0, 10)]
+        ]
+    )
+    row = lever_table(recs, blind).iloc[0]
+    assert row["larger lever"] == ENCODER and int(row["cells above blind"]) == 4
+    assert (
+        raw * 100 > 15
+        and row["LM effect"] == pytest.approx(0, abs=1e-9)
+        and row["encoder effect"] > 5
+    )
+    # against a majority answer better than every cell, no cell beats the blind baselines
+    assert lever_table(recs, blind, np.ones(q)).iloc[0]["larger lever"] == NO_IMAGE
+    with pytest.raises(ValueError, match="no-image LM records"):
+        lever_table(recs, {("medical", 0, 10): prior["medical"]})
+    with pytest.raises(ValueError, match="same questions"):
+        lever_table(recs, blind, np.ones(3))
 
 
 def test_only_cells_trained_at_every_seed_enter_and_bad_input_is_named():
     recs = records(encoder_later, fusions=("qformer", "linear"), seeds=2)
     for key in [k for k in recs if k[2] == "linear" and k[3] == 1]:
         del recs[key]  # linear was trained at seed 0 only
-    assert set(lever_table(recs)["fusions"]) == {"qformer"}
+    assert set(table(recs)["fusions"]) == {"qformer"}
     with pytest.raises(ValueError, match="cannot be compared"):
-        lever_table({k: v for k, v in recs.items() if k[1] == "medical"})
+        table({k: v for k, v in recs.items() if k[1] == "medical"})
     with pytest.raises(ValueError, match="empty"):
-        lever_table({})
+        lever_table({}, {})
     recs[("general", "general", "qformer", 0, 10)] = np.ones(3)
     with pytest.raises(ValueError, match="same questions"):
-        lever_table(recs)
+        table(recs)
     with pytest.raises(ValueError, match="n_boot"):
-        lever_table(records(encoder_later), n_boot=0)
+        table(records(encoder_later), n_boot=0)
     assert agreement(ENCODER, ENCODER) == "agrees" and agreement(ENCODER, LM) == "disagrees"
 
 

@@ -117,7 +117,11 @@ def plot_ablation(
     ax.set_xticklabels([f"{e} encoder\n{m} LM" for e, m in groups])
     ax.set_ylabel(f"{metric} (%)")
     ax.set_ylim(0, 100)
-    ax.set_title(f"Ablation: {metric} on the {split} split (mean ± sd over seeds)")
+    seeds = int(summary["seeds"].max()) if "seeds" in summary.columns else 1
+    spread = (
+        "mean ± sd over pre-training seeds" if seeds > 1 else "one pre-training seed, no error bars"
+    )
+    ax.set_title(f"Ablation: {metric} on the {split} split ({spread})")
     ax.legend(fontsize=7, ncol=2, loc="lower right")
     fig.tight_layout()
     return fig
@@ -172,6 +176,7 @@ def plot_budget_curves(summary, baselines: dict[str, dict], metric: str = "overa
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     lines = ["-", "--", ":", "-."]
     fig, ax = plt.subplots(figsize=(8, 4.2))
+    drawn: dict[tuple, str] = {}  # a curve's points -> the label of the first curve drawn with them
     for i, (e, m) in enumerate(pairs):
         for j, f in enumerate(fusions):
             rows = summary[(summary["encoder"] == e) & (summary["language model"] == m)
@@ -179,9 +184,15 @@ def plot_budget_curves(summary, baselines: dict[str, dict], metric: str = "overa
             if len(rows) == 0:
                 continue
             sd = rows[f"{metric} sd"].fillna(0).to_numpy() * 100
+            label = f"{e} enc + {m} LM, {f}"
+            points = tuple(
+                zip(rows["steps"], np.round(rows[f"{metric} mean"].to_numpy(), 9), strict=True)
+            )
+            if points in drawn:  # say so rather than hide one curve under another
+                label += f" (identical to {drawn[points]}, hidden under it)"
+            drawn.setdefault(points, f"{e} enc + {m} LM, {f}")
             ax.errorbar(rows["steps"], rows[f"{metric} mean"] * 100, yerr=sd, color=colours[i % len(colours)],
-                        ls=lines[j % len(lines)], marker="o", ms=4, capsize=3,
-                        label=f"{e} enc + {m} LM, {f}")  # fmt: skip
+                        ls=lines[j % len(lines)], marker="o", ms=4, capsize=3, label=label)  # fmt: skip
     for k, (name, mm) in enumerate(baselines.items()):
         ax.axhline(mm[metric.replace(" ", "_")] * 100, color="0.45", lw=1.2,
                    ls=(0, (1 + 2 * k, 2)), label=f"blind: {name}")  # fmt: skip

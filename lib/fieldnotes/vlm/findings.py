@@ -27,11 +27,31 @@ def _check_table(df) -> None:
         raise ValueError("ablation table is empty; expected at least one run")
 
 
+def common_seeds(df) -> list[int]:
+    """The pre-training seeds at which every (encoder, LM, fusion) cell of ``df`` was trained."""
+    _check_table(df)
+    per_cell = df.groupby(list(FACTORS))["seed"].agg(lambda s: set(s))
+    return sorted(set.intersection(*per_cell))
+
+
+def like_with_like(df):
+    """The rows of ``df`` at the seeds every cell shares (``common_seeds``), so that a mean over one
+    choice's levels averages the same seeds for every level and no cell counts more than once per
+    seed. Raises ``ValueError`` when the cells share no seed."""
+    seeds = common_seeds(df)
+    if not seeds:
+        raise ValueError(
+            "the ablation's cells share no pre-training seed, so they cannot be compared"
+        )
+    return df[df["seed"].isin(seeds)]
+
+
 def factor_effects(df):
-    """Per choice: its levels' mean overall accuracy (over everything else) and their spread (fraction)."""
+    """Per choice: its levels' mean overall accuracy (over everything else, at the seeds every cell
+    shares, ``like_with_like``) and their spread (fraction)."""
     import pandas as pd
 
-    _check_table(df)
+    df = like_with_like(df)
     rows = []
     for factor in FACTORS:
         means = df.groupby(factor)["overall accuracy"].mean()
@@ -42,8 +62,9 @@ def factor_effects(df):
 
 def swap_effects(df, factor: str, low: str = "general", high: str = "medical") -> list[float]:
     """Overall accuracy of ``high`` minus ``low`` (points) for each combination of the other choices
-    in which both were trained (means over seeds); empty if ``factor`` was not varied so."""
-    _check_table(df)
+    in which both were trained (means over the seeds every cell shares); empty if ``factor`` was
+    not varied so."""
+    df = like_with_like(df)
     if factor not in FACTORS:
         raise ValueError(f"factor must be one of {FACTORS}, got {factor!r}")
     means = df.groupby(list(FACTORS))["overall accuracy"].mean().unstack(factor)
@@ -77,17 +98,18 @@ def ablation_verdict(df, size_name: str, seed: int) -> dict[str, object]:
     """The ablation's verdict for the prose: grid description, largest lever and its spread (points),
     a sentence per choice and whether the post's lesson (domain parts beat fusion) holds here."""
     _check_table(df)
+    runs = len(df)
+    extra = len(df) - len(like_with_like(df))
+    df = like_with_like(df)
     effects = factor_effects(df).set_index("factor")["spread (max − min)"] * 100
     levels = {f: sorted(df[f].unique()) for f in FACTORS}
     varied = [f for f in FACTORS if len(levels[f]) > 1]
-    seeds = int(df.groupby(list(FACTORS))["seed"].nunique().min())
-    complete = (
-        all(set(levels[f]) >= want for f, want in zip(FACTORS, ({"general", "medical"},) * 2 + ({"xattn", "qformer", "linear"},), strict=True))
-        and seeds >= 2
-    )  # fmt: skip
-    grid = (f"{size_name} size, seed {seed}, {len(df)} runs: "
-            + (f"the complete grid with {seeds} seeds per cell" if complete
-               else f"a reduced grid with {seeds} seed{'s' if seeds > 1 else ''} per cell, not the full ablation"))  # fmt: skip
+    seeds = len(common_seeds(df))
+    every = all(set(levels[f]) >= want for f, want in zip(FACTORS, ({"general", "medical"},) * 2 + ({"xattn", "qformer", "linear"},), strict=True))  # fmt: skip
+    shape = "every encoder × LM × fusion cell" if every else "a reduced grid, not the full ablation"
+    grid = (f"{size_name} size, seed {seed}, {runs} runs: {shape}, compared here at the "
+            f"{seeds} pre-training seed{'s' if seeds > 1 else ''} all cells share"
+            + (f" ({extra} runs at further seeds enter only the lever table)" if extra else ""))  # fmt: skip
 
     top_spread = max((float(effects[f]) for f in varied), default=0.0)
     tops = [f for f in varied if math.isclose(float(effects[f]), top_spread, abs_tol=1e-9)]
@@ -130,11 +152,13 @@ def ablation_verdict(df, size_name: str, seed: int) -> dict[str, object]:
                   "and the fusion")  # fmt: skip
     else:
         gain = {f: sum(swap_effects(df, f)) / len(swap_effects(df, f)) for f in levers}
-        moved = float(effects["fusion"])
+        moved = fusion_gap(df)
         holds = [f for f in levers if gain[f] > moved]
         fails = [f for f in levers if f not in holds]
         by = " and ".join(f"{gain[f]:+.1f} points with the medical {f}" for f in levers)
-        numbers = f"averaged over the rest, accuracy moved by {by}, against {moved:.1f} points between the fusions"
+        numbers = (f"averaged over the rest, accuracy moved by {by}, against {moved:.1f} points between two "
+                   "fusions (the mean over the pairs of fusions of the gap between their means, each also a "
+                   "two-level difference; a domain part counts only when its gain is positive and larger)")  # fmt: skip
         if not fails:
             verdict = "holds"
         elif holds:
@@ -151,6 +175,17 @@ def ablation_verdict(df, size_name: str, seed: int) -> dict[str, object]:
         "fusion": fusion,
         "lesson": lesson,
     }
+
+
+def fusion_gap(df) -> float:
+    """The mean, over every pair of fusions, of the absolute gap between their mean overall
+    accuracies (points; at the seeds every cell shares): a two-level difference like the encoder's
+    or the LM's, not the range over three levels, which grows with the number of levels."""
+    means = like_with_like(df).groupby("fusion")["overall accuracy"].mean()
+    if len(means) < 2:
+        raise ValueError(f"fusion_gap needs at least 2 fusions, got {list(means.index)}")
+    gaps = [abs(a - b) for i, a in enumerate(means) for b in list(means)[i + 1 :]]
+    return float(np.mean(gaps)) * 100
 
 
 def _pooled(by_type: dict, types: tuple[str, ...]) -> float:
@@ -337,3 +372,91 @@ def budget_design(final_steps: int, check_steps: int | None) -> str:
             f"that budget holds at a longer one; the cosine schedule aims at {check_steps} steps, so the "
             f"point at {final_steps} steps is a model still at a raised learning rate, not the end of a "
             f"{final_steps}-step run like the final model")  # fmt: skip
+
+
+#: Open question types asked only about scans with a finding (``text.make_vqa``).
+ABNORMAL_ONLY_TYPES = ("location", "organ", "side", "size")
+
+
+def question_giveaways(scans: list, items: list, majority: dict) -> dict[str, object]:
+    """How the generated questions give answers away, counted on ``items`` (``VQAItem`` over
+    ``scans``): the share of location/organ/side/size questions asked about a scan with a finding,
+    the share of them whose wording names that finding, the share of presence questions about a
+    scan with a finding that name its true finding, and the majority answer's accuracy (``majority``:
+    its ``vqa_metrics`` on the same items) on those location/organ/side/size questions (fractions;
+    keys are glue names)."""
+    from fieldnotes.vlm.text import FINDING_WORDS
+
+    located = [it for it in items if it.question_type in ABNORMAL_ONLY_TYPES]
+    presence = [it for it in items if it.question_type == "presence" and scans[it.image].abnormal]
+    if not located or not presence:
+        raise ValueError(
+            "items lack location/organ/side/size or presence questions about abnormal scans"
+        )
+    named = [it for it in located if FINDING_WORDS[scans[it.image].finding] in it.question]
+    true_named = [it for it in presence if FINDING_WORDS[scans[it.image].finding] in it.question]
+    return {"give_abnormal_share": sum(scans[it.image].abnormal for it in located) / len(located),
+            "give_named_share": len(named) / len(located),
+            "give_presence_true": len(true_named) / len(presence),
+            "give_majority_acc": _pooled(majority["by_question_type"], ABNORMAL_ONLY_TYPES)}  # fmt: skip
+
+
+def valid_closed_share(items: list, predictions: list[str]) -> float:
+    """The share of closed questions (yes/no) that ``predictions`` answer with "yes" or "no" at all
+    (fraction): a model below 50 % accuracy that rarely says either is failing to answer, not
+    answering worse than a coin."""
+    closed = [p for it, p in zip(items, predictions, strict=True) if it.answer_type == "closed"]
+    if not closed:
+        raise ValueError("items hold no closed questions")
+    return sum(p in ("yes", "no") for p in closed) / len(closed)
+
+
+def book_results_path():
+    """Where the committed book-size metrics live: ``benchmarks/results/vlm_metrics.json`` under the
+    repository root (relative to the working folder when the package is installed elsewhere)."""
+    from pathlib import Path
+
+    from fieldnotes.book import repo_root
+
+    return (repo_root() or Path(".")) / "benchmarks" / "results" / "vlm_metrics.json"
+
+
+def results_edition(metrics_path) -> str:
+    """Whether the committed book-size results (``benchmarks/results/vlm_metrics.json``) were
+    written by this edition's benchmark (they carry the ``levers`` and ``image_dependence``
+    blocks): a clause for the page."""
+    import json
+    from pathlib import Path
+
+    path = Path(metrics_path)
+    if not path.is_file():
+        return f"no book-size results are committed yet ({path.name} is missing)"
+    try:
+        m = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path}: not a JSON metrics file ({err})") from err
+    if not isinstance(m, dict):
+        raise ValueError(f"{path}: expected a JSON object, got {type(m).__name__}")
+    if {"levers", "image_dependence"} <= set(m):
+        return f"the committed book-size results in {path.name} come from this edition's benchmark"
+    return (
+        f"the committed {path.name} is still the first edition's (no lever table, no "
+        "image-dependence control): the book-size run of this edition is pending"
+    )
+
+
+def pretraining_compute(size) -> dict[str, object]:
+    """How much pre-training each general and medical part gets at ``size``
+    (``pipeline.ExperimentSize``), in optimizer steps of the same batch size within each pair: the
+    medical LM continues the general one, so it gets both; the medical encoder's CLIP steps against
+    the general encoder's supervised steps; each medical part's extra share (fraction; negative:
+    less). Keys are glue names."""
+    general_lm, medical_lm = size.lm_general_steps, size.lm_general_steps + size.lm_medical_steps
+    general_enc, medical_enc = size.vision_general_steps, size.clip_steps
+    if min(general_lm, general_enc) < 1:
+        raise ValueError(
+            f"size must pre-train every part for >= 1 step, got LM {general_lm}, encoder {general_enc}"
+        )
+    return {"lm_general_steps": general_lm, "lm_medical_steps": medical_lm,
+            "lm_extra_share": medical_lm / general_lm - 1, "enc_general_steps": general_enc,
+            "enc_medical_steps": medical_enc, "enc_extra_share": medical_enc / general_enc - 1}  # fmt: skip

@@ -2,17 +2,22 @@
 
 From ``pipeline.Ablation.correct`` (1/0 per validation question for every cell, seed and budget):
 
+* every cell is first taken minus its own no-image LM (the same LM trained on the same VQA with
+  zero image tokens, same seed and schedule), so the effects measure what each part adds through
+  the image, not the LM's question priors;
 * the **encoder effect** at a budget is the mean, over the LMs, fusions and seeds, of a cell's
-  accuracy with the medical encoder minus the same cell's with the general one (percentage
-  points); the **LM effect** likewise with the LM swapped; their **difference** says which is
-  larger;
+  gain with the medical encoder minus the same cell's with the general one (percentage points);
+  the **LM effect** likewise with the LM swapped; their **difference** says which is larger;
 * the 95 % interval of each is a percentile bootstrap over questions (the same resampled
-  questions for every cell, since every cell answers the same validation questions) and, when
-  there are two or more pre-training seeds, over seeds as well (seeds resampled first);
+  questions for every cell, since every cell answers the same validation questions); the
+  pre-training seeds are not resampled (two or three seeds are too few for a bootstrap): each
+  seed's effect is reported and whether their signs agree;
 * only cells trained at every seed enter (``pipeline.ExperimentSize.seed_fusions``), so every
   seed contributes the same comparison;
-* the verdict is "the encoder" or "the language model" only when the difference's interval
-  excludes zero; otherwise the grid cannot separate them at that budget, and it says so;
+* no lever is named at a budget where no cell beats the blind baselines (its own no-image LM and
+  the majority answer, interval above zero): there the models do not use the image;
+* otherwise the verdict is "the encoder" or "the language model" only when the difference's
+  interval excludes zero; else the grid cannot separate them at that budget, and it says so;
 * ``cell_intervals`` gives every cell's accuracy with the same kind of interval.
 """
 
@@ -24,6 +29,7 @@ from fieldnotes.vlm.seeds import derive_seed
 
 ENCODER, LM = "the encoder", "the language model"
 NEITHER = "neither separably (the difference's interval includes zero)"
+NO_IMAGE = "no lever at all (no cell beats the blind baselines, so no model uses the image here)"
 
 
 def _paired_cells(
@@ -41,12 +47,22 @@ def _paired_cells(
     return usable, seeds, budgets
 
 
-def lever_table(correct: dict, fusions: tuple[str, ...] | None = None, n_boot: int = 1000,
-                seed: int = 0, level: float = 0.95):  # fmt: skip
+def lever_table(correct: dict, blind: dict, majority: np.ndarray | None = None,
+                fusions: tuple[str, ...] | None = None, n_boot: int = 1000, seed: int = 0,
+                level: float = 0.95):  # fmt: skip
     """One row per budget (stage-2 steps): encoder effect, LM effect and their difference (points)
-    with ``level`` bootstrap intervals, the larger lever, and the cells, seeds and questions used.
-    ``fusions`` restricts the cells (None: every fusion trained at every seed). Raises
-    ``ValueError`` when no fusion was trained with both encoders and both LMs at every seed."""
+    with ``level`` bootstrap intervals over questions, each effect per pre-training seed and whether
+    its sign is the same at every seed, how many cells beat the blind baselines, the larger lever,
+    and the cells, seeds and questions used.
+
+    Every cell is first taken **minus its own no-image LM** (``blind[(lm, seed, steps)]``: the same
+    LM trained on the same VQA with zero image tokens, the records of ``pipeline.Ablation.blind``),
+    so an LM's effect is what it adds *through the image*, not its better question priors. A cell
+    beats the blind baselines when the lower end of its interval over its own no-image LM (and over
+    ``majority``, the majority answer's records, when given) is above zero; when no cell does at a
+    budget, no lever is named there (``NO_IMAGE``). ``fusions`` restricts the cells (None: every
+    fusion trained at every seed). Raises ``ValueError`` when no fusion was trained with both
+    encoders and both LMs at every seed, or a blind record is missing."""
     import pandas as pd
 
     if n_boot < 1 or not 0 < level < 1:
@@ -55,16 +71,32 @@ def lever_table(correct: dict, fusions: tuple[str, ...] | None = None, n_boot: i
     if not usable:
         raise ValueError("no fusion was trained with the general and medical encoder and LM at every "
                          "seed, so the encoder and the LM cannot be compared")  # fmt: skip
-    n_q = {len(v) for v in correct.values()}
+    n_q = {len(v) for v in correct.values()} | {len(v) for v in blind.values()}
+    if majority is not None:
+        n_q.add(len(majority))
     if len(n_q) != 1:
-        raise ValueError(f"every cell must answer the same questions, got lengths {sorted(n_q)}")
+        raise ValueError(f"every cell, blind LM and majority record must answer the same questions, "
+                         f"got lengths {sorted(n_q)}")  # fmt: skip
+    missing = sorted(
+        {(m, s, b) for m in ("general", "medical") for s in seeds for b in budgets} - set(blind)
+    )
+    if missing:
+        raise ValueError(f"blind lacks the no-image LM records {missing[:3]} (LM, seed, steps)")
     q = n_q.pop()
+    lo_q, hi_q = (1 - level) / 2, (1 + level) / 2
     rng = np.random.default_rng(derive_seed(seed, "lever bootstrap"))
     rows = []
     for b in budgets:
         idx = rng.integers(0, q, (n_boot, q))
-        pick = rng.integers(0, len(seeds), (n_boot, len(seeds)))
-        est, boot = {}, {}
+        gain = {(e, m, f, s): correct[(e, m, f, s, b)] - blind[(m, s, b)]
+                for e in ("general", "medical") for m in ("general", "medical") for f in usable for s in seeds}  # fmt: skip
+        above = 0
+        for e, m, f in {k[:3] for k in gain}:
+            over = [np.mean([gain[(e, m, f, s)] for s in seeds], axis=0)]
+            if majority is not None:
+                over.append(np.mean([correct[(e, m, f, s, b)] for s in seeds], axis=0) - majority)
+            above += all(np.quantile(d[idx].mean(axis=1), lo_q) > 0 for d in over)
+        est, boot, by_seed = {}, {}, {}
         for name, swap in (("encoder", 0), ("LM", 1)):
             per_seed = []  # (seed, question) effect of the medical part, mean over the other choices
             for s in seeds:
@@ -73,21 +105,31 @@ def lever_table(correct: dict, fusions: tuple[str, ...] | None = None, n_boot: i
                     for other in ("general", "medical"):
                         hi = ("medical", other) if swap == 0 else (other, "medical")
                         lo = ("general", other) if swap == 0 else (other, "general")
-                        diffs.append(correct[(*hi, f, s, b)] - correct[(*lo, f, s, b)])
+                        diffs.append(gain[(*hi, f, s)] - gain[(*lo, f, s)])
                 per_seed.append(np.mean(diffs, axis=0))
             per_seed = np.array(per_seed)
+            by_seed[name] = per_seed.mean(axis=1) * 100
             est[name] = float(per_seed.mean()) * 100
-            by_seed = per_seed[:, idx].mean(axis=2)  # (seeds, n_boot)
-            boot[name] = by_seed[pick, np.arange(n_boot)[:, None]].mean(axis=1) * 100
+            boot[name] = (
+                per_seed.mean(axis=0)[idx].mean(axis=1) * 100
+            )  # seeds fixed, questions resampled
         est["difference"] = est["encoder"] - est["LM"]
         boot["difference"] = boot["encoder"] - boot["LM"]
+        by_seed["difference"] = by_seed["encoder"] - by_seed["LM"]
         row = {"steps": b}
         for name in ("encoder", "LM", "difference"):
-            lo, hi = np.quantile(boot[name], [(1 - level) / 2, (1 + level) / 2])
-            row |= {f"{name} effect": est[name], f"{name} lo": float(lo), f"{name} hi": float(hi)}
+            lo, hi = np.quantile(boot[name], [lo_q, hi_q])
+            signs = set(np.sign(np.round(by_seed[name], 9)))
+            row |= {f"{name} effect": est[name], f"{name} lo": float(lo), f"{name} hi": float(hi),
+                    f"{name} by seed": ", ".join(f"{v:+.1f}" for v in by_seed[name]),
+                    f"{name} signs agree": len(signs) == 1}  # fmt: skip
         lo, hi = row["difference lo"], row["difference hi"]
-        row["larger lever"] = ENCODER if lo > 0 else LM if hi < 0 else NEITHER
-        rows.append(row | {"fusions": ", ".join(usable), "seeds": len(seeds), "questions": q})
+        if above == 0:
+            row["larger lever"] = NO_IMAGE
+        else:
+            row["larger lever"] = ENCODER if lo > 0 else LM if hi < 0 else NEITHER
+        rows.append(row | {"cells above blind": above, "cells": 4 * len(usable),
+                           "fusions": ", ".join(usable), "seeds": len(seeds), "questions": q})  # fmt: skip
     return pd.DataFrame(rows)
 
 
@@ -143,8 +185,22 @@ def lever_findings(table) -> dict[str, str]:
         changes = "changes with the budget: " + ", ".join(f"{v} after {r['steps']} steps"
                                                           for v, r in zip(verdicts, rows, strict=True))  # fmt: skip
     seeds = int(last["seeds"])
-    over = (f"over questions and over {seeds} pre-training seeds" if seeds > 1
-            else "over questions only (one pre-training seed at this size, so seed-to-seed variation is not in it)")  # fmt: skip
+    if seeds > 1:
+        agree = "the same" if last["difference signs agree"] else "not the same"
+        over = (f"over questions, with the {seeds} pre-training seeds kept apart (too few to resample): "
+                f"at the final budget the encoder's effect per seed is {last['encoder by seed']} points, "
+                f"the LM's {last['LM by seed']}, and the sign of their difference is {agree} at every seed")  # fmt: skip
+    else:
+        over = "over questions only (one pre-training seed at this size, so seed-to-seed variation is not in it)"
+    n_above = [int(r["cells above blind"]) for r in rows]
+    if not any(n_above):
+        image = (f"At no budget scored does any of the {int(last['cells'])} cells beat the blind baselines "
+                 "(its own LM trained without the image, and the majority answer), so at this size the "
+                 "models do not use the image and no lever is named.")  # fmt: skip
+    else:
+        image = ("Cells that beat the blind baselines (their own no-image LM and the majority answer): "
+                 + ", ".join(f"{k} of {int(r['cells'])} after {r['steps']} steps" for k, r in zip(n_above, rows, strict=True))
+                 + ".")  # fmt: skip
 
     def moved(name: str) -> str:
         a, b = first[f"{name} effect"], last[f"{name} effect"]
@@ -156,11 +212,14 @@ def lever_findings(table) -> dict[str, str]:
              f"and the LM's {moved('LM')}.")  # fmt: skip
     return {"lever_per_budget": per_budget + ".", "lever_final": str(last["larger lever"]),
             "lever_changes": changes, "lever_intervals": over, "lever_trend": trend,
-            "lever_fusions": str(last["fusions"])}  # fmt: skip
+            "lever_fusions": str(last["fusions"]), "lever_image_use": image}  # fmt: skip
 
 
 def agreement(a: str, b: str) -> str:
-    """'agrees' or 'disagrees': whether two verdicts of ``lever_table`` name the same lever."""
+    """'agrees' or 'disagrees': whether two verdicts of ``lever_table`` name the same lever; when
+    either names no lever because no cell used the image, 'cannot be compared (no lever is named)'."""
+    if NO_IMAGE in (a, b):
+        return "cannot be compared (no lever is named)"
     return "agrees" if a == b else "disagrees"
 
 

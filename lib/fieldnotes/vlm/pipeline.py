@@ -496,21 +496,6 @@ def run_config(pre: Pretrained, data: MedicalData, size: ExperimentSize, run: VL
                      t.resumed_from, t.vqa_scales, t.vqa_skipped_steps, run.precision, along, run)  # fmt: skip
 
 
-def score_on(pre: Pretrained, data: MedicalData, result: RunResult, split: str) -> dict:
-    """``vqa_metrics`` of an already trained ``run_config`` result on another ``split`` of the
-    same data (its encoder's cached image tokens; the same bootstrap seed as ``run_config``)."""
-    from fieldnotes.vlm.evaluate import answer_questions, vqa_metrics
-
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-    if result.run is None:
-        raise ValueError(f"result {result.name!r} has no run configuration (not from run_config)")
-    items = data.validation_items if split == "validation" else data.test_items
-    feats = pre.features[(result.run.encoder, split)]
-    preds = answer_questions(result.model, pre.tokenizer, feats, items)
-    return vqa_metrics(items, preds, result.run.seed)
-
-
 def compare_precisions(pre: Pretrained, data: MedicalData, size: ExperimentSize, run: VLMRunConfig,
                        precisions: tuple[str, ...] = PRECISIONS) -> dict[str, RunResult]:  # fmt: skip
     """``run`` (the final configuration: same seed, same batches) trained for ``size.precision_steps``
@@ -575,10 +560,21 @@ class Ablation:
     """The ablation's runs: ``table`` has one row per (encoder, LM, fusion, seed, steps) with the
     validation scores (fractions) after that many stage-2 steps of the cell's one run;
     ``correct`` holds, under the same key, 1.0/0.0 per validation question (exact match), in the
-    order of ``MedicalData.validation_items``, for bootstrap intervals over questions."""
+    order of ``MedicalData.validation_items``, for bootstrap intervals over questions.
+    The controls beside it, on the same questions: ``blind`` (LM, seed, steps) -> the records of
+    that LM trained on the same VQA with zero image tokens (same fine-tuning seed and schedule as the
+    seed's cells); ``majority`` the records of the majority answer per question; ``shuffled``
+    (encoder, LM, fusion, seed) -> the records of the cell at its run's last budget scored once
+    more with every scan's image tokens swapped for another scan's (``controls.shuffled_features``);
+    ``blind_metrics`` name -> ``vqa_metrics`` of the majority answer and of each blind LM at
+    seed 0 after ``blind_steps`` steps (the final budget), the reference lines of the figures."""
 
     table: object
     correct: dict[tuple[str, str, str, int, int], np.ndarray]
+    blind: dict[tuple[str, int, int], np.ndarray]
+    majority: np.ndarray
+    shuffled: dict[tuple[str, str, str, int], np.ndarray]
+    blind_metrics: dict[str, dict]
 
 
 def run_ablation(pres: list[Pretrained], data: MedicalData, size: ExperimentSize, seed: int,
@@ -588,15 +584,37 @@ def run_ablation(pres: list[Pretrained], data: MedicalData, size: ExperimentSize
     fine-tuning seed ``derive_seed(seed, "ablation run s")``), each trained once
     to the last of ``size.budgets`` (``check_vqa_steps`` when set, else ``final_vqa_steps``) and
     scored on the validation split at each of ``size.budgets`` along that run (no cell is retrained per budget). Cells of one seed share their fine-tuning
-    seed, so they are compared on paired runs."""
+    seed, so they are compared on paired runs. Beside them (``Ablation.blind``, ``shuffled``,
+    ``majority``): each LM of the grid trained with zero image tokens at every seed on the same
+    schedule, and each cell scored once more on shuffled scans."""
     import pandas as pd
     from tqdm.auto import tqdm
 
-    from fieldnotes.vlm.evaluate import vqa_metrics
+    from fieldnotes.vlm.baselines import majority_answers
+    from fieldnotes.vlm.controls import shuffled_features
+    from fieldnotes.vlm.evaluate import answer_questions, vqa_metrics
     from fieldnotes.vlm.text import normalize_answer
 
-    truth = [normalize_answer(it.answer) for it in data.validation_items]
-    rows, correct = [], {}
+    items = data.validation_items
+    truth = [normalize_answer(it.answer) for it in items]
+
+    def records(preds: list[str]) -> np.ndarray:
+        return np.array([p == t for p, t in zip(preds, truth, strict=True)], dtype=float)
+
+    majority_preds = majority_answers(data.train_items, items)
+    blind, blind_metrics = {}, {"majority answer per question": vqa_metrics(items, majority_preds)}
+    for s in range(len(pres)):
+        for m in size.ablation_lms:
+            run = VLMRunConfig("medical", m, BLIND, derive_seed(seed, f"ablation run {s}"), size.budgets[-1],
+                               progress=False)  # fmt: skip
+            r = run_config(pres[s], data, size, run, "validation", size.budgets)
+            for steps, preds in r.predictions_at.items():
+                blind[(m, s, steps)] = records(preds)
+            if s == 0:
+                blind_metrics[run.name] = vqa_metrics(
+                    items, r.predictions_at[size.final_vqa_steps], run.seed
+                )
+    rows, correct, shuffled = [], {}, {}
     grid = [(e, m, f, s) for s in range(len(pres)) for e in size.ablation_encoders for m in size.ablation_lms
             for f in size.ablation_fusions if s == 0 or f in size.seed_fusions]  # fmt: skip
     for e, m, f, s in tqdm(grid, desc="ablation", disable=not progress):
@@ -604,15 +622,19 @@ def run_ablation(pres: list[Pretrained], data: MedicalData, size: ExperimentSize
             e, m, f, derive_seed(seed, f"ablation run {s}"), size.budgets[-1], progress=False
         )
         r = run_config(pres[s], data, size, run, "validation", size.budgets)
+        swapped = shuffled_features(pres[s].features[(e, "validation")], run.seed)
+        shuffled[(e, m, f, s)] = records(
+            answer_questions(r.model, pres[s].tokenizer, swapped, items)
+        )
         for steps, preds in sorted(r.predictions_at.items()):
-            metrics = vqa_metrics(data.validation_items, preds, run.seed)
-            correct[(e, m, f, s, steps)] = np.array(
-                [p == t for p, t in zip(preds, truth, strict=True)], dtype=float
-            )
+            metrics = vqa_metrics(items, preds, run.seed)
+            correct[(e, m, f, s, steps)] = records(preds)
             rows.append({"encoder": e, "language model": m, "fusion": f, "seed": s, "steps": steps,
                          **{k: metrics[k.replace(" ", "_")] for k in ABLATION_METRICS},
                          "samples/s": r.samples_per_second, "trainable parameters": r.trainable_parameters})  # fmt: skip
-    return Ablation(pd.DataFrame(rows), correct)
+    return Ablation(
+        pd.DataFrame(rows), correct, blind, records(majority_preds), shuffled, blind_metrics
+    )
 
 
 def at_budget(table, steps: int):
@@ -623,27 +645,6 @@ def at_budget(table, steps: int):
             f"steps must be one of the budgets scored, {sorted(set(table['steps']))}, got {steps!r}"
         )
     return rows.drop(columns="steps").reset_index(drop=True)
-
-
-def blind_baselines(pre: Pretrained, data: MedicalData, size: ExperimentSize, seed: int, split: str = "validation",
-                    vqa_steps: int | None = None, lms: tuple[str, ...] = ("medical",),
-                    progress: bool = True, reuse: tuple[RunResult, ...] = ()) -> dict[str, dict]:  # fmt: skip
-    """Name -> ``vqa_metrics`` on ``split`` of the majority answer per question and of each LM in
-    ``lms`` trained on the same VQA with zero image tokens for ``vqa_steps``. A result in
-    ``reuse`` trained with exactly that configuration (same ``VLMRunConfig.fingerprint``, e.g. the
-    question-only model already scored on the test split) is scored instead of trained again."""
-    out = {"majority answer per question": majority_baseline(data, split)}
-    done = {r.run.fingerprint(size, "run"): r for r in reuse if r.run is not None}
-    for lm in lms:
-        run = VLMRunConfig("medical", lm, BLIND, derive_seed(seed, "question-only run"), vqa_steps,
-                           progress=progress)  # fmt: skip
-        same = done.get(run.fingerprint(size, "run"))
-        out[run.name] = (
-            score_on(pre, data, same, split)
-            if same
-            else run_config(pre, data, size, run, split).metrics
-        )
-    return out
 
 
 def summarize_ablation(df):
@@ -700,6 +701,7 @@ def run_chapter(
     which part is the larger lever per budget (``levers``, when the grid varies both) and the data
     scaling (``data_scaling``); returns a JSON-ready dict. Raises ``SplitCollision`` before any
     training when ``test_seed`` reuses a training split."""
+    from fieldnotes.vlm.controls import image_dependence
     from fieldnotes.vlm.levers import lever_table
     from fieldnotes.vlm.scaling import data_scaling
 
@@ -732,11 +734,14 @@ def run_chapter(
         )
         out["ablation"] = abl.table.to_dict(orient="records")
         out["ablation_summary"] = summarize_ablation(abl.table).to_dict(orient="records")
-        out["ablation_blind_baselines"] = blind_baselines(pre, data, size, seed, "validation", size.final_vqa_steps,
-                                                          lms=size.ablation_lms, progress=progress,
-                                                          reuse=(question_only,))  # fmt: skip
+        out["ablation_blind_baselines"] = abl.blind_metrics
+        out["image_dependence"] = image_dependence(abl.correct, abl.shuffled).to_dict(
+            orient="records"
+        )
         if {"general", "medical"} <= set(size.ablation_encoders) & set(size.ablation_lms):
-            out["levers"] = lever_table(abl.correct, seed=seed).to_dict(orient="records")
+            out["levers"] = lever_table(abl.correct, abl.blind, abl.majority, seed=seed).to_dict(
+                orient="records"
+            )
         out["data_scaling"] = data_scaling(pre, data, size, seed, progress).to_dict(
             orient="records"
         )
