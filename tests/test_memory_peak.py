@@ -209,10 +209,13 @@ def test_settings_table_sets_each_setting_beside_its_estimate():
 
 
 def test_table_jobs_cover_the_grid_the_repeats_and_the_settings():
-    from fieldnotes.memory.scoreboard import table_jobs
+    from dataclasses import replace
 
+    from fieldnotes.memory.scoreboard import TABLE_WARMUP_STEPS, table_jobs
+
+    spec = replace(SPEC, steps=4)  # a timed run: more steps than the table's extra runs need
     jobs = table_jobs(
-        SPEC,
+        spec,
         models=[dict(hidden=96, heads=3)],
         micro_batches=[2, 4],
         engines=["deepspeed-2", "torch-fsdp"],
@@ -233,5 +236,8 @@ def test_table_jobs_cover_the_grid_the_repeats_and_the_settings():
         "deepspeed-default",
     ]
     assert {e for *_, e in shapes[8:]} == {"deepspeed-2"}
+    # the repeats are runs of SPEC itself; the other shapes and the settings warm up with one step
+    assert all(s == spec for s, _ in jobs[6:8])
+    assert {s.steps for s, _ in jobs[:6] + jobs[8:]} == {TABLE_WARMUP_STEPS}
     with pytest.raises(ValueError, match="repeats"):
         table_jobs(SPEC, models=[], micro_batches=[2], engines=[], repeat_engines=[], repeats=0)

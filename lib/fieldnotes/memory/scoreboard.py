@@ -180,7 +180,8 @@ def settings_table(peaks, spec, world_size: int):
     rows = []
     for setting in ZERO_SETTINGS:
         variant = replace(spec, zero_settings=setting)
-        mine = peaks[[s == variant for s in peaks["spec"]]]
+        # the settings' runs warm up with fewer steps than spec's own (table_jobs)
+        mine = peaks[[replace(s, steps=spec.steps) == variant for s in peaks["spec"]]]
         for engine, group in mine[mine["engine"].isin(SETTINGS_ENGINES)].groupby(
             "engine", sort=False
         ):
@@ -224,12 +225,18 @@ def grid_specs(spec, models, micro_batches) -> list:
 
 
 SETTINGS_ENGINES = ("deepspeed-2", "deepspeed-3")  # the engines the ZeRO settings change
+TABLE_WARMUP_STEPS = 1  # optimizer steps before the traced one, for the table's extra runs
 
 
 def table_jobs(spec, *, models, micro_batches, engines, repeat_engines, repeats: int) -> list:
     """The (RunSpec, engine) pairs the chapter measures beyond ``spec``'s own run: every engine at
     every other shape of :func:`grid_specs`, ``repeats - 1`` more runs of ``spec`` for each of
-    ``repeat_engines``, and each non-default ZeRO setting for :data:`SETTINGS_ENGINES`."""
+    ``repeat_engines``, and each non-default ZeRO setting for :data:`SETTINGS_ENGINES`.
+
+    The repeats keep ``spec.steps`` (they are runs of the same spec). The other shapes and the
+    settings train :data:`TABLE_WARMUP_STEPS` step before their traced step: the traced step's
+    bytes do not depend on how many steps came before it once the first has created the
+    optimizer's states, and only ``spec``'s own run is timed."""
     from dataclasses import replace
 
     from fieldnotes.memory.runs import ZERO_SETTINGS
@@ -237,10 +244,16 @@ def table_jobs(spec, *, models, micro_batches, engines, repeat_engines, repeats:
 
     repeats = check_count("repeats", repeats, minimum=1)
     engines = list(engines)
-    jobs = [(s, e) for s in grid_specs(spec, models, micro_batches) if s != spec for e in engines]
+    warm = TABLE_WARMUP_STEPS
+    jobs = [
+        (replace(s, steps=warm), e)
+        for s in grid_specs(spec, models, micro_batches)
+        if s != spec
+        for e in engines
+    ]
     jobs += [(spec, e) for e in repeat_engines if e in engines for _ in range(repeats - 1)]
     jobs += [
-        (replace(spec, zero_settings=z), e)
+        (replace(spec, zero_settings=z, steps=warm), e)
         for z in ZERO_SETTINGS
         if z != spec.zero_settings
         for e in SETTINGS_ENGINES
@@ -251,6 +264,7 @@ def table_jobs(spec, *, models, micro_batches, engines, repeat_engines, repeats:
 
 __all__ = [
     "SETTINGS_ENGINES",
+    "TABLE_WARMUP_STEPS",
     "table_jobs",
     "ESTIMATORS",
     "accelerate_bytes",
