@@ -82,7 +82,8 @@ def _pixels(scans):
 @pytest.mark.parametrize("seed", [0, 1, 7])
 def test_splits_are_disjoint_and_a_reused_test_seed_is_refused(seed):
     size = replace(
-        TOY, n_caption_images=30, n_train_images=30, n_validation_images=30, n_test_images=30
+        TOY, n_caption_images=30, n_train_images=30, n_validation_images=30, n_test_images=30,
+        scaling_pairs=(8, 16),
     )
     data = vp.make_medical_data(size, seed)
     splits = [data.caption_scans, data.train_scans, data.validation_scans, data.test_scans]
@@ -210,6 +211,24 @@ def test_further_pretraining_seeds_re_pretrain_every_part(toy):
         replace(TOY, scaling_pairs=(1,))
 
 
+@pytest.mark.parametrize(
+    ("field", "value", "error"),
+    [
+        ("lr", float("nan"), "lr must be a finite number"),
+        ("lr", -1e-3, "lr must be a finite number"),
+        ("image_size", 0, "image_size must be an int >= 1"),
+        ("final_vqa_steps", 0, "final_vqa_steps must be an int >= 1"),
+        ("final_vqa_steps", -5, "final_vqa_steps must be an int >= 1"),
+        ("n_test_images", 0, "n_test_images must be an int >= 1"),
+        ("lora_r", -1, "lora_r must be an int >= 0"),
+        ("scaling_pairs", (8, 100), "exceed the 48 caption pairs"),
+    ],
+)
+def test_a_size_refuses_bad_counts_before_anything_trains(field, value, error):
+    with pytest.raises(ValueError, match=error):
+        replace(TOY, **{field: value})
+
+
 def test_data_scaling_runs_every_setting(toy):
     from fieldnotes.vlm.scaling import data_scaling, scaling_settings
 
@@ -225,8 +244,6 @@ def test_data_scaling_runs_every_setting(toy):
     assert (
         (df["overall lo"] <= df["overall accuracy"]) & (df["overall accuracy"] <= df["overall hi"])
     ).all()
-    with pytest.raises(ValueError, match="exceed the 48 caption pairs"):
-        data_scaling(pre, data, replace(TOY, scaling_pairs=(8, 100)), 0, progress=False)
 
 
 @pytest.mark.slow

@@ -14,17 +14,28 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
 from fieldnotes.vlm.data import Scan, images_array, make_scans
 from fieldnotes.vlm.fusion import BLIND, FUSIONS, FusionConfig
-from fieldnotes.vlm.language import LanguageConfig
+from fieldnotes.vlm.language import LanguageConfig, require_positive_ints
+from fieldnotes.vlm.scaling import check_scaling_pairs
 from fieldnotes.vlm.seeds import derive_seed
 from fieldnotes.vlm.text import VQAItem, canonical_caption, make_captions, make_vqa
 from fieldnotes.vlm.train import PRECISIONS
 from fieldnotes.vlm.vision import VisionConfig
+
+
+#: ExperimentSize's counts and step budgets, each an int >= 1.
+_COUNTS = (
+    "image_size", "n_caption_images", "n_train_images", "n_validation_images", "n_test_images",
+    "n_general_images", "n_general_text", "questions_per_image", "batch_size", "lm_general_steps",
+    "lm_medical_steps", "vision_general_steps", "clip_steps", "align_steps", "vqa_steps",
+    "final_vqa_steps", "precision_steps", "scaling_vqa_steps",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -74,6 +85,13 @@ class ExperimentSize:
     fusion: FusionConfig = FusionConfig()
 
     def __post_init__(self):
+        require_positive_ints(self, _COUNTS)
+        if isinstance(self.lr, bool) or not isinstance(self.lr, int | float) or not (
+            math.isfinite(self.lr) and self.lr > 0
+        ):
+            raise ValueError(f"lr must be a finite number > 0, got {self.lr!r}")
+        if isinstance(self.lora_r, bool) or not isinstance(self.lora_r, int) or self.lora_r < 0:
+            raise ValueError(f"lora_r must be an int >= 0 (0: full fine-tuning), got {self.lora_r!r}")
         fr = self.budget_fractions
         if not fr or any(not 0 < f <= 1 for f in fr) or 1.0 not in fr:
             raise ValueError(f"budget_fractions must lie in (0, 1] and include 1.0, got {fr!r}")
@@ -90,6 +108,7 @@ class ExperimentSize:
             raise ValueError(f"scaling_pairs must be ints >= 2, got {pairs!r}")
         if not 0 < self.scaling_noise <= 1:
             raise ValueError(f"scaling_noise must be in (0, 1], got {self.scaling_noise!r}")
+        check_scaling_pairs(pairs, self.n_caption_images)
 
     @property
     def budgets(self) -> tuple[int, ...]:
