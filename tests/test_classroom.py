@@ -65,3 +65,21 @@ def test_prepare_warms_deepspeed_and_spark_and_fails_on_a_broken_chapter(
         assert " ready " in line, out
     assert "sum 0..999 = 499500" in out and "2 ranks started" in out
     assert classroom.main(["--only", "10-good", "11-bad"]) == 1
+
+
+def test_the_deepspeed_warm_up_names_an_importable_rank_function_under_python_m(monkeypatch):
+    """`make workshop` runs `python -m fieldnotes.classroom`, where this module's own functions
+    live in __main__, which spawned ranks cannot import (found by a fresh clone's workshop)."""
+    from pathlib import Path
+
+    from fieldnotes import classroom, distributed
+
+    given = []
+    monkeypatch.setattr(
+        distributed, "run_on_cpu_ranks", lambda fn, n, **kw: given.append(fn) or [0, 1]
+    )
+    source = Path(classroom.__file__).read_text().replace('if __name__ == "__main__":', "if False:")
+    as_script = {"__name__": "__main__", "__file__": classroom.__file__}
+    exec(compile(source, classroom.__file__, "exec"), as_script)
+    as_script["warm_deepspeed"]()
+    assert [fn.__module__ for fn in given] == ["fieldnotes.classroom"]

@@ -72,10 +72,14 @@ def _deepspeed_hello(rank: int, world_size: int) -> int:
 
 
 def warm_deepspeed() -> str:
-    """Compile (or find) DeepSpeed's CPU extension by starting two gloo ranks."""
+    """Compile (or find) DeepSpeed's CPU extension by starting two gloo ranks.
+
+    The ranks get the rank function by its importable name: under ``python -m`` (``make
+    workshop``) this file runs as ``__main__``, which spawned ranks cannot import."""
+    from fieldnotes import classroom
     from fieldnotes.distributed import cache_dir, run_on_cpu_ranks
 
-    ranks = run_on_cpu_ranks(_deepspeed_hello, 2, timeout_s=600.0)
+    ranks = run_on_cpu_ranks(classroom._deepspeed_hello, 2, timeout_s=600.0)
     return f"{len(ranks)} ranks started; extensions in {cache_dir() / 'torch_extensions'}"
 
 
