@@ -9,7 +9,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fieldnotes.trips.columns import normalize_trips
-from fieldnotes.trips.duck import _source_sql, return_trips_duckdb, usable_counts_duckdb
+from fieldnotes.trips.duck import (
+    _source_sql,
+    return_trips_duckdb,
+    timed_duckdb,
+    usable_counts_duckdb,
+)
 from fieldnotes.trips.oracle import return_trips_exact
 from fieldnotes.trips.planted import planted_trips
 from fieldnotes.trips.synthetic import synthetic_trips
@@ -87,3 +92,47 @@ def test_every_measured_duckdb_plan_matches_oracle(plan, seed, lat, lon):
     pd.testing.assert_frame_equal(return_trips_duckdb(trips, 80.0, **plan), want)
     with pytest.raises(ValueError, match="trig must be"):
         return_trips_duckdb(trips, 80.0, trig="degrees")
+
+
+@pytest.mark.parametrize(
+    "ids,message",
+    [
+        ([0, 1, 1, 3], r"repeats ids: id 1(\.0)? at rows \[1, 2\]"),
+        ([0, None, 2, 3], r"is missing at rows \[1\]"),
+        ([0, 1.5, 2, 3], r"is not a whole number at rows \[1\]"),
+    ],
+    ids=["repeated", "missing", "fractional"],
+)
+def test_duckdb_checks_the_ids_of_a_normalized_parquet_file(tmp_path, ids, message):
+    trips, _ = planted_trips(4, 50, seed=0)
+    trips = trips.head(4).assign(trip_id=pd.array(ids, dtype="Float64"))
+    path = tmp_path / "norm.parquet"
+    trips.to_parquet(path)
+    with pytest.raises(ValueError, match=rf"norm.parquet: column trip_id {message}"):
+        return_trips_duckdb(path, 50)
+    with pytest.raises(ValueError, match="trip_id"):
+        timed_duckdb(path, 50)
+
+
+def test_duckdb_timer_splits_loading_from_the_query(monkeypatch):
+    """A timer that put loading inside the query's seconds would fail here: loading is made
+    slow on purpose, and only ``load_seconds`` may carry it."""
+    import time as clock
+
+    from fieldnotes.trips import duck
+
+    trips, _ = planted_trips(300, 80.0, seed=7, spread_m=800)
+    want = return_trips_exact(trips, 80.0)
+    real_load = duck._load
+
+    def slow_load(con, src):
+        clock.sleep(1.0)
+        return real_load(con, src)
+
+    monkeypatch.setattr(duck, "_load", slow_load)
+    run = timed_duckdb(trips, 80.0)
+    assert run.pairs == len(want) >= 20
+    assert run.load_seconds >= 1.0
+    assert run.query_seconds < 0.9
+    with pytest.raises(ValueError, match="trig must be"):
+        timed_duckdb(trips, 80.0, trig="degrees")

@@ -168,3 +168,35 @@ def test_parquet_strings_and_column_orders(spark, tmp_path):
     assert load.removed["unparseable_coordinate"] == 4 and load.removed["unparseable_time"] == 2
     lats = sorted(r.pickup_lat for r in load.trips.collect())
     assert lats == [40.750110626220703] * 2
+
+
+def test_trip_ids_are_row_positions_under_any_partitioning(spark, tmp_path):
+    """Ids from ``monotonically_increasing_id`` alone change with the partitioning; these must
+    not: the same load recomputed with files cut into many small splits gives every row the
+    same id, its position in the files (path order)."""
+    from fieldnotes.trips.synthetic import synthetic_trips
+
+    raw = synthetic_trips(3_000, seed=11, days=1)
+    parts = [raw.iloc[:1_800], raw.iloc[1_800:]]
+    for i, part in enumerate(parts):
+        part.to_csv(tmp_path / f"part_{i}.csv", index=False)
+    want = pd.concat(parts, ignore_index=True)
+
+    def ids_to_rows():
+        rows = read_tlc(spark, tmp_path).trips.select("trip_id", "pickup_lon").collect()
+        return {r.trip_id: r.pickup_lon for r in rows}
+
+    whole = ids_to_rows()
+    key = "spark.sql.files.maxPartitionBytes"
+    old = spark.conf.get(key)
+    spark.conf.set(key, "16k")
+    try:
+        df = read_tlc(spark, tmp_path).trips
+        assert df.rdd.getNumPartitions() > 4  # really split, not one partition per file
+        split = ids_to_rows()
+    finally:
+        spark.conf.set(key, old)
+    assert split == whole
+    lon = next(c for c in raw.columns if c.lower().startswith("pickup_lon"))
+    assert sorted(whole) == list(range(len(want)))  # every synthetic row is usable
+    assert [whole[i] for i in range(len(want))] == pytest.approx(want[lon].tolist())

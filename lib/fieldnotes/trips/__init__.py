@@ -5,7 +5,7 @@ Spark and DuckDB are imported inside the functions that use them, so importing t
 
 from fieldnotes.trips.cluster import LocalCluster, start_local_cluster
 from fieldnotes.trips.columns import NORMALIZED, normalize_trips
-from fieldnotes.trips.duck import return_trips_duckdb, usable_counts_duckdb
+from fieldnotes.trips.duck import DuckRun, return_trips_duckdb, timed_duckdb, usable_counts_duckdb
 from fieldnotes.trips.geo import EARTH_RADIUS_M, cell_size_deg, haversine_m
 from fieldnotes.trips.join import (
     METHODS,
@@ -36,6 +36,7 @@ __all__ = [
     "REAL_FEB2016",
     "RULES",
     "DemandConfig",
+    "DuckRun",
     "LocalCluster",
     "TLCLoad",
     "TripScan",
@@ -53,6 +54,7 @@ __all__ = [
     "spark_session",
     "start_local_cluster",
     "synthetic_trips",
+    "timed_duckdb",
     "to_spark",
     "usable_counts_duckdb",
     "write_synthetic_parquet",

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -75,6 +77,7 @@ def _source_sql(con, trips) -> str:
         row[:2] for row in con.execute(f"DESCRIBE SELECT * FROM read_parquet('{path}')").fetchall()
     )
     if all(c in types for c in NORMALIZED):
+        _check_parquet_ids(con, path, str(trips))
         return f"SELECT {', '.join(NORMALIZED)}, {typed} FROM read_parquet('{path}')"
     names = match_columns(list(types))
     src = {norm: _quoted(name) for norm, name in names.items()}
@@ -90,6 +93,36 @@ def _source_sql(con, trips) -> str:
     return (
         f"SELECT row_number() OVER () - 1 AS trip_id, {', '.join(cols)} FROM read_parquet('{path}')"
     )
+
+
+def _check_parquet_ids(con, path: str, name: str) -> None:
+    """Raise ValueError naming the file and its first rows when the ``trip_id`` column of a
+    normalized Parquet file is missing, not a whole number, or repeated (``check_normalized``'s
+    rules for a pandas frame: every engine excludes self-pairs by id)."""
+    src = f"(SELECT row_number() OVER () - 1 AS row, trip_id FROM read_parquet('{path}'))"
+    null = con.execute(f"SELECT row FROM {src} WHERE trip_id IS NULL ORDER BY row LIMIT 5")
+    rows = [r[0] for r in null.fetchall()]
+    if rows:
+        raise ValueError(f"{name}: column trip_id is missing at rows {rows}")
+    frac = con.execute(
+        f"SELECT row, trip_id FROM (SELECT *, TRY_CAST(trip_id AS DOUBLE) AS v FROM {src}) "
+        "WHERE v IS NULL OR NOT isfinite(v) OR v <> round(v) ORDER BY row LIMIT 5"
+    ).fetchall()
+    if frac:
+        raise ValueError(
+            f"{name}: column trip_id is not a whole number at rows {[r[0] for r in frac]} "
+            f"(first value {frac[0][1]})"
+        )
+    dup = con.execute(
+        f"SELECT trip_id, count(*) AS n, list(row ORDER BY row)[1:5] FROM {src} "
+        "GROUP BY trip_id HAVING count(*) > 1 ORDER BY min(row) LIMIT 1"
+    ).fetchone()
+    if dup is not None:
+        raise ValueError(
+            f"{name}: column trip_id repeats ids: id {dup[0]} at rows {dup[2]} ({dup[1]} rows); "
+            "ids must be unique (normalize_trips(..., start_id=...) numbers a second file after "
+            "the first)"
+        )
 
 
 def _load(con, trips) -> dict[str, int]:
@@ -204,6 +237,37 @@ def _quadrant_sql(e: str) -> list[tuple[str, str]]:
     ]
 
 
+def _check_plan(r: float, trig: str) -> float:
+    """The checked radius; ``trig`` must name a ``SIDE_COLUMNS`` entry."""
+    r = check_radius(r)
+    if trig not in SIDE_COLUMNS:
+        raise ValueError(f"trig must be one of {sorted(SIDE_COLUMNS)}, got {trig!r}")
+    return r
+
+
+def _join_sql(r: float, trig: str, time_in_key: bool) -> str:
+    """SQL: the (a_id, b_id) pairs of the ``ends`` join over temp table ``p`` (``_load``),
+    unordered."""
+    cells = [*_cell_sql("p", "plat", "plon", r), *_cell_sql("d", "dlat", "dlon", r)]
+    cells += [f"radians({e}lat) AS {e}phi, cos(radians({e}lat)) AS {e}cos" for e in "pd"]
+    quad = _quadrant_sql("d")
+    a_time, b_time = ([["ta"], ["ta + 1"]], ["tb"]) if time_in_key else ([[]], [])
+    a_keys = [_pack(y, x, "p_cy", "p_cx", *t) for y, x in quad for t in a_time]
+    b_keys = [_pack("p_cy", "p_cx", y, x, *b_time) for y, x in quad]
+    cols = SIDE_COLUMNS[trig]
+    return f"""
+    WITH c AS (SELECT *, {", ".join(cells)},
+               floor(t_drop / {WINDOW_US})::BIGINT AS ta, floor(t_pick / {WINDOW_US})::BIGINT AS tb
+               FROM p),
+    a AS (SELECT {cols}, unnest(list_distinct([{", ".join(a_keys)}])) AS k FROM c),
+    b AS (SELECT {cols}, unnest(list_distinct([{", ".join(b_keys)}])) AS k FROM c)
+    SELECT a.id AS a_id, b.id AS b_id FROM a JOIN b ON a.k = b.k
+      AND a.t_drop < b.t_pick AND b.t_pick < a.t_drop + {WINDOW_US}
+    WHERE a.id <> b.id
+      AND {_hav(*_end("a", "d", trig), *_end("b", "p", trig))} < {r!r}
+      AND {_hav(*_end("b", "d", trig), *_end("a", "p", trig))} < {r!r}"""
+
+
 def return_trips_duckdb(
     trips,
     r: float,
@@ -223,31 +287,48 @@ def return_trips_duckdb(
     ``time_in_key=False`` keys on the cells only (side a 4 rows instead of 8), leaving the
     8-hour band to the join condition.
     """
-    r = check_radius(r)
-    if trig not in SIDE_COLUMNS:
-        raise ValueError(f"trig must be one of {sorted(SIDE_COLUMNS)}, got {trig!r}")
+    r = _check_plan(r, trig)
     con = _connect(threads)
     try:
         _load(con, trips)
-        cells = [*_cell_sql("p", "plat", "plon", r), *_cell_sql("d", "dlat", "dlon", r)]
-        cells += [f"radians({e}lat) AS {e}phi, cos(radians({e}lat)) AS {e}cos" for e in "pd"]
-        quad = _quadrant_sql("d")
-        a_time, b_time = ([["ta"], ["ta + 1"]], ["tb"]) if time_in_key else ([[]], [])
-        a_keys = [_pack(y, x, "p_cy", "p_cx", *t) for y, x in quad for t in a_time]
-        b_keys = [_pack("p_cy", "p_cx", y, x, *b_time) for y, x in quad]
-        cols = SIDE_COLUMNS[trig]
-        sql = f"""
-        WITH c AS (SELECT *, {", ".join(cells)},
-                   floor(t_drop / {WINDOW_US})::BIGINT AS ta, floor(t_pick / {WINDOW_US})::BIGINT AS tb
-                   FROM p),
-        a AS (SELECT {cols}, unnest(list_distinct([{", ".join(a_keys)}])) AS k FROM c),
-        b AS (SELECT {cols}, unnest(list_distinct([{", ".join(b_keys)}])) AS k FROM c)
-        SELECT a.id AS a_id, b.id AS b_id FROM a JOIN b ON a.k = b.k
-          AND a.t_drop < b.t_pick AND b.t_pick < a.t_drop + {WINDOW_US}
-        WHERE a.id <> b.id
-          AND {_hav(*_end("a", "d", trig), *_end("b", "p", trig))} < {r!r}
-          AND {_hav(*_end("b", "d", trig), *_end("a", "p", trig))} < {r!r}
-        ORDER BY a_id, b_id"""
-        return con.execute(sql).df()
+        return con.execute(_join_sql(r, trig, time_in_key) + "\n    ORDER BY a_id, b_id").df()
     finally:
         con.close()
+
+
+@dataclass(frozen=True)
+class DuckRun:
+    """One timed DuckDB run, split where Spark's benchmark splits it (seconds of wall time).
+
+    ``load_seconds``: connecting, registering the frame or reading the Parquet file, and the
+    usable-trip rules with their counts, into a table of usable trips (Spark's counterpart is
+    the prepared table cached before its timer). ``query_seconds``: the join from that table to
+    a materialised table of pairs, then counted (Spark's counterpart: ``count()`` of the join).
+    """
+
+    load_seconds: float
+    query_seconds: float
+    pairs: int
+
+
+def timed_duckdb(
+    trips,
+    r: float,
+    *,
+    threads: int | None = None,
+    trig: str = "candidate",
+    time_in_key: bool = True,
+) -> DuckRun:
+    """Time ``return_trips_duckdb``'s two parts apart (``DuckRun``); same inputs and plans."""
+    r = _check_plan(r, trig)
+    t0 = time.perf_counter()
+    con = _connect(threads)
+    try:
+        _load(con, trips)
+        t1 = time.perf_counter()
+        con.execute(f"CREATE TEMP TABLE pairs AS {_join_sql(r, trig, time_in_key)}")
+        (pairs,) = con.execute("SELECT count(*) FROM pairs").fetchone()
+        t2 = time.perf_counter()
+    finally:
+        con.close()
+    return DuckRun(load_seconds=t1 - t0, query_seconds=t2 - t1, pairs=int(pairs))

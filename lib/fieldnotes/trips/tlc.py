@@ -139,7 +139,41 @@ def _read_one(spark, name: str, fmt: str):
         *[parsed[c].alias(c) for c in (*TIMES, *COORDS)],
         bad(TIMES).alias("bad_time"),
         bad(COORDS).alias("bad_coordinate"),
+        F.col("_metadata.file_path").alias("_file"),
+        F.col("_metadata.file_block_start").alias("_block"),
     )
+
+
+def with_row_ids(df, column: str = "trip_id"):
+    """``df`` (rows as read, with ``_file`` and ``_block``: the file and the byte offset where
+    the row's split starts) plus ``column`` = the row's position in the files taken in path
+    order, from 0, and without ``_file`` / ``_block``.
+
+    The same row gets the same id however the files are split into partitions (another
+    ``spark.sql.files.maxPartitionBytes``, another number of cores), so a frame recomputed after
+    a lost executor or in another session keeps its ids, which ``monotonically_increasing_id``
+    alone (partition number and place in it) does not. A split's rows are read in file order
+    and one after another within a partition, so a row's place in its split is its
+    ``monotonically_increasing_id`` minus the split's smallest; each split starts after the rows
+    of the splits before it (one small aggregation, broadcast back).
+    """
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    m = df.withColumn("_mono", F.monotonically_increasing_id())
+    blocks = m.groupBy("_file", "_block").agg(
+        F.min("_mono").alias("_first"), F.count(F.lit(1)).alias("_rows")
+    )
+    before = Window.orderBy("_file", "_block").rowsBetween(Window.unboundedPreceding, -1)
+    blocks = blocks.select(
+        "_file",
+        "_block",
+        (F.coalesce(F.sum("_rows").over(before), F.lit(0)) - F.col("_first")).alias("_shift"),
+    )
+    out = m.join(F.broadcast(blocks), on=["_file", "_block"]).withColumn(
+        column, F.col("_mono") + F.col("_shift")
+    )
+    return out.drop("_file", "_block", "_mono", "_shift")
 
 
 def _strict_hits():
@@ -156,7 +190,9 @@ def _strict_hits():
 
 
 def read_tlc(spark, path, *, strict: bool = False) -> TLCLoad:
-    """Real TLC trips at ``path`` as normalized columns plus ``trip_id``, cleaned rule by rule.
+    """Real TLC trips at ``path`` as normalized columns, cleaned rule by rule; ``trip_id`` is
+    each row's position in the files (path order, from 0, rows removed by a rule included:
+    ``with_row_ids``), the same whenever the frame is recomputed.
 
     Each row counts under the first rule it breaks: ``unparseable_time`` and
     ``unparseable_coordinate`` (a value present that does not parse), then the usable-trip rules
@@ -168,17 +204,17 @@ def read_tlc(spark, path, *, strict: bool = False) -> TLCLoad:
     from pyspark.sql import functions as F
 
     files, fmt = _files(spark, path)
-    df = reduce(lambda x, y: x.unionByName(y), [_read_one(spark, f, fmt) for f in files])
+    df = with_row_ids(
+        reduce(lambda x, y: x.unionByName(y), [_read_one(spark, f, fmt) for f in files])
+    )
     hits = [
         (rule, F.col(flag))
         for rule, flag in zip(PARSE_RULES, ("bad_time", "bad_coordinate"), strict=True)
     ]
     hits += spark_hits() + (_strict_hits() if strict else [])
-    tagged = df.select(*TIMES, *COORDS, spark_first_hit(hits))
+    tagged = df.select("trip_id", *TIMES, *COORDS, spark_first_hit(hits))
     counts = dict(tagged.groupBy("rejected").count().collect())
-    clean = tagged.where(F.col("rejected").isNull()).withColumn(
-        "trip_id", F.monotonically_increasing_id()
-    )
+    clean = tagged.where(F.col("rejected").isNull())
     return TLCLoad(
         trips=clean.select(*NORMALIZED),
         rows_read=int(sum(counts.values())),
