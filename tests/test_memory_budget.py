@@ -177,7 +177,7 @@ def test_budget_terms_are_the_peak_estimators():
         seq_len=spec.seq_len, micro_batch=spec.micro_batch, hidden=spec.hidden, heads=spec.heads,
         vocab=spec.vocab, largest_layer_params=largest, bucket_elements=bucket_elements(spec),
     )
-    backward, first, end, optimizer = phase_peaks(spec, "deepspeed-3", 2)
+    backward, first, _, _, end, optimizer = phase_peaks(spec, "deepspeed-3", 2)
     assert bud.phase_terms("backward") == {
         "activations": backward.activations, "recomputed_layer": 0, "logits": backward.logits,
         "logit_gradient": backward.logit_gradient, "gathered_layer": backward.gathered,

@@ -2,7 +2,7 @@
 
 The chapter's estimator for a rank of :func:`fieldnotes.memory.measure_zero`'s run: the paper's
 model states for the engine (:class:`~fieldnotes.memory.engines.EngineModel`), plus what each of
-four moments of the step (:data:`PHASES`) adds; the prediction is the largest moment. Each term
+six moments of the step (:data:`PHASES`) adds; the prediction is the largest moment. Each term
 was found in the :class:`~fieldnotes.memory.timeline.LiveBytes` timeline of a measured step and
 is computed from the model's shapes, the engine's documented or implemented behaviour and the
 run's ZeRO settings (``RunSpec.zero_settings``: the bucket size; under DeepSpeed's default
@@ -29,15 +29,33 @@ At the start of the last micro-batch's backward (``"backward"``):
   collective's ``work.wait()``). An earlier edition charged two copies of every gradient from the
   start of backward at ZeRO-3 and FSDP2; that placement came from a tracker that dated such
   storages to the start of the step. Counted from when they are first seen (and checked against
-  PyTorch's ``MemTracker``), they are not live at ZeRO-3's peak, the optimizer step. Under FSDP2
-  two fp32 gradient-sized buffers are live at its peak, partway through backward, beside
-  activations already partly freed: a moment this estimator does not model, so it falls short of
-  FSDP2's peak.
+  PyTorch's ``MemTracker``), they are not live at ZeRO-3's peak, the optimizer step, nor at FSDP2's
+  (the two moments inside the last block's backward below).
 
 After the output head's backward (``"first gradient"``), when the logits and their gradients are
 freed and the first parameter gradient arrives: the activations, model states, gathered term, every engine's bucket (ZeRO-2 allocates its bucket again here), and
 ``head_gradient``: the output head's weight gradient, which for a tied embedding waits as a
 temporary until the embedding's own gradient arrives at the end of backward.
+
+Inside the last transformer block's backward, two moments (traced in the timeline with torch
+2.13's FSDP2, ``fully_shard`` per block and on the root, and transformers 5.24's BLOOM; every
+engine has them, FSDP2 holds the most there):
+
+- ``"mlp backward"``: BLOOM's GELU backward (``bloom_gelu_back``, its eager tanh formula) holds
+  ``GELU_BACKWARD_TEMPORARIES`` = 5 temporaries of the MLP's 4h width at once, beside the gradient
+  flowing into it and the residual stream's gradient (``mlp_backward``: (5 + 1) x s x b x 4h + s x
+  b x h elements in the compute dtype); every block's activations are still held but the GELU's
+  output, which the MLP's second linear layer saved and freed with its backward. Under FSDP2,
+  ``block_unsharded``: the block's all-gathered fp32 parameters and the next block's prefetched
+  all-gather output (backward prefetch; none with a single block), and ``block_gradients``: the
+  second linear layer's unsharded fp32 weight and bias gradients, already computed. The output
+  head's gradient waits (``head_gradient``) and the engine's buckets are as at the first gradient.
+- ``"block reduce-scatter"``: when FSDP2 reduce-scatters the block's gradients, one block's
+  activations are freed; it holds the block's unsharded parameters and the prefetched output as
+  above, and ``block_gradients`` = the block's unsharded fp32 gradients twice (autograd's, and
+  the flat reduce-scatter input ``foreach_reduce`` copies them into). At micro-batch 2 of the CI
+  shape FSDP2 peaks here, at micro-batch 4 in the GELU backward. For the other engines the
+  block terms are zero and this moment is never the largest.
 
 At the end of backward (``"backward end"``), when activations are gone: the model states, the
 gathered and bucket terms above, and ``tied_gradient``: BLOOM ties its embedding to the
@@ -77,6 +95,9 @@ TERMS = (
     "tied_gradient",
     "fp32_gradients",
     "optimizer_temporaries",
+    "mlp_backward",
+    "block_unsharded",
+    "block_gradients",
 )
 
 
@@ -95,6 +116,9 @@ class PeakPrediction:
     tied_gradient: int = 0
     fp32_gradients: int = 0
     optimizer_temporaries: int = 0
+    mlp_backward: int = 0
+    block_unsharded: int = 0
+    block_gradients: int = 0
 
     @property
     def total(self) -> int:
@@ -111,7 +135,15 @@ def _check_engine(engine: str) -> None:
         raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
 
 
-PHASES = ("backward", "first gradient", "backward end", "optimizer")
+PHASES = (
+    "backward",
+    "first gradient",
+    "mlp backward",
+    "block reduce-scatter",
+    "backward end",
+    "optimizer",
+)
+GELU_BACKWARD_TEMPORARIES = 5  # tensors bloom_gelu_back holds at once (transformers 5.24)
 
 
 def _root_parameters(config) -> int:
@@ -188,6 +220,32 @@ def phase_peaks(spec, engine: str, world_size: int) -> tuple[PeakPrediction, ...
         head_gradient=model.gradient_bytes * largest if tied else 0,
         **held,
     )
+    act_bytes = 2 if deepspeed else 4  # the compute dtype's bytes per element
+    mlp_width = spec.seq_len * spec.micro_batch * 4 * spec.hidden  # elements of the MLP's 4h tensors
+    block = 0
+    if engine == "torch-fsdp":
+        block = (params - _root_parameters(config)) // spec.layers  # parameters of one block
+    prefetched = block if spec.layers > 1 else 0  # the next block's all-gather output
+    mlp_backward = PeakPrediction(
+        "mlp backward",
+        activations=activations - act_bytes * mlp_width,
+        mlp_backward=act_bytes
+        * ((GELU_BACKWARD_TEMPORARIES + 1) * mlp_width + spec.seq_len * spec.micro_batch * spec.hidden),
+        block_unsharded=4 * (block + prefetched),
+        block_gradients=4 * (4 * spec.hidden * spec.hidden + spec.hidden) if block else 0,
+        buckets=bucket,
+        head_gradient=model.gradient_bytes * largest if tied else 0,
+        **held,
+    )
+    block_reduce_scatter = PeakPrediction(
+        "block reduce-scatter",
+        activations=activations - per_layer,
+        block_unsharded=4 * (block + prefetched),
+        block_gradients=2 * 4 * block,
+        buckets=bucket,
+        head_gradient=model.gradient_bytes * largest if tied else 0,
+        **held,
+    )
     backward_end = PeakPrediction(
         "backward end",
         tied_gradient=3 * model.gradient_bytes * largest if tied else 0,
@@ -210,7 +268,7 @@ def phase_peaks(spec, engine: str, world_size: int) -> tuple[PeakPrediction, ...
         fp32_gradients=(4 * (params if model.stage == 0 else stepped)) if deepspeed else 0,
         optimizer_temporaries=8 * stepped,
     )
-    return backward, first_gradient, backward_end, optimizer
+    return backward, first_gradient, mlp_backward, block_reduce_scatter, backward_end, optimizer
 
 
 def predicted_peak(spec, engine: str, world_size: int) -> PeakPrediction:
@@ -256,6 +314,7 @@ def peak_table(measurement, spec, world_size: int):
 
 
 __all__ = [
+    "GELU_BACKWARD_TEMPORARIES",
     "PHASES",
     "TERMS",
     "PeakPrediction",
