@@ -20,6 +20,13 @@ At the start of the last micro-batch's backward (``"backward"``):
 - ``gathered``: at DeepSpeed ZeRO-3, the largest layer gathered whole (BLOOM's embedding, which is
   also the output head); under FSDP2, the root unit (every parameter outside the wrapped blocks),
   which ``fully_shard`` leaves unsharded between forward and backward;
+- ``outer_activations``: the hidden-state tensors saved outside the blocks (s x b x h each, compute
+  dtype): the embedding layer norm's input, the final layer norm's input and the output head's
+  input; the head's backward frees the last, the final norm's the second, the embedding norm's
+  backward the first, so two are left at the first gradient and one inside the last block's
+  backward;
+- ``block_unsharded`` under FSDP2: the last block's all-gather output, which FSDP2 issues as
+  backward starts (before the loss's backward in the timeline);
 - ``buckets``: DeepSpeed's gradient bucket at stages 1 and 3 (``reduce_bucket_size`` 16-bit
   elements; ZeRO-1 keeps it through accumulation, ZeRO-3 preallocates it), or DDP's buckets (every
   fp32 gradient once, 4 bytes per parameter). ZeRO-2 reduces every micro-batch and frees its
@@ -98,6 +105,7 @@ TERMS = (
     "mlp_backward",
     "block_unsharded",
     "block_gradients",
+    "outer_activations",
 )
 
 
@@ -119,6 +127,7 @@ class PeakPrediction:
     mlp_backward: int = 0
     block_unsharded: int = 0
     block_gradients: int = 0
+    outer_activations: int = 0
 
     @property
     def total(self) -> int:
@@ -201,9 +210,17 @@ def phase_peaks(spec, engine: str, world_size: int) -> tuple[PeakPrediction, ...
             gathered += model.weight_bytes * persistent_parameters(config)
     else:
         bucket = 4 * params if engine == "torch-zero1" else 0
-        gathered = 4 * _root_parameters(config) if engine == "torch-fsdp" else 0
+        gathered = 0
+    block = 0  # parameters of one transformer block, where FSDP2 gathers blocks one by one
+    if engine == "torch-fsdp":
+        root = _root_parameters(config)
+        gathered = 4 * root
+        block = (params - root) // spec.layers
     held = dict(model_states=states, gathered=gathered)
     activations = spec.layers * per_layer
+    act_bytes = 2 if deepspeed else 4  # the compute dtype's bytes per element
+    tokens = spec.seq_len * spec.micro_batch
+    outer = act_bytes * tokens * spec.hidden  # one hidden-state tensor outside the blocks
     tied = config.tie_word_embeddings
     backward = PeakPrediction(
         "backward",
@@ -211,26 +228,26 @@ def phase_peaks(spec, engine: str, world_size: int) -> tuple[PeakPrediction, ...
         logits=logits,
         logit_gradient=2 * logits,
         buckets=0 if (deepspeed and model.stage == 2) else bucket,
+        block_unsharded=4 * block,
+        outer_activations=3 * outer,
         **held,
     )
     first_gradient = PeakPrediction(
         "first gradient",
         activations=activations,
+        outer_activations=2 * outer,
         buckets=bucket,
         head_gradient=model.gradient_bytes * largest if tied else 0,
         **held,
     )
-    act_bytes = 2 if deepspeed else 4  # the compute dtype's bytes per element
-    mlp_width = spec.seq_len * spec.micro_batch * 4 * spec.hidden  # elements of the MLP's 4h tensors
-    block = 0
-    if engine == "torch-fsdp":
-        block = (params - _root_parameters(config)) // spec.layers  # parameters of one block
+    mlp_width = tokens * 4 * spec.hidden  # elements of one of the MLP's 4h-wide tensors
     prefetched = block if spec.layers > 1 else 0  # the next block's all-gather output
     mlp_backward = PeakPrediction(
         "mlp backward",
         activations=activations - act_bytes * mlp_width,
+        outer_activations=outer,
         mlp_backward=act_bytes
-        * ((GELU_BACKWARD_TEMPORARIES + 1) * mlp_width + spec.seq_len * spec.micro_batch * spec.hidden),
+        * ((GELU_BACKWARD_TEMPORARIES + 1) * mlp_width + tokens * spec.hidden),
         block_unsharded=4 * (block + prefetched),
         block_gradients=4 * (4 * spec.hidden * spec.hidden + spec.hidden) if block else 0,
         buckets=bucket,
@@ -240,6 +257,7 @@ def phase_peaks(spec, engine: str, world_size: int) -> tuple[PeakPrediction, ...
     block_reduce_scatter = PeakPrediction(
         "block reduce-scatter",
         activations=activations - per_layer,
+        outer_activations=outer,
         block_unsharded=4 * (block + prefetched),
         block_gradients=2 * 4 * block,
         buckets=bucket,
