@@ -57,3 +57,18 @@ def test_summary_of_a_chi_table():
     assert "rises again" in s["chi_shape"]
     with pytest.raises(ValueError, match="headland_rate"):
         summarise_track_factor(table, 0.5, model=2.5)
+
+
+def test_slide_summary_gives_each_direction_s_mean_and_the_spread():
+    import numpy as np
+
+    from fieldnotes.robot.calibration import slide_summary
+
+    left = np.array([[-0.4, 0.3], [-0.3, 0.28]])
+    right = np.array([[-0.38, -0.3], [-0.38, -0.32]])
+    s = slide_summary({1: left, -1: right})
+    assert s["slide_left_ahead_m"] == pytest.approx(-0.35)
+    assert s["slide_right_left_m"] == pytest.approx(-0.31)
+    assert s["slide_repeat_cm"] == pytest.approx(5.0)
+    with pytest.raises(ValueError, match="keyed"):
+        slide_summary({1: left})

@@ -71,12 +71,14 @@ def test_prediction_moves_along_the_heading():
     assert ekf.cov[1, 1] > before[1, 1]
 
 
-def test_a_turn_widens_the_position_uncertainty_so_a_later_row_end_fix_is_accepted():
-    """A skid-steer U-turn slides the robot unseen by the encoders: the filter must say so, or it
-    would set aside the row end's fix that measures the slide."""
-    straight, turned = PoseEkf((0.0, 0.0, 0.0)), PoseEkf((0.0, 0.0, 0.0))
+def test_a_turn_in_place_widens_the_position_uncertainty_so_a_later_row_end_fix_is_accepted():
+    """A skid-steer U-turn slides the robot: the filter predicts the calibrated mean slide and
+    widens its uncertainty by the spread, or it would set aside the row end's fix that measures
+    what is left of the slide."""
+    wide = EkfSettings(turn_slide_sd=0.28, pivot_slide_left=(0.0, 0.0), pivot_slide_right=(0.0, 0.0))
+    straight, turned = PoseEkf((0.0, 0.0, 0.0), wide), PoseEkf((0.0, 0.0, 0.0), wide)
     straight.predict(0.0, 0.0, 1.0)
-    turned.predict(0.0, math.pi, 1.0)
+    turned.predict(0.0, math.pi, 1.0, pivoting=True)
     slide_var = turned.settings.turn_slide_sd**2 * math.pi  # a random walk in the angle turned
     assert turned.cov[1, 1] == pytest.approx(straight.cov[1, 1] + slide_var)
     # a fix 0.6 m off: accepted after the turn and pulls most of the way, counted as a correction
@@ -89,6 +91,49 @@ def test_a_turn_widens_the_position_uncertainty_so_a_later_row_end_fix_is_accept
     assert straight.pose()[1] == 0.0 and straight.along_correction_m == 0.0
     with pytest.raises(ValueError, match="sd_m"):
         turned.along_fix(0.0, 0.0)
+    # the same turn while driving (a lane's steering, not a spin in place) slides nothing
+    steering = PoseEkf((0.0, 0.0, 0.0), wide)
+    steering.predict(0.0, math.pi, 1.0)
+    assert steering.cov[1, 1] == pytest.approx(straight.cov[1, 1])
+
+
+@pytest.mark.parametrize("turn", [math.pi / 2, -math.pi / 2, math.pi])
+def test_the_mean_slide_is_predicted_and_fit_back_from_its_calibration(turn):
+    """Predicted in small steps, a turn in place moves the estimate by ``pivot_slide_m``; and
+    :func:`fit_pivot_slide` recovers the per-radian slide from such turns' displacements."""
+    from fieldnotes.robot.calibration import fit_pivot_slide
+
+    settings = EkfSettings(pivot_slide_left=(-0.05, 0.3), pivot_slide_right=(-0.04, -0.31))
+    ekf = PoseEkf((1.0, 2.0, 0.3), settings)
+    for _ in range(200):
+        ekf.predict(0.0, turn / 200, 0.01, pivoting=True)
+    dx, dy = ekf.pivot_slide_m(0.3, turn)
+    assert ekf.pose()[:2] == pytest.approx((1.0 + dx, 2.0 + dy), abs=2e-3)
+    assert math.hypot(dx, dy) > 0.15 * abs(turn)  # it really moved
+    if abs(turn) < math.pi:
+        c, s = math.cos(0.3), math.sin(0.3)
+        start_frame = np.array([c * dx + s * dy, -s * dx + c * dy])
+        noisy = start_frame + np.array([[0.02, -0.01], [-0.02, 0.01], [0.0, 0.0]])
+        per_rad, spread = fit_pivot_slide(noisy, turn)
+        want = settings.pivot_slide_left if turn > 0 else settings.pivot_slide_right
+        assert per_rad == pytest.approx(want, abs=1e-3) and 0 < spread < 0.03
+    with pytest.raises(ValueError, match="displacements"):
+        fit_pivot_slide(np.zeros((1, 2)), turn)
+
+
+def test_the_calibration_run_reproduces_the_default_slide():
+    """The simulated Husky's quarter turns from rest, measured afresh (4 each way), agree with the
+    defaults the mission uses to within 5 cm per quarter turn: the slide is systematic."""
+    from fieldnotes.robot.calibration import fit_pivot_slide, measure_turn_slide
+
+    s = EkfSettings()
+    for direction, default in ((1, s.pivot_slide_left), (-1, s.pivot_slide_right)):
+        measured = measure_turn_slide(direction, turns=4)
+        per_rad, spread = fit_pivot_slide(measured, direction * math.pi / 2)
+        assert np.hypot(*(np.subtract(per_rad, default))) * math.pi / 2 < 0.05
+        assert np.abs(measured - measured.mean(axis=0)).max() < 0.1  # repeats: 10 cm of 0.46 m
+    with pytest.raises(ValueError, match="direction"):
+        measure_turn_slide(0)
 
 
 @pytest.mark.parametrize("what", ["straight", "u-turn"])
@@ -97,15 +142,16 @@ def test_motion_noise_does_not_depend_on_how_often_the_filter_predicts(what):
     the same uncertainty, and the stated one (sd·√distance, sd·√angle)."""
     h = 1 / 60  # physics step: the gyro's sample period (s)
     covs = []
+    no_mean = EkfSettings(pivot_slide_left=(0.0, 0.0), pivot_slide_right=(0.0, 0.0))
     for steps in (10, 600):
-        ekf = PoseEkf((0.0, 0.0, 0.0 if what == "straight" else math.pi / 2))
+        ekf = PoseEkf((0.0, 0.0, 0.0 if what == "straight" else math.pi / 2), no_mean)
         total_s = 20.0
         for _ in range(steps):
             dt = total_s / steps
             if what == "straight":
                 ekf.predict(10.0 / steps, 0.0, dt, samples=round(dt / h))
             else:
-                ekf.predict(0.0, math.pi / steps, dt, samples=round(dt / h))
+                ekf.predict(0.0, math.pi / steps, dt, samples=round(dt / h), pivoting=True)
         covs.append(ekf.cov.copy())
     assert covs[0] == pytest.approx(covs[1], rel=0.02, abs=1e-9)
     s, start = EkfSettings(), EkfSettings().start_sd_m ** 2
@@ -126,7 +172,7 @@ def test_along_consistent_asks_the_gate_without_fusing():
 def test_row_end_fix_verdict_follows_the_numbers():
     from fieldnotes.robot.localisation import row_end_fix_verdict
 
-    assert row_end_fix_verdict(0.2, 0.4).startswith("the position over the run improves")
-    assert "not the position" in row_end_fix_verdict(0.42, 0.31)
+    assert row_end_fix_verdict(0.2, 0.4) == "smaller with it"
+    assert row_end_fix_verdict(0.42, 0.31) == "not smaller with it"
     with pytest.raises(ValueError, match="finite"):
         row_end_fix_verdict(float("nan"), 0.3)

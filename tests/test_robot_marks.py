@@ -80,3 +80,35 @@ def test_off_type_sentence():
     assert off_type_sentence(4, 3) == "Of the 4 off-types, the robot's marks called 3 fertile."
     with pytest.raises(ValueError, match="called_fertile"):
         off_type_sentence(2, 3)
+
+
+def test_plan_camera_labels_follow_the_plan_unless_the_camera_is_sure():
+    from fieldnotes.robot.marks import plan_camera_labels
+
+    lines = np.array([0, 0, 1])  # rows 0, 1 female, row 2 male
+    lane = np.array([0, 0, 1, 2, 2])
+    prob = np.array([0.95, 0.7, 0.1, 0.4, 0.02])
+    assert list(plan_camera_labels(lane, prob, lines, 0.9)) == [1, 0, 0, 1, 0]
+    assert list(plan_camera_labels(lane, prob, lines, 0.5)) == [1, 1, 0, 0, 0]  # = the camera
+    assert list(plan_camera_labels(lane, prob, lines, 0.99)) == [0, 0, 0, 1, 1]
+    with pytest.raises(ValueError, match="threshold"):
+        plan_camera_labels(lane, prob, lines, 0.4)
+    with pytest.raises(ValueError, match="mark_lane"):
+        plan_camera_labels(np.array([3]), np.array([0.5]), lines, 0.9)
+    with pytest.raises(ValueError, match="mark_prob"):
+        plan_camera_labels(lane, prob[:2], lines, 0.9)
+
+
+def test_score_labeller_counts_off_types_found_and_false_alarms():
+    from fieldnotes.robot.marks import score_labeller
+
+    truth = np.array([0, 0, 1, 1, 0])  # plant 2 an off-type in a female row, plant 3 a male
+    off = np.array([False, False, True, False, False])
+    labels = np.array([1, 0, 1, 0, 1])
+    match = np.array([0, 1, 2, 3, -1])  # the last mark matched no plant: not scored
+    s = score_labeller(labels, match, truth, off)
+    assert s.label_accuracy == pytest.approx(0.5)
+    assert (s.off_types_found, s.sterile_called_fertile, s.fertile_called_sterile) == (1, 1, 1)
+    assert np.isnan(score_labeller(labels[:0], match[:0], truth, off).label_accuracy)
+    with pytest.raises(ValueError, match="off_types"):
+        score_labeller(labels, match, truth, off[:2])

@@ -62,8 +62,12 @@ def small_mission():
 
     x, y = make_flower_dataset(800, seed=31)
     net, _ = train_classifier(x, y, epochs=3, seed=0)
-    f = make_field(rows=3, plants_per_row=8, row_spacing=1.2, pattern="1:1", seed=4)
-    result = run_mission(f, net, MissionConfig(keep_frames=5), make_backend=BlindfoldedHusky)
+    f = make_field(
+        rows=3, plants_per_row=8, row_spacing=1.2, pattern="1:1", seed=4, off_type_fraction=0.3
+    )
+    result = run_mission(
+        f, net, MissionConfig(keep_frames=5, keep_crops=10**6), make_backend=BlindfoldedHusky
+    )
     return f, net, result
 
 
@@ -104,6 +108,64 @@ def test_small_mission_completes_every_row_without_hitting_plants(small_mission)
         assert np.abs(on[:, 1] - lane_x(f, lane)).max() < f.row_spacing_m / 2
 
 
+def test_the_three_labellers_are_scored_on_the_same_marks(small_mission):
+    """Camera alone, plan alone and plan unless the camera is sure, each from the marks and the
+    plants they matched; the off-types found and the sterile plants called fertile are counted
+    (the plot has off-types, so the off-type path runs)."""
+    from fieldnotes.robot.marks import match_marks, plan_camera_labels, score_labeller
+    from fieldnotes.robot.mission import labeller_sweep
+
+    f, _, r = small_mission
+    assert r.off_types == int(f.off_types.sum()) > 0
+    marked = r.predicted >= 0
+    assert r.sterile_called_fertile == int((marked & (f.plant_label == 0) & (r.predicted == 1)).sum())
+    assert r.off_types_called_fertile == int((f.off_types & (r.predicted == 1)).sum())
+    match = match_marks(r.marks[:, :2], f.plant_xy, r.mark_scores.radius_m)
+    labels = plan_camera_labels(r.mark_lane, r.mark_prob, f.lines, r.off_type_threshold)
+    assert r.plan_camera == score_labeller(labels, match, f.plant_label, f.off_types)
+    table = labeller_sweep(f, r, [0.5, 0.9])
+    assert table.loc["camera alone", "label_accuracy"] == pytest.approx(
+        r.mark_scores.label_accuracy
+    )
+    assert table.loc["plan alone", "label_accuracy"] == pytest.approx(r.plan_label_accuracy)
+    assert table.loc["plan alone", "off_types_found"] == 0  # the plan knows none
+    assert table.loc["plan + camera, P ≥ 0.9", "label_accuracy"] == pytest.approx(
+        r.plan_camera.label_accuracy
+    )
+    summary = r.summary()
+    for key in ("sterile_called_fertile", "plan_camera_label_accuracy",
+                "plan_camera_off_types_found", "plan_camera_sterile_called_fertile"):
+        assert key in summary
+    with pytest.raises(ValueError, match="thresholds"):
+        labeller_sweep(f, r, [])
+
+
+def test_crop_report_baselines_and_the_split_of_fertile_called_sterile(small_mission):
+    from fieldnotes.robot.mission import crop_report
+    from fieldnotes.robot.plants import make_flower_dataset
+
+    f, _, r = small_mission
+    x, y = make_flower_dataset(200, seed=5)
+    rep = crop_report(r, x, y)
+    cm = r.crop_confusion
+    assert rep["crop_majority_accuracy"] == pytest.approx(cm.sum(axis=1).max() / cm.sum())
+    assert rep["crop_male_row_as_sterile"] + rep["crop_off_type_as_sterile"] == cm[1, 0]
+    assert r.sighting_off_type.sum() > 0  # the off-types were seen
+    assert 0 <= rep["crop_baseline_accuracy"] <= 1 and 0 <= rep["crop_ece"] <= 1
+
+
+def test_ablation_words_follow_the_numbers(small_mission):
+    from fieldnotes.robot.mission import ablation_words
+
+    _, _, r = small_mission
+    worse = dataclasses.replace(r, localisation_rmse_m=r.localisation_rmse_m + 0.3)
+    w = ablation_words(r, worse, r)
+    assert w["slide_effect"] == "smaller with it"
+    assert w["loc_noslide_m"] == pytest.approx(r.localisation_rmse_m + 0.3)
+    assert w["fix_effect_y"] == "not smaller with it" and w["fix_effect_marks"] == "not more"
+    assert ablation_words(r, r, r)["slide_effect"] == "not smaller with it"
+
+
 def test_row_calls_and_written_files(small_mission, tmp_path):
     f, _, r = small_mission
     calls = row_calls(f, r)
@@ -135,12 +197,12 @@ def test_bad_config():
         run_mission(f, None, MissionConfig(camera_every=0))
 
 
-def _gapped_field(rows=2, plants_per_row=12, gap=(4, 5), seed=0):
-    """A field whose row 0 misses planting positions ``gap`` (mid-row): the rows ahead run out at
-    the gap as they do at the row's end."""
+def _gapped_field(rows=2, plants_per_row=12, gap=(4, 5), seed=0, row=0):
+    """A field whose row ``row`` misses planting positions ``gap`` (mid-row, or an end): the rows
+    ahead run out at the gap as they do at the row's end."""
     f = make_field(rows=rows, plants_per_row=plants_per_row, seed=seed, gap_fraction=0.0)
     pitch = f.pitch_m
-    drop = (f.plant_row == 0) & np.isin(np.floor(f.plant_xy[:, 1] / pitch).astype(int), gap)
+    drop = (f.plant_row == row) & np.isin(np.floor(f.plant_xy[:, 1] / pitch).astype(int), gap)
     keep = ~drop
     return dataclasses.replace(
         f,
@@ -174,6 +236,42 @@ def test_row_end_sets_a_gap_aside_and_fuses_one_fix_per_row_end():
         RowEnd(0.25, 1, float("nan"))
     with pytest.raises(ValueError, match="no reading"):
         down.end_along()
+
+
+def test_row_end_sets_aside_a_missing_last_plant():
+    """The row's last plant is missing: the rows ahead run out one pitch (0.5 m) short of the
+    plan's end. With odometry as sure of y as after a calibrated turn and a 10 m lane, that is
+    beyond its own uncertainty: set aside, not fused as a 0.5 m fix. Within it, a reading is
+    taken, in either direction."""
+    ekf = PoseEkf((0.0, 8.0, math.pi / 2))
+    ekf.cov[1, 1] = 0.17**2  # a lane's distance random walk and a U-turn's residual slide
+    end = RowEnd(last_planted_y=9.75, direction=1, gate_m=1.0)
+    assert not end.offer(ekf, 1.25, 0.08)  # the last plant seen at 9.25: a plant missing
+    assert end.offer(ekf, 1.65, 0.08)  # 0.1 m short: the odometry's own error
+    assert end.offer(ekf, 1.85, 0.08)  # 0.1 m beyond it
+    down = RowEnd(last_planted_y=0.25, direction=-1, gate_m=1.0)
+    ekf2 = PoseEkf((0.0, 2.0, -math.pi / 2))
+    ekf2.cov[1, 1] = 0.17**2
+    assert not down.offer(ekf2, 1.25, 0.08)  # seen at 0.75: the first position is empty
+    assert down.offer(ekf2, 1.7, 0.08)
+    with pytest.raises(ValueError, match="row_end_sigmas"):
+        RowEnd(0.25, 1, 1.0, sigmas=0.0)
+
+
+@pytest.mark.parametrize("lane", [0, 1])
+def test_a_missing_last_plant_does_not_end_the_row_early(small_mission, lane):
+    """Row ``lane``'s last plant in its lane's driving direction is missing (the top one in lane
+    0, the bottom one in lane 1, a middle lane of three): the robot does not take the row end for
+    one pitch early, completes every row, hits nothing, and its marks stay on their own plants."""
+    _, net, _ = small_mission
+    last = 9 if lane == 0 else 0  # of 10 planting positions
+    f = _gapped_field(rows=3, plants_per_row=10, gap=(last,), seed=2, row=lane)
+    r = run_mission(f, net, MissionConfig(), make_backend=BlindfoldedHusky)
+    assert r.rows_completed == 3 and r.plants_hit == 0
+    on = r.trajectory[r.trajectory[:, 4] == lane]
+    beyond = on[:, 2].max() - f.row_length_m if lane == 0 else -on[:, 2].min()
+    assert beyond > 0.75  # drove the headland past the plan's end, not a pitch short of it
+    assert r.mark_scores.own_plant_rate >= 0.9
 
 
 class _StubSim:

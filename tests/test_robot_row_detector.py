@@ -239,3 +239,16 @@ def test_the_rows_reach_reads_just_past_their_last_planting_position():
         errors.append(est.reach_m - (last - y))
     assert np.median(errors) == pytest.approx(V.REACH_BEYOND_LAST_M, abs=0.03)
     assert max(abs(e - V.REACH_BEYOND_LAST_M) for e in errors) < 0.1
+
+
+def test_frame_report_says_whether_the_reading_shrinks_toward_zero():
+    shrunk = V.frame_report(0.017, math.radians(-2.3), 0.08, math.radians(-4.0))
+    assert shrunk["frame_offset_err_cm"] == pytest.approx(6.3)
+    assert shrunk["frame_heading_err_deg"] == pytest.approx(1.7)
+    assert shrunk["frame_within_tol"] == "within"
+    assert shrunk["frame_shrink"].startswith("both read smaller")
+    over = V.frame_report(0.1, math.radians(-5.0), 0.08, math.radians(-4.0))
+    assert over["frame_shrink"].startswith("they do not")
+    assert V.frame_report(0.3, 0.0, 0.08, 0.0)["frame_within_tol"] == "outside"
+    with pytest.raises(ValueError, match="finite"):
+        V.frame_report(float("nan"), 0.0, 0.0, 0.0)

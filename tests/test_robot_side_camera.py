@@ -111,11 +111,29 @@ def test_bad_inputs_are_refused():
         FlowerTracks(merge_m=float("nan"))
 
 
-def test_settling_moves_each_sighting_by_the_correction_made_after_it():
+def test_settling_moves_each_sighting_by_its_share_of_the_correction_made_after_it():
     t = FlowerTracks(merge_m=0.2)
-    t.add(0.0, 1.0, 0.9, tag=0.0)  # placed before any fix
-    t.add(0.0, 3.0, 0.9, tag=0.3)  # placed after the estimate had been moved 0.3 m already
-    t.settle(0.5)
-    assert t.marks()[:, 1] == pytest.approx([1.5, 3.2])
-    t.settle(0.5)  # settling twice at the same correction moves nothing
-    assert t.marks()[:, 1] == pytest.approx([1.5, 3.2])
+    t.add(0.0, 1.0, 0.9, tag=(0.0, 8.0))  # placed before the fix, after 8 of its 10 m of travel
+    t.add(0.0, 3.0, 0.9, tag=(0.5, 0.0))  # placed after the fix: nothing to correct
+    t.settle(0.5, 10.0)
+    assert t.marks()[:, 1] == pytest.approx([1.4, 3.0])
+    t.settle(0.5, 10.0)  # settling twice at the same correction moves nothing
+    assert t.marks()[:, 1] == pytest.approx([1.4, 3.0])
+    with pytest.raises(ValueError, match="fix_travel_m"):
+        t.settle(0.5, float("nan"))
+
+
+def test_settling_undoes_a_wheel_scale_error_along_the_whole_lane():
+    """The encoders over-count by 3 % (a per-run scale error, as the ``high`` preset can draw):
+    a plant's estimated y is off by 3 % of the travel to it. The fix at the lane's end measures
+    the whole 0.3 m; every sighting lands back within 1 cm of its plant, the first as well as the
+    last (a constant shift would leave the first 0.3 m off, beyond the 0.25 m mark radius)."""
+    scale, travel_to_first = 0.03, 0.5
+    plants = np.arange(0.25, 10.0, 0.5)
+    t = FlowerTracks(merge_m=0.2)
+    for y in plants:
+        travel = travel_to_first + y
+        t.add(0.0, y + scale * travel, 0.9, tag=(0.0, travel))
+    lane_travel = travel_to_first + 10.0
+    t.settle(-scale * lane_travel, lane_travel)
+    assert np.abs(t.marks()[:, 1] - plants).max() < 0.01

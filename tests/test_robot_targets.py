@@ -15,6 +15,11 @@ def _runs(changes=None):
         "label_accuracy": 0.96,
         "label_accuracy_low": 0.91,
         "plan_label_accuracy": 0.95,
+        "plan_camera_label_accuracy": 0.99,
+        "off_type_recall": 1.0,
+        "plan_camera_off_type_recall": 1.0,
+        "sterile_called_fertile": 3,
+        "plan_camera_sterile_called_fertile": 0,
         "cross_track_rmse_m": 0.02,
         "localisation_rmse_m": 0.4,
         "realtime_factor": 12.0,
@@ -61,17 +66,27 @@ def test_localisation_by_preset_and_its_verdict():
 
     df = _runs({("default", 1, "localisation_rmse_m"): 0.5})
     assert localisation_by_preset(df) == {"none": 0.4, "default": 0.5}
-    assert noise_effect({"none": 0.4, "default": 0.41, "high": 0.42}).endswith("cannot see")
-    assert (
-        noise_effect({"none": 0.3, "default": 0.4, "high": 0.6}) == "it grows with the sensor noise"
+    assert noise_effect({"none": 0.4, "default": 0.41, "high": 0.42}, 2).startswith(
+        "the sensor noise changes it little in these runs (2 seeds per preset"
     )
-    assert noise_effect({"none": 0.3, "default": 0.6, "high": 0.4}).endswith(
-        "steadily with the sensor noise"
+    assert noise_effect({"none": 0.3, "default": 0.4, "high": 0.6}, 2).startswith(
+        "it grows with the sensor noise"
     )
-    assert "largest with ideal sensors" in noise_effect(
-        {"none": 0.51, "default": 0.49, "high": 0.44}
-    )
+    assert "not grow steadily" in noise_effect({"none": 0.3, "default": 0.6, "high": 0.4}, 2)
+    worst_ideal = noise_effect({"none": 0.51, "default": 0.49, "high": 0.44}, 1)
+    assert "largest with ideal sensors" in worst_ideal and "(1 seed per" in worst_ideal
     with pytest.raises(ValueError, match="high"):
-        noise_effect({"none": 0.3, "default": 0.4})
+        noise_effect({"none": 0.3, "default": 0.4}, 2)
+    with pytest.raises(ValueError, match="seeds"):
+        noise_effect({"none": 0.3, "default": 0.4, "high": 0.5}, 0)
     with pytest.raises(ValueError, match="localisation_rmse_m"):
         localisation_by_preset(df.drop(columns="localisation_rmse_m"))
+
+
+def test_labeller_counts():
+    from fieldnotes.robot.targets import labeller_counts
+
+    df = _runs({("none", 0, "plan_label_accuracy"): 0.99, ("default", 1, "plan_camera_label_accuracy"): 0.9})
+    assert labeller_counts(df) == {"bench_runs": 4, "bench_plan_wins": 1, "bench_pc_wins": 3}
+    with pytest.raises(ValueError, match="plan_camera_label_accuracy"):
+        labeller_counts(df.drop(columns="plan_camera_label_accuracy"))

@@ -225,11 +225,11 @@ def expected_calibration_error(
     The table has one row per bin: lower edge, mean confidence, accuracy, count.
     """
     prob_male, truth = np.asarray(prob_male, float), np.asarray(truth)
+    if len(prob_male) != len(truth):
+        raise ValueError(f"prob_male has {len(prob_male)} entries, truth {len(truth)}")
     pred = (prob_male >= 0.5).astype(int)
     conf = np.where(pred == 1, prob_male, 1 - prob_male)
     correct = (pred == truth).astype(float)
-    if len(prob_male) != len(truth):
-        raise ValueError(f"prob_male has {len(prob_male)} entries, truth {len(truth)}")
     if not len(truth):
         return float("nan"), np.zeros((0, 4))
     edges = np.linspace(0.0, 1.0, bins + 1)

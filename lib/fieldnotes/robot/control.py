@@ -132,6 +132,58 @@ def drive_to_x(
     return backend.time_s - start
 
 
+def drive_ahead(
+    program: Program,
+    metres: float,
+    yaw: float,
+    speed: float = 0.5,
+    dt: float = 0.05,
+    timeout_s: float = 30.0,
+    on_tick=None,
+) -> float:
+    """Drive ``metres`` (≥ 0) along heading ``yaw`` (holding it), measured on
+    ``program.backend.pose()``; returns the seconds taken."""
+    if not (math.isfinite(metres) and metres >= 0):
+        raise ValueError(f"metres must be a finite number >= 0, got {metres}")
+    backend = program.backend
+    start = backend.time_s
+    x0, y0, _ = backend.pose()
+    c, s = math.cos(yaw), math.sin(yaw)
+    while backend.time_s - start < timeout_s:
+        x, y, heading = backend.pose()
+        remaining = metres - ((x - x0) * c + (y - y0) * s)
+        if remaining <= 0.01:
+            break
+        v = float(np.clip(1.5 * remaining, 0.1, speed))
+        program.drive(v, 2.0 * wrap_angle(yaw - heading))
+        backend.advance(dt)
+        if on_tick is not None:
+            on_tick()
+    program.stop()
+    return backend.time_s - start
+
+
+def come_to_rest(
+    program: Program, dt: float = 0.05, timeout_s: float = 3.0, on_tick=None, still_m: float = 1e-3
+) -> float:
+    """Stop the wheels and wait until ``program.backend.pose()`` moves less than ``still_m`` (m)
+    in a step of ``dt`` s (or ``timeout_s`` passes); returns the seconds waited. A quarter turn
+    begun from rest slides the same way each time, so it can be calibrated."""
+    backend = program.backend
+    program.stop()
+    start = backend.time_s
+    before = np.asarray(backend.pose()[:2])
+    while backend.time_s - start < timeout_s:
+        backend.advance(dt)
+        if on_tick is not None:
+            on_tick()
+        now = np.asarray(backend.pose()[:2])
+        if float(np.hypot(*(now - before))) < still_m:
+            break
+        before = now
+    return backend.time_s - start
+
+
 def headland_turn(
     program: Program, x_next: float, heading_now: float, dt: float = 0.05, on_tick=None
 ) -> float:
@@ -139,15 +191,30 @@ def headland_turn(
 
     ``heading_now`` is the lane direction (rad) the robot is leaving; returns the seconds taken.
     Everything is steered on ``program.backend.pose()`` — on the mission's robot, the estimate.
-    A skid-steer robot slides in each quarter turn, and encoders and gyro do not see the slide,
-    so the turn cannot cancel it; the camera's fix of x in the next lane takes it out across the
-    rows, the next row end along them.
+    A skid-steer robot slides in each quarter turn, and encoders and gyro do not see the slide;
+    each quarter turn begins from rest (:func:`come_to_rest`), so the slide repeats and the
+    estimate can predict its calibrated mean (``EkfSettings.pivot_slide_*``); the robot first drives
+    on by what the two turns will slide it back along the rows, and the drive across stops short
+    of ``x_next`` by what the second slides it across. What is left of the slide
+    the camera's fix of x in the next lane takes out across the rows, the next row end along them.
     """
     backend = program.backend
     x0, _, _ = backend.pose()
     across = 0.0 if x_next >= x0 else math.pi
     back = wrap_angle(heading_now + math.pi)
-    t = turn_to(program, across, dt=dt, on_tick=on_tick)
-    t += drive_to_x(program, x_next, across, dt=dt, on_tick=on_tick)
+    # the turns' predicted slides: drive on first by what they will slide the robot back along
+    # the rows, and stop the drive across short of x_next by what the second slides it across
+    ekf = getattr(backend, "ekf", None)
+    first, second = (0.0, 0.0), (0.0, 0.0)
+    if ekf is not None:
+        first = ekf.pivot_slide_m(heading_now, wrap_angle(across - heading_now))
+        second = ekf.pivot_slide_m(across, wrap_angle(back - across))
+    back_along = -((first[0] + second[0]) * math.cos(heading_now)
+                   + (first[1] + second[1]) * math.sin(heading_now))
+    t = drive_ahead(program, max(back_along, 0.0), heading_now, dt=dt, on_tick=on_tick)
+    t += come_to_rest(program, dt=dt, on_tick=on_tick)
+    t += turn_to(program, across, dt=dt, on_tick=on_tick)
+    t += drive_to_x(program, x_next - second[0], across, dt=dt, on_tick=on_tick)
+    t += come_to_rest(program, dt=dt, on_tick=on_tick)
     t += turn_to(program, back, dt=dt, on_tick=on_tick)
     return t

@@ -8,8 +8,9 @@ Corrections: whenever no encoder ticks (the robot stands still) the gyro's readi
 (a zero-rate update); in a lane, the row detector's offset and heading put x and yaw against the
 plot's map (rows along y, spaced as planted), without touching the bias. y along the rows is
 odometry alone until a row's end, which the forward camera places against the planting plan (one
-fix per row end, :meth:`PoseEkf.along_fix`); the encoders do not see a skid-steer turn's sideways
-slide, so y and x drift mostly in the headland turns.
+fix per row end, :meth:`PoseEkf.along_fix`). The encoders do not see a skid-steer turn's sideways
+slide; its mean, calibrated on the robot (``EkfSettings.pivot_slide_*``), is predicted in every turn
+in place, and what is left of it (its spread) is why y and x drift mostly in the headland turns.
 
 :class:`SensedRobot` wraps a simulator (or a robot) so that everything that steers — the row
 controller, the headland turn, the row-end decision — sees only this estimate.
@@ -33,9 +34,14 @@ class EkfSettings:
     across the heading, ``distance_sd`` and ``lateral_sd`` (m per √m driven: after ``d`` metres the
     sd is ``distance_sd·√d``); the gyro's noise per reading (sd, rad/s) and its bias's drift
     (rad/s per √s); the start's uncertainty (m, rad, rad/s); one camera fix's noise (m, rad); and
-    how far a skid-steer turn may slide the robot unseen by the encoders, ``turn_slide_sd`` (m per
-    √rad turned, in x and in y: 0.28 gives 0.35 m over a quarter turn, the size of the simulated
-    Husky's slide in one, 0.33–0.38 m)."""
+    how a skid-steer robot's centre slides while it spins in place (its wheels commanded in
+    opposite directions), which the encoders and gyro do not see: the mean slide per radian turned,
+    ``pivot_slide_left`` for left turns and ``pivot_slide_right`` for right ones ((ahead, left) m
+    per rad, in the robot's frame as it turns; a repeatable, systematic slide, predicted like
+    odometry), and the spread about it, ``turn_slide_sd`` (m per √rad, in x and in y). The defaults
+    are the simulated Husky's, measured by :func:`~fieldnotes.robot.calibration.measure_turn_slide`
+    and :func:`~fieldnotes.robot.calibration.fit_pivot_slide` (a real robot is calibrated the same
+    way, its turns measured with a tape or a total station on a test patch)."""
 
     distance_sd: float = 0.05
     lateral_sd: float = 0.02
@@ -46,7 +52,12 @@ class EkfSettings:
     start_bias_sd: float = 0.03
     fix_offset_sd_m: float = 0.04
     fix_heading_sd_rad: float = 0.03
-    turn_slide_sd: float = 0.28  # position sd (m per √rad turned): skid-steer slide
+    # measured: 4 quarter turns each way from rest on the simulated Husky (fit_pivot_slide:
+    # (-0.35, 0.29) m per left quarter turn, (-0.39, -0.29) m per right one, spread 0.03-0.04
+    # m/√rad, rounded up to 0.05 for the mission's headlands, which are not the test patch)
+    turn_slide_sd: float = 0.05  # position sd (m per √rad turned in place): the slide's spread
+    pivot_slide_left: tuple[float, float] = (-0.029, 0.322)  # mean slide (ahead, left) m per rad
+    pivot_slide_right: tuple[float, float] = (-0.053, -0.338)  # the same for right turns
     gate: float = 13.8  # Mahalanobis distance² beyond which a camera fix is set aside (χ², 2 dof)
     along_gate: float = 25.0  # the same for a fix along the rows (χ², 1 dof: 5 sigmas)
 
@@ -64,35 +75,66 @@ class PoseEkf:
         self.fixes_rejected = 0
         self.along_fixes_used = 0
         self.along_correction_m = 0.0  # how far (m) along fixes have moved y, in all
+        self.y_travel_m = 0.0  # estimated travel along y (m, |dy| summed) since the last along fix
+        self.last_fix_travel_m = 0.0  # that travel when the last along fix was taken (m)
 
     def pose(self) -> tuple[float, float, float]:
         """The estimated (x m, y m, yaw rad)."""
         x, y, yaw, _ = self.state
         return float(x), float(y), float(wrap_angle(yaw))
 
-    def predict(self, distance_m: float, gyro_turn_rad: float, dt: float, samples: int = 1) -> None:
+    def predict(
+        self,
+        distance_m: float,
+        gyro_turn_rad: float,
+        dt: float,
+        samples: int = 1,
+        pivoting: bool = False,
+    ) -> None:
         """Motion over ``dt`` seconds: ``distance_m`` driven (encoders) and ``gyro_turn_rad`` the
-        gyro's integrated turn (``samples`` readings), from which the bias estimate is removed."""
+        gyro's integrated turn (``samples`` readings), from which the bias estimate is removed;
+        ``pivoting``: the wheels were commanded to spin the robot in place, so it slides by the
+        calibrated mean slide per radian (``settings.pivot_slide_*``) with its spread."""
         s = self.settings
         x, y, yaw, bias = self.state
         turn = gyro_turn_rad - bias * dt
         mid = yaw + turn / 2
         c, si = math.cos(mid), math.sin(mid)
-        self.state = np.array([x + distance_m * c, y + distance_m * si, yaw + turn, bias])
+        ahead, left = distance_m, 0.0
+        if pivoting:
+            per_rad = s.pivot_slide_left if turn > 0 else s.pivot_slide_right
+            ahead, left = ahead + per_rad[0] * abs(turn), per_rad[1] * abs(turn)
+        dx, dy = ahead * c - left * si, ahead * si + left * c
+        self.state = np.array([x + dx, y + dy, yaw + turn, bias])
+        self.y_travel_m += abs(dy)
         jac = np.eye(4)
-        jac[0, 2], jac[0, 3] = -distance_m * si, distance_m * si * dt / 2
-        jac[1, 2], jac[1, 3] = distance_m * c, -distance_m * c * dt / 2
+        jac[0, 2], jac[0, 3] = -dy, dy * dt / 2
+        jac[1, 2], jac[1, 3] = dx, -dx * dt / 2
         jac[2, 3] = -dt
         along = np.array([c, si, 0, 0])
         across = np.array([-si, c, 0, 0])
         # random walks: variance grows with the distance and the angle, whatever the step rate
         q = s.distance_sd**2 * abs(distance_m) * np.outer(along, along)
         q += s.lateral_sd**2 * abs(distance_m) * np.outer(across, across)
-        q[0, 0] += s.turn_slide_sd**2 * abs(turn)
-        q[1, 1] += s.turn_slide_sd**2 * abs(turn)
+        if pivoting:  # only spinning in place slides the robot, not a lane's steering
+            q[0, 0] += s.turn_slide_sd**2 * abs(turn)
+            q[1, 1] += s.turn_slide_sd**2 * abs(turn)
         q[2, 2] += (s.gyro_sd * dt) ** 2 / max(samples, 1)
         q[3, 3] += s.bias_walk**2 * dt
         self.cov = jac @ self.cov @ jac.T + q
+
+    def pivot_slide_m(self, yaw_rad: float, turn_rad: float) -> tuple[float, float]:
+        """Where the calibrated mean slide moves the robot (world dx, dy, m) in a turn in place
+        of ``turn_rad`` (signed, + = left) begun at heading ``yaw_rad``: the per-radian slide
+        (``settings.pivot_slide_*``) added up over the turn, as :meth:`predict` adds it."""
+        if not (math.isfinite(yaw_rad) and math.isfinite(turn_rad)):
+            raise ValueError(f"yaw_rad and turn_rad must be finite, got {yaw_rad}, {turn_rad}")
+        s, a = math.copysign(1.0, turn_rad), abs(turn_rad)
+        per_rad = self.settings.pivot_slide_left if turn_rad > 0 else self.settings.pivot_slide_right
+        ahead = math.sin(a) * per_rad[0] - s * (1 - math.cos(a)) * per_rad[1]
+        left = s * (1 - math.cos(a)) * per_rad[0] + math.sin(a) * per_rad[1]
+        c, si = math.cos(yaw_rad), math.sin(yaw_rad)
+        return ahead * c - left * si, ahead * si + left * c
 
     def _update(
         self,
@@ -157,6 +199,8 @@ class PoseEkf:
         ok = self._update(innovation, h, np.array([[sd_m**2]]), self.settings.along_gate, False)
         self.along_fixes_used += ok
         self.along_correction_m += float(self.state[1] - before)
+        if ok:
+            self.last_fix_travel_m, self.y_travel_m = self.y_travel_m, 0.0
         return ok
 
 
@@ -178,6 +222,7 @@ class SensedRobot:
         self.sensors = sensors
         self.geometry = geometry or backend.geometry
         self.ekf = PoseEkf(start, settings)
+        self._wheels = (0.0, 0.0)  # the last commanded wheel speeds (m/s)
         self._ticks = np.asarray(sensors.encoder_ticks(), dtype=np.int64)
         self.last_distance_m = 0.0
 
@@ -188,6 +233,7 @@ class SensedRobot:
 
     def set_wheels(self, left_mps: float, right_mps: float) -> None:
         """Command wheel speeds (m/s)."""
+        self._wheels = (float(left_mps), float(right_mps))
         self.backend.set_wheels(left_mps, right_mps)
 
     def advance(self, seconds: float) -> None:
@@ -210,11 +256,12 @@ class SensedRobot:
             2 * math.pi * g.wheel_radius_m * g.rolling_factor / self.sensors.ticks_per_rev
         )
         self.last_distance_m = float(moved.mean() * metres_per_tick)
+        pivoting = self._wheels[0] * self._wheels[1] < 0  # wheels commanded against each other
         if not moved.any():
             self.ekf.standing_still(float(np.mean(rates)), n)
             self.ekf.predict(0.0, float(np.mean(rates)) * n * step, n * step, n)
         else:
-            self.ekf.predict(self.last_distance_m, turn, n * step, n)
+            self.ekf.predict(self.last_distance_m, turn, n * step, n, pivoting=pivoting)
 
     def pose(self) -> tuple[float, float, float]:
         """The estimated (x m, y m, yaw rad)."""
@@ -236,20 +283,10 @@ class SensedRobot:
 
 
 def row_end_fix_verdict(along_rmse_with_m: float, along_rmse_without_m: float) -> str:
-    """In words, what the once-per-row-end fix did to the error along the rows over a run (RMS, m,
-    with and without it), for the page's sentence about it."""
+    """In words, whether a fix or model made the error along the rows over a run (RMS, m, with and
+    without it) smaller, for the page's sentence about it; the measured comparison only."""
     if not (math.isfinite(along_rmse_with_m) and math.isfinite(along_rmse_without_m)):
         raise ValueError(
             f"both RMS errors must be finite, got {along_rmse_with_m}, {along_rmse_without_m}"
         )
-    if along_rmse_with_m < along_rmse_without_m:
-        return (
-            "the position over the run improves too, but less than the marks, which are moved "
-            "afterwards"
-        )
-    return (
-        "the fix improves the marks, which are moved afterwards, and not the position over the "
-        "run — it sets the error along the rows to the fix's own before each turn, and the turn's "
-        "slide then stays until the next lane's end, while without it the slides of successive "
-        "turns can partly cancel"
-    )
+    return "smaller with it" if along_rmse_with_m < along_rmse_without_m else "not smaller with it"

@@ -143,3 +143,59 @@ def off_type_sentence(off_types: int, called_fertile: int) -> str:
     if off_types == 0:
         return "This plot, at this size, has no off-type for the camera to find."
     return f"Of the {off_types} off-types, the robot's marks called {called_fertile} fertile."
+
+
+def plan_camera_labels(
+    mark_lane: np.ndarray, mark_prob: np.ndarray, lines: np.ndarray, threshold: float
+) -> np.ndarray:
+    """The planting plan's label for each mark (its lane's row's line, ``lines[mark_lane]``) unless
+    the camera confidently disagrees: its mean P(male) ``mark_prob`` is at least ``threshold`` for
+    a mark in a female row (an off-type), or at most ``1 − threshold`` in a male row. (M,) labels,
+    1 male (fertile), 0 female."""
+    lane = np.asarray(mark_lane, dtype=np.int64).reshape(-1)
+    prob = np.asarray(mark_prob, dtype=np.float64).reshape(-1)
+    lines = np.asarray(lines, dtype=np.int64).reshape(-1)
+    if not (math.isfinite(threshold) and 0.5 <= threshold <= 1):
+        raise ValueError(f"threshold must be in [0.5, 1], got {threshold}")
+    if len(lane) != len(prob):
+        raise ValueError(f"mark_lane has {len(lane)} entries, mark_prob {len(prob)}")
+    if len(lane) and (lane.min() < 0 or lane.max() >= len(lines)):
+        raise ValueError(f"mark_lane must index lines (0..{len(lines) - 1})")
+    plan = lines[lane]
+    flip = np.where(plan == 0, prob >= threshold, prob <= 1 - threshold)
+    return np.where(flip, 1 - plan, plan).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class LabellerScores:
+    """One labeller's marks against the plants they matched: label accuracy (fraction, nan if
+    none matched), off-types labelled fertile, truly sterile plants labelled fertile (false alarms:
+    a plant pulled for nothing) and fertile plants labelled sterile, counts."""
+
+    label_accuracy: float
+    off_types_found: int
+    sterile_called_fertile: int
+    fertile_called_sterile: int
+
+
+def score_labeller(
+    labels: np.ndarray, match: np.ndarray, plant_label: np.ndarray, off_types: np.ndarray
+) -> LabellerScores:
+    """Score mark ``labels`` (M,) matched to plants by ``match`` (M,, −1 = none; from
+    :func:`match_marks`) against the plants' true labels (P,) and off-type flags (P,)."""
+    labels = np.asarray(labels, dtype=np.int64).reshape(-1)
+    match = np.asarray(match, dtype=np.int64).reshape(-1)
+    truth = np.asarray(plant_label, dtype=np.int64).reshape(-1)
+    off = np.asarray(off_types, dtype=bool).reshape(-1)
+    if len(labels) != len(match):
+        raise ValueError(f"labels has {len(labels)} entries for {len(match)} matches")
+    if len(truth) != len(off):
+        raise ValueError(f"plant_label has {len(truth)} entries, off_types {len(off)}")
+    hit = match >= 0
+    got, want = labels[hit], truth[match[hit]]
+    return LabellerScores(
+        label_accuracy=float((got == want).mean()) if hit.any() else float("nan"),
+        off_types_found=int((off[match[hit]] & (got == 1)).sum()),
+        sterile_called_fertile=int(((want == 0) & (got == 1)).sum()),
+        fertile_called_sterile=int(((want == 1) & (got == 0)).sum()),
+    )

@@ -7,6 +7,7 @@ pose and the plot's plant list.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import time
@@ -19,8 +20,16 @@ from fieldnotes.robot.classifier import predict_proba
 from fieldnotes.robot.control import FollowGains, headland_turn, make_row_pid, steer
 from fieldnotes.robot.drive import Program, wrap_angle
 from fieldnotes.robot.field import LABELS, PLANT_RADIUS_M, Field
-from fieldnotes.robot.localisation import SensedRobot
-from fieldnotes.robot.marks import MARK_RADIUS_M, MarkScores, match_marks, score_marks
+from fieldnotes.robot.localisation import EkfSettings, SensedRobot
+from fieldnotes.robot.marks import (
+    MARK_RADIUS_M,
+    LabellerScores,
+    MarkScores,
+    match_marks,
+    plan_camera_labels,
+    score_labeller,
+    score_marks,
+)
 from fieldnotes.robot.row_detector import REACH_BEYOND_LAST_M, Camera, RowFilter, detect_rows
 from fieldnotes.robot.sensing import SensorNoise, Sensors, noise_preset
 from fieldnotes.robot.side_camera import FlowerTracks, SideCamera, find_flowers, to_world
@@ -57,6 +66,9 @@ class MissionConfig:
     row_end_fix: bool = True  # the row's end seen ahead fixes y against the planting plan
     row_end_sd_m: float = 0.08  # that fix's noise (m), once per row end
     row_end_gate_m: float = 1.0  # a row end seen more than this short of the plan's is a gap
+    row_end_sigmas: float = 2.0  # ... as is one beyond this many sds of the odometry's along y
+    ekf: EkfSettings = field(default_factory=EkfSettings)  # the estimate's noise and slide model
+    off_type_threshold: float = 0.9  # plan+camera labeller: P the camera needs to overrule the plan
 
 
 @dataclass
@@ -87,9 +99,16 @@ class MissionResult:
     plan_label_accuracy: float = float("nan")  # matched marks labelled by their row's line alone
     off_types: int = 0  # plants unlike their row's line (fertile in a female row)
     off_types_called_fertile: int = 0  # of those, matched to a mark labelled male (fertile)
+    sterile_called_fertile: int = 0  # truly sterile plants whose mark says fertile (false alarms)
+    plan_camera: LabellerScores | None = None  # the plan's labels unless the camera is sure
+    off_type_threshold: float = float("nan")  # the P(class) that overrules the plan there
+    mark_prob: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (M,) mean P(male)
     sighting_prob: np.ndarray = field(default_factory=lambda: np.zeros(0))  # each crop's P(male)
     sighting_truth: np.ndarray = field(  # the label of the plant each crop shows, -1 = none
         default_factory=lambda: np.zeros(0, np.int64)
+    )
+    sighting_off_type: np.ndarray = field(  # whether the plant each crop shows is an off-type
+        default_factory=lambda: np.zeros(0, bool)
     )
     frames: list = field(default_factory=list)  # (t, rgb, RowEstimate)
     crops: list = field(default_factory=list)  # (crop, P(male), true label or -1), the first few
@@ -129,6 +148,12 @@ class MissionResult:
             "plan_label_accuracy": float(self.plan_label_accuracy),
             "off_types": int(self.off_types),
             "off_types_called_fertile": int(self.off_types_called_fertile),
+            "sterile_called_fertile": int(self.sterile_called_fertile),
+            "off_type_threshold": float(self.off_type_threshold),
+            **{
+                f"plan_camera_{k}": v
+                for k, v in dataclasses.asdict(self.plan_camera or _NO_LABELLER).items()
+            },
             "crops": int(self.crop_confusion.sum() + self.crops_unmatched),
             "crop_accuracy": float(
                 np.trace(self.crop_confusion) / max(self.crop_confusion.sum(), 1)
@@ -140,6 +165,9 @@ class MissionResult:
             "cpu_seconds": float(self.cpu_seconds),
             "realtime_factor_cpu": float(self.realtime_factor_cpu),
         }
+
+
+_NO_LABELLER = LabellerScores(float("nan"), 0, 0, 0)
 
 
 def lane_x(field_: Field, lane: int) -> float:
@@ -258,7 +286,7 @@ class PlantInspector:
             self.lanes[-1].add(
                 *to_world(pose, sighting.x_m, sighting.y_m),
                 float(prob),
-                tag=self.robot.ekf.along_correction_m,
+                tag=(self.robot.ekf.along_correction_m, self.robot.ekf.y_travel_m),
             )
             if self.on_sighting is not None:
                 self.on_sighting(sighting.x_m, sighting.y_m)
@@ -290,17 +318,25 @@ class RowEnd:
 
     Each frame in which the rows run out ahead is a reading of where the row's last plant lies:
     the EKF's y plus the detector's reach (less ``REACH_BEYOND_LAST_M``). A reading counts only if
-    (1) it lies at most ``gate_m`` short of the plan's last planting position ``last_planted_y``
-    (m) in the odometry's frame — a gap in the planting also makes the rows ahead run out, earlier
-    — and (2) the position it implies passes the EKF's gate along the rows
+    (1) it lies within ``sigmas`` of the odometry's own uncertainty along the rows (the EKF's sd of
+    y and the reading's, combined) of the plan's last planting position ``last_planted_y`` (m),
+    and never more than ``gate_m`` from it — a gap in the planting also makes the rows ahead run
+    out, earlier, and a missing last plant by one planting pitch, which an odometry that knows its
+    position to better than half a pitch tells from its own error — and (2) the position it
+    implies passes the EKF's gate along the rows
     (:meth:`~fieldnotes.robot.localisation.PoseEkf.along_consistent`). The readings of one row
     end share their errors (the same plants seen, the same odometry), so they are fused as one
     fix, not one each: their median, once (:meth:`fuse`)."""
 
-    def __init__(self, last_planted_y: float, direction: int, gate_m: float):
+    def __init__(
+        self, last_planted_y: float, direction: int, gate_m: float, sigmas: float = 2.0
+    ):
         if not (math.isfinite(gate_m) and gate_m > 0):
             raise ValueError(f"row_end_gate_m must be a finite number > 0 m, got {gate_m}")
+        if not (math.isfinite(sigmas) and sigmas > 0):
+            raise ValueError(f"row_end_sigmas must be a finite number > 0, got {sigmas}")
         self.last_planted_y, self.direction, self.gate_m = last_planted_y, direction, gate_m
+        self.sigmas = sigmas
         self.readings: list[float] = []  # y (m, odometry frame) of the row's last plant
         self.rejected = 0
 
@@ -315,7 +351,8 @@ class RowEnd:
         y_now = float(ekf.state[1])
         seen_y = y_now + self.direction * ahead_m
         short_m = (self.last_planted_y - seen_y) * self.direction
-        ok = short_m <= self.gate_m and ekf.along_consistent(
+        allowed = min(self.gate_m, self.sigmas * math.sqrt(float(ekf.cov[1, 1]) + sd_m**2))
+        ok = abs(short_m) <= allowed and ekf.along_consistent(
             self.last_planted_y - self.direction * ahead_m, sd_m
         )
         if ok:
@@ -369,9 +406,10 @@ def drive_lane(
     yaw against the map. With the rows out of sight the robot holds the lane's heading on the
     EKF's yaw. Row end: when the rows ahead reach less than ``cfg.max_reach_m``, the detector's
     reach (less ``REACH_BEYOND_LAST_M``) says how far ahead the row's last plant is — a reading
-    for :class:`RowEnd`, which sets it aside if odometry puts it more than ``cfg.row_end_gate_m``
-    short of the planting plan's last position or the EKF's gate rejects it (a gap in the
-    planting). The readings taken place the row's end; the robot stops ``cfg.headland_m`` beyond
+    for :class:`RowEnd`, which sets it aside if odometry puts it farther from the planting plan's
+    last position than its own uncertainty allows (``cfg.row_end_sigmas``, at most
+    ``cfg.row_end_gate_m``) or the EKF's gate rejects it (a gap in the planting, a missing last
+    plant). The readings taken place the row's end; the robot stops ``cfg.headland_m`` beyond
     it (or, if none was taken, beyond the planned length), and with ``cfg.row_end_fix`` their
     median fixes the EKF's y once (:meth:`RowEnd.fuse`).
     Plants: every ``cfg.side_every`` ticks ``inspect(side)`` looks at the row from the side that
@@ -383,7 +421,7 @@ def drive_lane(
     x_lane = lane_x(field_, lane)
     planned_end = (field_.row_length_m if direction > 0 else 0.0) * direction
     last_planted = field_.planted_ends_m[1] if direction > 0 else field_.planted_ends_m[0]
-    row_end = RowEnd(last_planted, direction, cfg.row_end_gate_m)
+    row_end = RowEnd(last_planted, direction, cfg.row_end_gate_m, cfg.row_end_sigmas)
     pid = make_row_pid(cfg.gains)
     row_filter = RowFilter()
     v = omega = 0.0
@@ -494,7 +532,9 @@ def run_mission(
         bar = tqdm(total=n, desc="rows")
     try:
         # sensing and estimation: the robot knows only where it was put down
-        robot = SensedRobot(sim, Sensors(sim, cfg.noise, seed=cfg.sensor_seed), start)
+        robot = SensedRobot(
+            sim, Sensors(sim, cfg.noise, seed=cfg.sensor_seed), start, settings=cfg.ekf
+        )
         program = Program(robot, speed=speed, turn_rate=0.8)
         referee = Referee(field_, sim, robot)
         inspector = PlantInspector(robot, classifier, cfg, on_sighting=referee.sighted)
@@ -519,8 +559,9 @@ def run_mission(
             ends_seen += run.saw_end
             ends_set_aside += run.readings_set_aside
             # the lane's sightings were placed from an estimate whose error along the rows the
-            # row end's fixes have since measured: each moves by what was corrected after it
-            inspector.lanes[-1].settle(robot.ekf.along_correction_m)
+            # row end's fix has since measured: each moves by its share of what was corrected
+            # after it, in proportion to the travel along y since the fix before
+            inspector.lanes[-1].settle(robot.ekf.along_correction_m, robot.ekf.last_fix_travel_m)
             if run.timed_out:
                 break
             rows_completed += referee.lane_done()
@@ -540,7 +581,15 @@ def run_mission(
             bar.close()
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
     result = score_mission(
-        field_, referee, inspector, frames, rows_completed, ends_seen, sim.time_s, wall
+        field_,
+        referee,
+        inspector,
+        frames,
+        rows_completed,
+        ends_seen,
+        sim.time_s,
+        wall,
+        off_type_threshold=cfg.off_type_threshold,
     )
     result.cpu_seconds = cpu
     result.row_end_readings_set_aside = ends_set_aside
@@ -556,8 +605,13 @@ def score_mission(
     ends_seen: int,
     sim_seconds: float,
     wall_seconds: float,
+    off_type_threshold: float = 0.9,
 ) -> MissionResult:
     """The :class:`MissionResult` from the inspector's marks and the referee's records.
+
+    Three labellers are scored on the same matched marks: the camera's (each mark's own label),
+    the planting plan's alone (every mark its row's line) and the plan's unless the camera is sure
+    (:func:`~fieldnotes.robot.marks.plan_camera_labels` at ``off_type_threshold``).
 
     Marks are matched to the true plants (:func:`~fieldnotes.robot.marks.match_marks`, within
     ``MARK_RADIUS_M``); a plant's predicted label is its matched mark's. A lane's call is the
@@ -587,6 +641,7 @@ def score_mission(
     hit = match >= 0
     plan_correct = field_.lines[mark_lane[hit]] == field_.plant_label[match[hit]]
     off = field_.off_types
+    both = plan_camera_labels(mark_lane, mark_prob, field_.lines, off_type_threshold)
     confusion = np.zeros((2, 2), dtype=np.int64)
     shows = seen_plant >= 0
     truth = field_.plant_label[seen_plant[shows]]
@@ -624,10 +679,15 @@ def score_mission(
         plan_label_accuracy=float(plan_correct.mean()) if hit.any() else float("nan"),
         off_types=int(off.sum()),
         off_types_called_fertile=int((off & (predicted == 1)).sum()),
+        sterile_called_fertile=int(((field_.plant_label == 0) & (predicted == 1)).sum()),
+        plan_camera=score_labeller(both, match, field_.plant_label, off),
+        off_type_threshold=float(off_type_threshold),
+        mark_prob=mark_prob,
         sighting_prob=seen_probs,
         sighting_truth=np.array(
             [int(field_.plant_label[k]) if k >= 0 else -1 for k in seen_plant], dtype=np.int64
         ),
+        sighting_off_type=np.array([k >= 0 and bool(off[k]) for k in seen_plant], dtype=bool),
     )
 
 
@@ -696,9 +756,36 @@ def write_mission(field_: Field, result: MissionResult, out_dir: str | Path) -> 
     return out
 
 
+def labeller_sweep(field_: Field, result: MissionResult, thresholds):
+    """The plan+camera labeller (:func:`~fieldnotes.robot.marks.plan_camera_labels`) over
+    ``thresholds`` on one mission's marks, beside the camera alone and the plan alone: a DataFrame
+    indexed by labeller with label accuracy, off-types found (of the plot's), sterile plants
+    called fertile (false alarms) and fertile plants called sterile."""
+    import pandas as pd
+
+    thresholds = [float(t) for t in thresholds]
+    if not thresholds:
+        raise ValueError("thresholds must hold at least one value in [0.5, 1]")
+    match = match_marks(result.marks[:, :2], field_.plant_xy, MARK_RADIUS_M)
+    off = field_.off_types
+    rows = {"camera alone": result.marks[:, 2].astype(np.int64)}
+    rows["plan alone"] = field_.lines[result.mark_lane]
+    for t in thresholds:
+        rows[f"plan + camera, P ≥ {t:g}"] = plan_camera_labels(
+            result.mark_lane, result.mark_prob, field_.lines, t
+        )
+    table = {
+        name: dataclasses.asdict(score_labeller(labels, match, field_.plant_label, off))
+        for name, labels in rows.items()
+    }
+    return pd.DataFrame(table).T
+
+
 def crop_report(result: MissionResult, train_images=None, train_labels=None) -> dict:
-    """The side camera's crops as scored against the plants they truly show: accuracy, the two
-    mistakes' counts, which is more common (in words), the crops of no plant, the CNN's calibration
+    """The side camera's crops as scored against the plants they truly show: accuracy, the
+    majority-class baseline's (every crop called the commoner line), the two mistakes' counts
+    (fertile called sterile split into male-row plants and off-types), which is more common (in
+    words), the crops of no plant, the CNN's calibration
     error on them (:func:`~fieldnotes.robot.classifier.expected_calibration_error`) and, given the
     close-ups it was trained on, the colour-histogram baseline's accuracy on the crops the mission
     kept (``MissionConfig.keep_crops``)."""
@@ -714,9 +801,14 @@ def crop_report(result: MissionResult, train_images=None, train_labels=None) -> 
         if cm[0, 1] > cm[1, 0]
         else "neither: the two are equally common"
     )
+    called_sterile = sees & (result.sighting_truth == 1) & (result.sighting_prob < 0.5)
+    off_type = result.sighting_off_type if len(result.sighting_off_type) else np.zeros_like(sees)
     report = {
         "crop_accuracy": float(np.trace(cm) / max(cm.sum(), 1)),
+        "crop_majority_accuracy": float(cm.sum(axis=1).max() / max(cm.sum(), 1)),
         "crop_fertile_as_sterile": int(cm[1, 0]),
+        "crop_male_row_as_sterile": int((called_sterile & ~off_type).sum()),
+        "crop_off_type_as_sterile": int((called_sterile & off_type).sum()),
         "crop_sterile_as_fertile": int(cm[0, 1]),
         "crop_more_common": more,
         "crops_of_no_plant": int(result.crops_unmatched),
@@ -729,3 +821,28 @@ def crop_report(result: MissionResult, train_images=None, train_labels=None) -> 
         guess = histogram_baseline(train_images, train_labels, np.stack([c for c, _ in shown]))
         report["crop_baseline_accuracy"] = float((guess == np.array([t for _, t in shown])).mean())
     return report
+
+
+def ablation_words(
+    result: MissionResult, no_slide: MissionResult, no_fix: MissionResult
+) -> dict:
+    """The page's comparison of a mission with the same mission without the calibrated slide
+    model (``no_slide``) and without the row-end fix (``no_fix``): localisation RMSE and its part
+    along the rows (m), the marks on their own plant, and each comparison in words."""
+    from fieldnotes.robot.localisation import row_end_fix_verdict
+
+    def along(r: MissionResult) -> float:
+        return float(np.sqrt(np.mean((r.trajectory[:, 6] - r.trajectory[:, 2]) ** 2)))
+
+    own, own_nofix = result.mark_scores.own_plant_rate, no_fix.mark_scores.own_plant_rate
+    return {
+        "loc_noslide_m": no_slide.localisation_rmse_m,
+        "loc_y_noslide_m": along(no_slide),
+        "slide_effect": row_end_fix_verdict(
+            result.localisation_rmse_m, no_slide.localisation_rmse_m
+        ),
+        "loc_y_nofix_m": along(no_fix),
+        "own_nofix": own_nofix,
+        "fix_effect_y": row_end_fix_verdict(along(result), along(no_fix)),
+        "fix_effect_marks": "more" if own > own_nofix else "not more",
+    }

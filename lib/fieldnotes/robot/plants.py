@@ -196,7 +196,8 @@ def make_flower_dataset(
 def plant_image(
     field: Field, plant: int, size: int = 64, lighting: float = 1.0, background: str = "ground"
 ) -> np.ndarray:
-    """Plant ``plant``'s own close-up, of its line's class (the same image every time); the
+    """Plant ``plant``'s own close-up, of its own class (``field.plant_label``: its line's, or
+    fertile for an off-type in a female row; the same image every time); the
     simulated plot textures its flower head with it (``background="foliage"``)."""
     if not 0 <= plant < field.n_plants:
         raise ValueError(f"plant must be in [0, {field.n_plants}), got {plant}")

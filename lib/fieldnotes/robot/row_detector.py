@@ -372,3 +372,29 @@ class RowFilter:
         return replace(
             frame, offset_m=float(self.state[0]), heading_rad=float(self.state[1]), ok=True
         )
+
+
+def frame_report(offset_m: float, heading_rad: float, true_offset_m: float, true_heading_rad: float) -> dict:
+    """One frame's reading (offset m left of the lane centre, heading rad, + = left) against the
+    truth, for the page: the readings and truths (cm, °), the errors (cm, °), whether they are
+    within the single-frame tolerance the tests hold (``HELD_*_TOL``), in words, and whether both
+    read smaller than the truth (toward zero), in words."""
+    values = (offset_m, heading_rad, true_offset_m, true_heading_rad)
+    if not all(math.isfinite(v) for v in values):
+        raise ValueError(f"the readings and the truth must be finite, got {values}")
+    off_err = abs(offset_m - true_offset_m)
+    head_err = abs(math.degrees(heading_rad - true_heading_rad))
+    within = off_err <= HELD_OFFSET_TOL_M and head_err <= HELD_HEADING_TOL_DEG
+    shrinks = abs(offset_m) < abs(true_offset_m) and abs(heading_rad) < abs(true_heading_rad)
+    return {
+        "frame_offset_err_cm": 100 * off_err,
+        "frame_heading_err_deg": head_err,
+        "frame_within_tol": "within" if within else "outside",
+        "frame_offset_read_cm": 100 * offset_m,
+        "frame_offset_true_cm": 100 * true_offset_m,
+        "frame_heading_read_deg": math.degrees(heading_rad),
+        "frame_heading_true_deg": math.degrees(true_heading_rad),
+        "frame_shrink": "both read smaller than the truth, toward zero"
+        if shrinks
+        else "they do not both read smaller than the truth",
+    }

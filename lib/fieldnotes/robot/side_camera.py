@@ -203,7 +203,7 @@ class FlowerTracks:
         self._xy: list[tuple[float, float]] = []
         self.sighting_track: list[int] = []
         self.sighting_prob: list[float] = []
-        self._tag: list[float] = []
+        self._tag: list[tuple[float, float]] = []
         self._n_tracks = 0
 
     def _means(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -219,10 +219,12 @@ class FlowerTracks:
             np.bincount(k, np.asarray(self.sighting_prob), self._n_tracks) / n,
         )
 
-    def add(self, x_m: float, y_m: float, prob: float, tag: float = 0.0) -> int:
+    def add(
+        self, x_m: float, y_m: float, prob: float, tag: tuple[float, float] = (0.0, 0.0)
+    ) -> int:
         """One sighting at world (x, y) (m) with P(male) ``prob``; returns its track's index.
-        ``tag`` (m) is the estimate's cumulative correction along y when it was made (see
-        :meth:`settle`)."""
+        ``tag`` is (the estimate's cumulative correction along y, its travel along y since the
+        last fix), both m, when it was made (see :meth:`settle`)."""
         mx, my, _ = self._means()
         track = self._n_tracks
         if len(mx):
@@ -234,17 +236,23 @@ class FlowerTracks:
         self._xy.append((float(x_m), float(y_m)))
         self.sighting_track.append(track)
         self.sighting_prob.append(float(prob))
-        self._tag.append(float(tag))
+        self._tag.append((float(tag[0]), float(tag[1])))
         return track
 
-    def settle(self, correction_m: float) -> None:
+    def settle(self, correction_m: float, fix_travel_m: float) -> None:
         """A later fix found the estimate's y off: its cumulative correction is now
-        ``correction_m`` (m). Each sighting moves by the part of it made after the sighting (the
-        error it was placed with)."""
-        self._xy = [
-            (x, y + correction_m - t) for (x, y), t in zip(self._xy, self._tag, strict=True)
-        ]
-        self._tag = [float(correction_m)] * len(self._tag)
+        ``correction_m`` (m), and the fix came after ``fix_travel_m`` (m) of travel along y since
+        the fix before it. The error it corrected grew with that travel (a wheel's over-count is a
+        scale error), so a sighting made after travel ``t`` of it moves by ``t / fix_travel_m`` of
+        the correction made after it — the whole of it at the fix, none at the fix before."""
+        if not (math.isfinite(fix_travel_m) and fix_travel_m >= 0):
+            raise ValueError(f"fix_travel_m must be a finite number >= 0 m, got {fix_travel_m}")
+        moved = []
+        for (x, y), (corr, travel) in zip(self._xy, self._tag, strict=True):
+            share = min(travel / fix_travel_m, 1.0) if fix_travel_m > 0 else 1.0
+            moved.append((x, y + (correction_m - corr) * share))
+        self._xy = moved
+        self._tag = [(float(correction_m), 0.0)] * len(self._tag)
 
     def marks(self) -> np.ndarray:
         """(T, 3): each track's mean x (m), mean y (m) and label (0 female, 1 male)."""

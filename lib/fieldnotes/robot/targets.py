@@ -32,6 +32,13 @@ TARGETS: tuple[Target, ...] = (
     Target("label accuracy of marks (camera crops)", "label_accuracy", "min", ">=", 0.95),
     Target("  its 95 % Wilson interval, lower end", "label_accuracy_low", "min"),
     Target("  labelled by the planting plan alone", "plan_label_accuracy", "min"),
+    Target("  labelled by the plan unless the camera is sure", "plan_camera_label_accuracy", "min"),
+    Target("off-types found (fraction), camera alone", "off_type_recall", "min"),
+    Target("  off-types found, plan unless the camera is sure", "plan_camera_off_type_recall", "min"),
+    Target("sterile plants called fertile (false alarms), camera", "sterile_called_fertile", "max"),
+    Target(
+        "  false alarms, plan unless the camera is sure", "plan_camera_sterile_called_fertile", "max"
+    ),
     Target("cross-track RMS (m)", "cross_track_rmse_m", "max", "<=", 0.05),
     Target("localisation RMSE (m)", "localisation_rmse_m", "max"),
     Target("simulation speed (× real time, both cameras)", "realtime_factor", "min", ">=", 10.0),
@@ -79,24 +86,36 @@ def localisation_by_preset(df) -> dict[str, float]:
     return {str(k): float(v) for k, v in worst.items()}
 
 
-def noise_effect(by_preset: dict[str, float], tolerance: float = 0.1) -> str:
-    """In words, what the noise presets do to the localisation error ``by_preset`` (m, keyed
-    ``none``, ``default``, ``high``): a change under ``tolerance`` of the ideal sensors' error is
-    "little"."""
+def noise_effect(by_preset: dict[str, float], seeds: int, tolerance: float = 0.1) -> str:
+    """In words, what the noise presets did to the localisation error ``by_preset`` (m, keyed
+    ``none``, ``default``, ``high``; the worst of ``seeds`` seeds, one run each): a change under
+    ``tolerance`` of the ideal sensors' error is "little". It says what these runs show, not why."""
     missing = {"none", "default", "high"} - set(by_preset)
     if missing:
         raise ValueError(f"by_preset lacks the presets {sorted(missing)}")
+    if seeds < 1:
+        raise ValueError(f"seeds must be >= 1, got {seeds}")
+    runs = f"in these runs ({seeds} seed{'s' if seeds > 1 else ''} per preset, one run each)"
     base, default, high = by_preset["none"], by_preset["default"], by_preset["high"]
     if max(abs(default - base), abs(high - base)) <= tolerance * base:
-        return (
-            "the sensor noise changes it little: most of it is the headland turns' slide, which "
-            "even ideal encoders and gyro cannot see"
-        )
+        return f"the sensor noise changes it little {runs}"
     if base < default < high:
-        return "it grows with the sensor noise"
+        return f"it grows with the sensor noise {runs}"
     if base >= max(default, high):
-        return (
-            "it does not grow with the sensor noise — it is largest with ideal sensors, so most "
-            "of it comes from what no preset changes: the headland turns' slide"
-        )
-    return "it does not grow steadily with the sensor noise"
+        return f"it is largest with ideal sensors {runs}, which so few runs cannot explain"
+    return f"it does not grow steadily with the sensor noise {runs}"
+
+
+def labeller_counts(df) -> dict[str, int]:
+    """Over a benchmark table's runs: how many there are, in how many the planting plan alone
+    labels the marks better than the camera, and in how many the plan-unless-the-camera-is-sure
+    labeller is at least as good as the plan alone."""
+    needed = {"label_accuracy", "plan_label_accuracy", "plan_camera_label_accuracy"}
+    missing = sorted(needed - set(df.columns))
+    if missing:
+        raise ValueError(f"the benchmark table lacks the columns {missing}")
+    return {
+        "bench_runs": len(df),
+        "bench_plan_wins": int((df["plan_label_accuracy"] > df["label_accuracy"]).sum()),
+        "bench_pc_wins": int((df["plan_camera_label_accuracy"] >= df["plan_label_accuracy"]).sum()),
+    }
