@@ -105,6 +105,27 @@ def turn_to(
     return backend.time_s - start
 
 
+def _drive_until(
+    program: Program, remaining, yaw: float, speed: float, dt: float, timeout_s: float, on_tick
+) -> float:
+    """Drive along heading ``yaw`` (holding it) until ``remaining(x, y)`` (m, from
+    ``program.backend.pose()``) is at most 1 cm or ``timeout_s`` passes; returns the seconds taken."""
+    backend = program.backend
+    start = backend.time_s
+    while backend.time_s - start < timeout_s:
+        x, y, heading = backend.pose()
+        left = remaining(x, y)
+        if left <= 0.01:
+            break
+        v = float(np.clip(1.5 * left, 0.1, speed))
+        program.drive(v, 2.0 * wrap_angle(yaw - heading))
+        backend.advance(dt)
+        if on_tick is not None:
+            on_tick()
+    program.stop()
+    return backend.time_s - start
+
+
 def drive_to_x(
     program: Program,
     x_target: float,
@@ -115,21 +136,9 @@ def drive_to_x(
     on_tick=None,
 ) -> float:
     """Drive along heading ``yaw`` (holding it) until the robot's x reaches ``x_target`` (m)."""
-    backend = program.backend
-    start = backend.time_s
     direction = math.cos(yaw)
-    while backend.time_s - start < timeout_s:
-        x, _, heading = backend.pose()
-        remaining = (x_target - x) * direction
-        if remaining <= 0.01:
-            break
-        v = float(np.clip(1.5 * remaining, 0.1, speed))
-        program.drive(v, 2.0 * wrap_angle(yaw - heading))
-        backend.advance(dt)
-        if on_tick is not None:
-            on_tick()
-    program.stop()
-    return backend.time_s - start
+    return _drive_until(program, lambda x, _y: (x_target - x) * direction, yaw, speed, dt,
+                        timeout_s, on_tick)  # fmt: skip
 
 
 def drive_ahead(
@@ -145,22 +154,10 @@ def drive_ahead(
     ``program.backend.pose()``; returns the seconds taken."""
     if not (math.isfinite(metres) and metres >= 0):
         raise ValueError(f"metres must be a finite number >= 0, got {metres}")
-    backend = program.backend
-    start = backend.time_s
-    x0, y0, _ = backend.pose()
+    x0, y0, _ = program.backend.pose()
     c, s = math.cos(yaw), math.sin(yaw)
-    while backend.time_s - start < timeout_s:
-        x, y, heading = backend.pose()
-        remaining = metres - ((x - x0) * c + (y - y0) * s)
-        if remaining <= 0.01:
-            break
-        v = float(np.clip(1.5 * remaining, 0.1, speed))
-        program.drive(v, 2.0 * wrap_angle(yaw - heading))
-        backend.advance(dt)
-        if on_tick is not None:
-            on_tick()
-    program.stop()
-    return backend.time_s - start
+    return _drive_until(program, lambda x, y: metres - ((x - x0) * c + (y - y0) * s), yaw, speed,
+                        dt, timeout_s, on_tick)  # fmt: skip
 
 
 def come_to_rest(
@@ -209,8 +206,10 @@ def headland_turn(
     if ekf is not None:
         first = ekf.pivot_slide_m(heading_now, wrap_angle(across - heading_now))
         second = ekf.pivot_slide_m(across, wrap_angle(back - across))
-    back_along = -((first[0] + second[0]) * math.cos(heading_now)
-                   + (first[1] + second[1]) * math.sin(heading_now))
+    back_along = -(
+        (first[0] + second[0]) * math.cos(heading_now)
+        + (first[1] + second[1]) * math.sin(heading_now)
+    )
     t = drive_ahead(program, max(back_along, 0.0), heading_now, dt=dt, on_tick=on_tick)
     t += come_to_rest(program, dt=dt, on_tick=on_tick)
     t += turn_to(program, across, dt=dt, on_tick=on_tick)
