@@ -58,8 +58,12 @@ def test_kill_facts_count_with_the_right_plurals():
     assert "1 request in flight" in text and "2 payments under way" in text and "(1 resend)" in text
     assert "1 confirmation that" in text and "was answered" in text and text.endswith(".")
     assert "2 confirmed orders were unpaid" in text and "started 1 new worker" in text
-    none_started = story.kill_facts(kill | {"server_workers": {"before": 3, "after": 2, "started": 0}})
+    timed = story.kill_facts(kill | {"server_workers": {"before": 3, "after": 3, "started": 1, "replaced_after_s": 0.64}})
+    assert "started 1 new worker 0.6 s after the kill (3 server processes" in timed
+    none_started = story.kill_facts(kill | {"server_workers": {"before": 3, "after": 2, "started": 0,
+                                                               "replaced_after_s": None, "waited_up_to_s": 20.0}})
     assert "no new server process had started" in none_started and "new worker" not in none_started
+    assert none_started.endswith("(2 of 3 left, after waiting 20 s).")
 
 
 def test_the_nodelay_verdict_reads_which_side_must_set_it():

@@ -3,14 +3,17 @@ payment, on SQLite and on PostgreSQL: every invariant holds (zero violations), t
 resent and none is lost; the knee rule; TCP_NODELAY on the server's sockets."""
 
 import json
+import os
 import socket
+import subprocess
+import sys
 import uuid
 
 import httpx
 import pytest
 
 from fieldnotes.shop.__main__ import main
-from fieldnotes.shop.loadtest import percentiles_ms
+from fieldnotes.shop.loadtest import _await_replacement, _live_children, percentiles_ms
 from fieldnotes.shop.nlu import save_nlu, trained_nlu
 from fieldnotes.shop.server import NoDelayHTTPProtocol, running_server
 from fieldnotes.shop.service import PAUSE_ENV
@@ -41,6 +44,27 @@ def test_percentiles_are_in_milliseconds():
                                                                                 "p99": 99.01})
 
 
+def test_a_killed_worker_not_yet_reaped_is_not_counted_alive_and_a_new_one_is_awaited():
+    import psutil
+
+    me = psutil.Process(os.getpid())
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])  # exits; nobody reaps it yet: a zombie
+    psutil.wait_procs([psutil.Process(dead.pid)], timeout=0)  # (does not reap: only polls status)
+    while psutil.Process(dead.pid).status() != psutil.STATUS_ZOMBIE:
+        pass
+    try:
+        before = _live_children(me)
+        assert dead.pid not in before
+        assert _await_replacement(me, before, 0.2) == (before, None)
+        late = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(5)"])
+        live, seen = _await_replacement(me, before, 5.0)
+        assert late.pid in live and seen is not None
+        late.kill()
+        late.wait()
+    finally:
+        dead.wait()
+
+
 def test_the_load_command_refuses_a_remote_url(tmp_path):
     with pytest.raises(ValueError, match="url"):
         main(["load", "--url", "http://example.com:80", "--rate", "1", "--seconds", "1", "--out", str(tmp_path)])
@@ -63,6 +87,7 @@ def test_killing_a_worker_inside_a_payment_breaks_no_invariant(db_url, nlu_file,
     assert result["turns"] >= 5 * result["shoppers"] and result["latency_ms"]["p99"] >= result["latency_ms"]["p50"]
     assert len(result["load_average"]["start"]) == 3 and len(result["load_average"]["end"]) == 3
     assert result["server_workers"]["before"] >= 2 and result["server_workers"]["started"] >= 1  # uvicorn replaced it
+    assert 0 < result["server_workers"]["replaced_after_s"] <= result["server_workers"]["waited_up_to_s"] + 1
     assert 0 <= result["reconciled"]["unpaid_before"] <= result["orders"]
 
 

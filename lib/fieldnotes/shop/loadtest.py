@@ -215,6 +215,9 @@ class CpuSampler(threading.Thread):
 KILL_WAIT_S = 8.0
 """How long past ``kill_worker_after`` the killer looks for a worker inside a payment (s)."""
 KILL_MIN_IN_FLIGHT = 2
+# how long (s) after the run the load test waits for the supervisor to start a replacement worker;
+# uvicorn checks its workers about every 0.5 s, but on a loaded machine a spawn takes seconds
+REPLACE_WAIT_S = 20.0
 """Requests the client must have in flight before the killer strikes (if it happens in time)."""
 
 
@@ -237,7 +240,36 @@ def _kill_one_worker(url: str, after_s: float, killed: list[dict], done: threadi
     in_flight, confirms = IN_FLIGHT.now, IN_FLIGHT.confirms
     os.kill(health["pid"], signal.SIGKILL)
     killed.append({"pid": health["pid"], "in_flight": in_flight, "confirms": confirms,
-                   "settling": health["settling"]})
+                   "settling": health["settling"], "at": time.monotonic()})
+
+
+def _live_children(root) -> set[int]:
+    """Pids of ``root``'s descendants that are running (a killed worker not yet reaped is a zombie,
+    which psutil still calls running, so zombies are left out)."""
+    import psutil
+
+    live = set()
+    for p in root.children(recursive=True):
+        try:
+            if p.status() != psutil.STATUS_ZOMBIE:
+                live.add(p.pid)
+        except psutil.NoSuchProcess:
+            pass
+    return live
+
+
+def _await_replacement(root, before: set[int], wait_s: float) -> tuple[set[int], float | None]:
+    """Poll ``root``'s live descendants for up to ``wait_s`` seconds until one appears that was not
+    in ``before``; returns the live pids last seen and the monotonic time the new one was first seen
+    (None if none appeared)."""
+    give_up = time.monotonic() + wait_s
+    while True:
+        live = _live_children(root)
+        if live - before:
+            return live, time.monotonic()
+        if time.monotonic() > give_up:
+            return live, None
+        time.sleep(0.05)
 
 
 def client_for(url: str, *, tcp_nodelay: bool = True, connections: int = 64):
@@ -316,7 +348,7 @@ def load(url: str, *, rate: float, seconds: float, kill_worker_after: float | No
         root = _server_processes(client)
         if kill_worker_after is not None and root.pid == health["pid"]:
             raise ValueError("kill_worker_after needs a server with --workers >= 2 (it answers from one process)")
-        workers_before = {p.pid for p in root.children(recursive=True)}
+        workers_before = _live_children(root)
         server_cpu = CpuSampler(root)
         server_cpu.start()
         client_cpu0 = time.process_time()
@@ -337,7 +369,10 @@ def load(url: str, *, rate: float, seconds: float, kill_worker_after: float | No
         server_cpu.stop.set()
     with client_for(url) as fresh:  # new connections: a killed worker's kept-alive ones are dead
         invariants, repaired = check_invariants(fresh, shoppers)
-    workers_after = {p.pid for p in root.children(recursive=True) if p.is_running()}
+    if killed:
+        workers_after, seen_at = _await_replacement(root, workers_before, REPLACE_WAIT_S)
+    else:
+        workers_after, seen_at = _live_children(root), None
     turns = [t for s in shoppers for t in s.turns]
     orders = sum(1 for s in shoppers if s.confirmed_order)
     return {
@@ -357,7 +392,9 @@ def load(url: str, *, rate: float, seconds: float, kill_worker_after: float | No
         "payments_settling_on_killed_worker": killed[0]["settling"] if killed else None,
         "confirms_committed_unanswered": sum(s.committed_unanswered for s in shoppers),
         "server_workers": {"before": len(workers_before), "after": len(workers_after),
-                           "started": len(workers_after - workers_before)},
+                           "started": len(workers_after - workers_before),
+                           "replaced_after_s": seen_at - killed[0]["at"] if seen_at is not None else None,
+                           "waited_up_to_s": REPLACE_WAIT_S if killed else 0.0},
         "reconciled": repaired,
         "client_cpu_cores": client_cpu / elapsed, "server_cpu_cores": server_cpu_s / elapsed,
         "cpu_note": "cores used on average over the run (CPU s / wall s); a killed worker counts up to its "

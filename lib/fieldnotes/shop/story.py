@@ -122,10 +122,13 @@ def kill_facts(kill: dict) -> str:
             f"not answered {'was' if committed == 1 else 'were'} answered on the resend from the stored reply, "
             f"before the reconciliation {_count(kill['reconciled']['unpaid_before'], 'confirmed order was', 'confirmed orders were')} "
             f"unpaid and it had {_count(repaired, 'payment', 'payments')} left to finish, and "
-            + (f"uvicorn started {_count(workers['started'], 'new worker', 'new workers')} "
-               f"({workers['after']} server processes at the end, {workers['before']} at the start)."
+            + (f"uvicorn started {_count(workers['started'], 'new worker', 'new workers')}"
+               + (f" {workers['replaced_after_s']:.1f} s after the kill" if workers.get("replaced_after_s") else "")
+               + f" ({workers['after']} server processes at the end, {workers['before']} at the start)."
                if workers["started"] else
-               f"no new server process had started by the end ({workers['after']} of {workers['before']} left)."))
+               f"no new server process had started by the end ({workers['after']} of {workers['before']} left"
+               + (f", after waiting {workers['waited_up_to_s']:.0f} s" if workers.get("waited_up_to_s") else "")
+               + ")."))
 
 
 NODELAY_STALL_MS = 20.0
