@@ -246,7 +246,9 @@ def test_budget_design_says_how_far_the_cells_train():
     )
     on = budget_design(500, 800)
     assert "beyond the final model's budget of 500 steps" in on and "aims at 800 steps" in on
-    assert "still at a raised learning rate" in on
+    assert "still at a raised learning rate" in on and "stop at" not in on
+    some = budget_design(500, 800, ("xattn", "linear"))
+    assert some.startswith(on) and "the xattn and linear cells, which the lever verdict does not use, stop at 500 steps" in some
     with pytest.raises(ValueError, match="check_steps"):
         budget_design(500, 500)
 

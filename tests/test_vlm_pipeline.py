@@ -170,6 +170,30 @@ def test_check_budget_must_lie_beyond_the_final_one():
             replace(TOY, check_vqa_steps=bad)
 
 
+def test_only_the_check_fusions_train_on_to_the_check_budget(toy):
+    """The cells outside ``check_fusions`` stop at the final budget (the end of their own schedule)
+    and are scored on shuffled scans there; the check fusion and the blind LMs go on."""
+    from fieldnotes.vlm.controls import image_dependence
+    from fieldnotes.vlm.fusion import BLIND
+
+    data, pre = toy
+    size = replace(
+        TOY, check_vqa_steps=36, ablation_lms=("medical",), ablation_fusions=("qformer", "linear")
+    )
+    assert size.cell_budgets("qformer") == size.cell_budgets(BLIND) == (9, 18, 30, 36)
+    assert size.cell_budgets("linear") == (9, 18, 30)
+    abl = vp.run_ablation([pre], data, size, 0, progress=False)
+    steps = abl.table.groupby("fusion")["steps"].agg(lambda s: sorted(s))
+    assert steps["linear"] == [9, 18, 30] and steps["qformer"] == [9, 18, 30, 36]
+    assert set(abl.blind) == {("medical", 0, b) for b in size.budgets}
+    ends = image_dependence(abl.correct, abl.shuffled).set_index("fusion")["steps"]
+    assert ends["linear"] == 30 and ends["qformer"] == 36
+    with pytest.raises(ValueError, match="seed_fusions"):
+        replace(size, seed_fusions=("linear",))
+    with pytest.raises(ValueError, match="check_fusions must name fusions"):
+        replace(size, check_fusions=("qformr",))
+
+
 def test_scoring_along_the_run_does_not_change_it(toy):
     data, pre = toy
     run = vp.VLMRunConfig(vqa_steps=20, progress=False)
@@ -221,6 +245,10 @@ def test_further_pretraining_seeds_re_pretrain_every_part(toy):
         ("final_vqa_steps", -5, "final_vqa_steps must be an int >= 1"),
         ("n_test_images", 0, "n_test_images must be an int >= 1"),
         ("lora_r", -1, "lora_r must be an int >= 0"),
+        ("final_vqa_steps", float("nan"), "final_vqa_steps must be an int >= 1, got nan"),
+        ("check_vqa_steps", float("nan"), "check_vqa_steps must be None or an int above"),
+        ("ablation_seeds", float("nan"), "ablation_seeds must be an int >= 1, got nan"),
+        ("lora_r", float("nan"), "lora_r must be an int >= 0"),
         ("scaling_pairs", (8, 100), "exceed the 48 caption pairs"),
     ],
 )

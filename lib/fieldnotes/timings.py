@@ -14,10 +14,11 @@ from __future__ import annotations
 import json
 import os
 import platform
-import re
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+
+from fieldnotes.generated import marked_block, replace_between
 
 SIZES = ("book", "ci")
 #: Where the committed records live, relative to the repository root.
@@ -240,12 +241,9 @@ def render_page(page: Path, text: str, marker: str = INTRO_MARKER) -> None:
 
 def readme_block(table: str) -> str:
     """The README's generated section, markers included."""
-    return f"{README_BEGIN}\n{table.rstrip()}\n{README_END}"
+    return marked_block(README_BEGIN, README_END, table)
 
 
 def replace_readme_block(readme_text: str, table: str) -> str:
     """``readme_text`` with its generated section replaced by one holding ``table``."""
-    pattern = re.compile(re.escape(README_BEGIN) + r".*?" + re.escape(README_END), re.S)
-    if not pattern.search(readme_text):
-        raise ValueError("README.md has no generated chapter-times section (its BEGIN/END markers)")
-    return pattern.sub(lambda _: readme_block(table), readme_text)
+    return replace_between(readme_text, README_BEGIN, README_END, table, "chapter-times")

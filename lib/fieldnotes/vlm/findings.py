@@ -360,18 +360,23 @@ def seed_design(seeds: int, fusions: tuple[str, ...], seed_fusions: tuple[str, .
     )
 
 
-def budget_design(final_steps: int, check_steps: int | None) -> str:
+def budget_design(final_steps: int, check_steps: int | None, stopped: tuple[str, ...] = ()) -> str:
     """How long every ablation cell trains, relative to the final model's budget: one clause for
-    the page (``check_steps``: the longer budget the cells go on to, or None)."""
+    the page (``check_steps``: the longer budget the cells go on to, or None; ``stopped``: the
+    fusions whose cells stop at the final budget instead, ``ExperimentSize.cell_budgets``)."""
     if check_steps is None:
         return (f"the final model's budget of {final_steps} steps, so the last point of each run is a "
                 "model at the end of its schedule, as the final model is")  # fmt: skip
     if check_steps <= final_steps:
         raise ValueError(f"check_steps must exceed final_steps {final_steps}, got {check_steps!r}")
-    return (f"beyond the final model's budget of {final_steps} steps, to check whether the verdict read at "
+    text = (f"beyond the final model's budget of {final_steps} steps, to check whether the verdict read at "
             f"that budget holds at a longer one; the cosine schedule aims at {check_steps} steps, so the "
             f"point at {final_steps} steps is a model still at a raised learning rate, not the end of a "
             f"{final_steps}-step run like the final model")  # fmt: skip
+    if stopped:
+        text += (f" (the {' and '.join(stopped)} cells, which the lever verdict does not use, stop at "
+                 f"{final_steps} steps, at the end of their schedule, to fit the time budget)")  # fmt: skip
+    return text
 
 
 #: Open question types asked only about scans with a finding (``text.make_vqa``).

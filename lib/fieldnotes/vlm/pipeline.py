@@ -34,7 +34,7 @@ _COUNTS = (
     "image_size", "n_caption_images", "n_train_images", "n_validation_images", "n_test_images",
     "n_general_images", "n_general_text", "questions_per_image", "batch_size", "lm_general_steps",
     "lm_medical_steps", "vision_general_steps", "clip_steps", "align_steps", "vqa_steps",
-    "final_vqa_steps", "precision_steps", "scaling_vqa_steps",
+    "final_vqa_steps", "precision_steps", "scaling_vqa_steps", "ablation_seeds",
 )  # fmt: skip
 
 
@@ -44,6 +44,10 @@ class ExperimentSize:
 
     ``budget_fractions``: where along its one run every ablation cell is scored on the validation
     split, as fractions of ``final_vqa_steps`` (1.0, the final model's budget, must be one).
+    ``check_vqa_steps``: the longer budget the cells of the ``check_fusions`` (and the blind LMs
+    beside them) train on to, to check whether the verdict at the final budget holds there; the
+    other fusions' cells stop at ``final_vqa_steps`` (``cell_budgets``). The lever verdict is read
+    on the ``seed_fusions`` cells, so those must be among the ``check_fusions``.
     ``ablation_seeds``: pre-training seeds; seed 0 is the chapter's shared pre-training, every
     further seed re-pre-trains both encoders and both LMs (and fine-tunes with its own seed) and
     trains the cells of the ``seed_fusions`` only (the other fusions are trained at seed 0).
@@ -74,6 +78,7 @@ class ExperimentSize:
     budget_fractions: tuple[float, ...] = (0.3, 0.6, 1.0)
     ablation_seeds: int = 2
     seed_fusions: tuple[str, ...] = ("qformer",)
+    check_fusions: tuple[str, ...] = ("qformer",)
     ablation_fusions: tuple[str, ...] = FUSIONS
     ablation_encoders: tuple[str, ...] = ("general", "medical")
     ablation_lms: tuple[str, ...] = ("general", "medical")
@@ -101,8 +106,14 @@ class ExperimentSize:
         ):
             raise ValueError(f"check_vqa_steps must be None or an int above final_vqa_steps "
                              f"({self.final_vqa_steps}), got {check!r}")  # fmt: skip
-        if self.ablation_seeds < 1:
-            raise ValueError(f"ablation_seeds must be >= 1, got {self.ablation_seeds!r}")
+        for name in ("ablation_fusions", "seed_fusions", "check_fusions"):
+            unknown = [f for f in getattr(self, name) if f not in FUSIONS]
+            if unknown:
+                raise ValueError(f"{name} must name fusions of {FUSIONS}, got {unknown}")
+        unchecked = [f for f in self.seed_fusions if f not in self.check_fusions]
+        if check is not None and unchecked:
+            raise ValueError(f"seed_fusions {unchecked} must be among check_fusions {self.check_fusions!r}: "
+                             "the lever verdict at check_vqa_steps is read on the seed_fusions cells")  # fmt: skip
         pairs = self.scaling_pairs
         if not pairs or any(isinstance(n, bool) or not isinstance(n, int) or n < 2 for n in pairs):
             raise ValueError(f"scaling_pairs must be ints >= 2, got {pairs!r}")
@@ -118,6 +129,14 @@ class ExperimentSize:
         if self.check_vqa_steps is not None:
             steps.add(self.check_vqa_steps)
         return tuple(sorted(steps))
+
+    def cell_budgets(self, fusion: str) -> tuple[int, ...]:
+        """The ``budgets`` at which a cell of ``fusion`` (or the blind LM, ``fusion.BLIND``) is scored;
+        its run ends at the last: ``check_vqa_steps`` for the ``check_fusions`` and the blind LMs,
+        ``final_vqa_steps`` for the other fusions."""
+        if fusion == BLIND or fusion in self.check_fusions:
+            return self.budgets
+        return tuple(b for b in self.budgets if b <= self.final_vqa_steps)
 
 
 SIZES: dict[str, ExperimentSize] = {
@@ -137,13 +156,13 @@ SIZES: dict[str, ExperimentSize] = {
         vqa_steps=40,
         final_vqa_steps=80,
         check_vqa_steps=None,
-        precision_steps=20,
+        precision_steps=12,
         ablation_seeds=1,
         ablation_encoders=("general", "medical"),
         ablation_lms=("general", "medical"),
         ablation_fusions=("qformer",),
         scaling_pairs=(50, 100, 200, 400),
-        scaling_vqa_steps=40,
+        scaling_vqa_steps=20,
     ),  # fmt: skip
 }
 
@@ -600,12 +619,13 @@ def run_ablation(pres: list[Pretrained], data: MedicalData, size: ExperimentSize
                  progress: bool = True) -> Ablation:  # fmt: skip
     """Every (encoder, LM, fusion) cell of the grid at seed index 0, and those of
     ``size.seed_fusions`` at every further one (seed index s: pre-training ``pres[s]`` and the
-    fine-tuning seed ``derive_seed(seed, "ablation run s")``), each trained once
-    to the last of ``size.budgets`` (``check_vqa_steps`` when set, else ``final_vqa_steps``) and
-    scored on the validation split at each of ``size.budgets`` along that run (no cell is retrained per budget). Cells of one seed share their fine-tuning
-    seed, so they are compared on paired runs. Beside them (``Ablation.blind``, ``shuffled``,
-    ``majority``): each LM of the grid trained with zero image tokens at every seed on the same
-    schedule, and each cell scored once more on shuffled scans."""
+    fine-tuning seed ``derive_seed(seed, "ablation run s")``), each trained once to the last of
+    its ``size.cell_budgets(fusion)`` (``check_vqa_steps`` for the ``check_fusions``, else
+    ``final_vqa_steps``) and scored on the validation split at each of them along that run (no
+    cell is retrained per budget). Cells of one seed share their fine-tuning seed, so they are
+    compared on paired runs. Beside them (``Ablation.blind``, ``shuffled``, ``majority``): each LM
+    of the grid trained with zero image tokens at every seed to the last of ``size.budgets``, and
+    each cell scored once more on shuffled scans at the end of its run."""
     import pandas as pd
     from tqdm.auto import tqdm
 
@@ -624,9 +644,10 @@ def run_ablation(pres: list[Pretrained], data: MedicalData, size: ExperimentSize
     blind, blind_metrics = {}, {"majority answer per question": vqa_metrics(items, majority_preds)}
     for s in range(len(pres)):
         for m in size.ablation_lms:
-            run = VLMRunConfig("medical", m, BLIND, derive_seed(seed, f"ablation run {s}"), size.budgets[-1],
+            budgets = size.cell_budgets(BLIND)
+            run = VLMRunConfig("medical", m, BLIND, derive_seed(seed, f"ablation run {s}"), budgets[-1],
                                progress=False)  # fmt: skip
-            r = run_config(pres[s], data, size, run, "validation", size.budgets)
+            r = run_config(pres[s], data, size, run, "validation", budgets)
             for steps, preds in r.predictions_at.items():
                 blind[(m, s, steps)] = records(preds)
             if s == 0:
@@ -637,10 +658,11 @@ def run_ablation(pres: list[Pretrained], data: MedicalData, size: ExperimentSize
     grid = [(e, m, f, s) for s in range(len(pres)) for e in size.ablation_encoders for m in size.ablation_lms
             for f in size.ablation_fusions if s == 0 or f in size.seed_fusions]  # fmt: skip
     for e, m, f, s in tqdm(grid, desc="ablation", disable=not progress):
+        budgets = size.cell_budgets(f)
         run = VLMRunConfig(
-            e, m, f, derive_seed(seed, f"ablation run {s}"), size.budgets[-1], progress=False
+            e, m, f, derive_seed(seed, f"ablation run {s}"), budgets[-1], progress=False
         )
-        r = run_config(pres[s], data, size, run, "validation", size.budgets)
+        r = run_config(pres[s], data, size, run, "validation", budgets)
         swapped = shuffled_features(pres[s].features[(e, "validation")], run.seed)
         shuffled[(e, m, f, s)] = records(
             answer_questions(r.model, pres[s].tokenizer, swapped, items)
