@@ -166,6 +166,42 @@ def test_ablation_words_follow_the_numbers(small_mission):
     assert ablation_words(r, r, r)["slide_effect"] == "not smaller with it"
 
 
+def test_lane_entry_error_is_read_where_each_row_begins(small_mission):
+    """A made-up path whose estimate is 0.1 m ahead in lane 1 and 0.2 m behind in lane 2 where
+    their rows begin (and off elsewhere): the RMS of those two, lane 0 (no turn before it) left out."""
+    from fieldnotes.robot.mission import lane_entry_error_m
+
+    f, _, r = small_mission
+    rows = []
+    for lane, at_start in ((0, 0.5), (1, 0.1), (2, -0.2)):
+        first = f.planted_ends_m[0] if lane % 2 == 0 else f.planted_ends_m[1]
+        for y in np.linspace(-1.0, f.row_length_m + 1.0, 241):
+            err = at_start if abs(y - first) < 0.03 else 0.7
+            rows.append((0.0, lane_x(f, lane), y, 0.0, lane, lane_x(f, lane), y + err, 0.0))
+    made_up = dataclasses.replace(r, trajectory=np.array(rows))
+    assert lane_entry_error_m(f, made_up) == pytest.approx(math.sqrt((0.1**2 + 0.2**2) / 2))
+    assert math.isnan(lane_entry_error_m(f, dataclasses.replace(r, trajectory=np.zeros((0, 8)))))
+
+
+def test_sweep_trade_words_follow_the_table():
+    import pandas as pd
+
+    from fieldnotes.robot.mission import sweep_trade_words
+
+    def table(found, alarms):
+        names = ["camera alone", "plan alone"] + [f"plan + camera, P ≥ {t}" for t in (0.5, 0.9)]
+        return pd.DataFrame(
+            {"off_types_found": [9, 0, *found], "sterile_called_fertile": [9, 0, *alarms]},
+            index=names,
+        )
+
+    assert sweep_trade_words(table((3, 2), (4, 1))).startswith("read down the thresholds")
+    assert "neither count" in sweep_trade_words(table((2, 2), (1, 1)))
+    assert "do not move together" in sweep_trade_words(table((2, 3), (4, 1)))
+    with pytest.raises(ValueError, match="two plan"):
+        sweep_trade_words(table((2, 3), (4, 1)).iloc[:3])
+
+
 def test_row_calls_and_written_files(small_mission, tmp_path):
     f, _, r = small_mission
     calls = row_calls(f, r)
@@ -195,6 +231,9 @@ def test_bad_config():
     f = make_field(rows=1, plants_per_row=4)
     with pytest.raises(ValueError, match="camera_every"):
         run_mission(f, None, MissionConfig(camera_every=0))
+    for bad in (0.0, -1.0, float("nan")):
+        with pytest.raises(ValueError, match="row_start_view_m"):
+            run_mission(f, None, MissionConfig(row_start_view_m=bad))
 
 
 def _gapped_field(rows=2, plants_per_row=12, gap=(4, 5), seed=0, row=0):
@@ -272,6 +311,57 @@ def test_a_missing_last_plant_does_not_end_the_row_early(small_mission, lane):
     beyond = on[:, 2].max() - f.row_length_m if lane == 0 else -on[:, 2].min()
     assert beyond > 0.75  # drove the headland past the plan's end, not a pitch short of it
     assert r.mark_scores.own_plant_rate >= 0.9
+
+
+def _enter_lane_0(field_, y_error_m: float, start_sd_m: float, row_start_view_m: float = 0.9):
+    """Lane 0 driven from the headland by a robot whose estimate puts it ``y_error_m`` (m) farther
+    along than it is, as a headland turn's slide leaves it, with that uncertainty (``start_sd_m``);
+    the field's weeds pulled (one on a row line before the first plant also reads as the rows'
+    start). Returns the lane's run and (true y, estimated y) per tick."""
+    from fieldnotes.robot.drive import Program
+    from fieldnotes.robot.localisation import EkfSettings, SensedRobot
+    from fieldnotes.robot.mission import drive_lane
+    from fieldnotes.robot.sensing import Sensors, noise_preset
+
+    cfg = MissionConfig(row_start_view_m=row_start_view_m)
+    x0 = lane_x(field_, 0)
+    path = []
+    field_ = dataclasses.replace(field_, weed_xy=np.zeros((0, 2)))
+    with BlindfoldedHusky(field_, start=(x0, -1.25, math.pi / 2)) as sim:
+        sensors = Sensors(sim, noise_preset("none"), seed=3)
+        settings = EkfSettings(start_sd_m=start_sd_m)
+        robot = SensedRobot(sim, sensors, (x0, -1.25 + y_error_m, math.pi / 2), settings=settings)
+        program = Program(robot, speed=0.6, turn_rate=0.8)
+        robot.calibrate(1.0, 0.1)
+        run = drive_lane(
+            robot, program, field_, 0, cfg, 120.0,
+            lambda: path.append((sim.render_pose()[1], robot.pose()[1])), [], [],
+        )  # fmt: skip
+    return run, np.asarray(path)
+
+
+@pytest.mark.parametrize("y_error_m", [0.2, -0.2])
+def test_lane_entry_fixes_y_from_where_the_rows_begin(y_error_m):
+    """After a headland turn the estimate is off along the rows by the slide's unpredicted part;
+    the forward camera sees where the rows begin from the headland, so by the row's first plant
+    the estimate is right again — without that fix it stays off until the row's far end."""
+    f = make_field(rows=2, plants_per_row=12, seed=0, gap_fraction=0.0)
+    run, path = _enter_lane_0(f, y_error_m, start_sd_m=0.2)  # as uncertain as after a turn
+    assert run.saw_start and run.start_fixed
+    first = np.argmin(np.abs(path[:, 0] - f.planted_ends_m[0]))
+    assert abs(path[first, 1] - path[first, 0]) < 0.07
+    _, unfixed = _enter_lane_0(f, y_error_m, start_sd_m=0.2, row_start_view_m=math.inf)
+    assert abs(unfixed[first, 1] - unfixed[first, 0]) > 0.15
+
+
+def test_a_missing_first_plant_is_not_taken_for_the_rows_start():
+    """Row 0's first plant is missing, so the rows seen from lane 0 begin a pitch late: those
+    readings are set aside, and y is not moved by a pitch."""
+    f = _gapped_field(rows=2, plants_per_row=12, gap=(0,), seed=0, row=0)
+    run, path = _enter_lane_0(f, 0.0, start_sd_m=0.05)
+    assert run.saw_start is False and not run.start_fixed
+    first = np.argmin(np.abs(path[:, 0] - f.planted_ends_m[0]))
+    assert abs(path[first, 1] - path[first, 0]) < 0.1
 
 
 class _StubSim:

@@ -241,6 +241,26 @@ def test_the_rows_reach_reads_just_past_their_last_planting_position():
     assert max(abs(e - V.REACH_BEYOND_LAST_M) for e in errors) < 0.1
 
 
+def test_the_rows_begin_reads_a_plant_radius_short_of_their_first_planting_position():
+    """BEGIN_BEFORE_FIRST_M as measured: the robot in the headland, facing the rows from either
+    end, their first planting position 0.95–1.3 m ahead; nearer, the frame's edge cuts into it."""
+    from fieldnotes.robot.drive import PyBulletBackend
+    from fieldnotes.robot.field import make_field
+
+    f = make_field(rows=3, plants_per_row=20, seed=1)
+    errors = []
+    for direction, first in ((1, f.planted_ends_m[0]), (-1, f.planted_ends_m[1])):
+        for ahead in (1.3, 1.1, 0.95):
+            start = (0.5 * f.row_spacing_m, first - direction * ahead, direction * math.pi / 2)
+            with PyBulletBackend(f, start=start) as sim:
+                y = sim.pose()[1]
+                est = V.detect_rows(sim.camera_image(), sim.camera, f.row_spacing_m)
+            assert est.ok
+            errors.append((first - y) * direction - est.begin_m)
+    assert np.median(errors) == pytest.approx(V.BEGIN_BEFORE_FIRST_M, abs=0.03)
+    assert max(abs(e - V.BEGIN_BEFORE_FIRST_M) for e in errors) < 0.06
+
+
 def test_frame_report_says_whether_the_reading_shrinks_toward_zero():
     shrunk = V.frame_report(0.017, math.radians(-2.3), 0.08, math.radians(-4.0))
     assert shrunk["frame_offset_err_cm"] == pytest.approx(6.3)

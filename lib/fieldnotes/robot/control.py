@@ -192,8 +192,9 @@ def headland_turn(
     each quarter turn begins from rest (:func:`come_to_rest`), so the slide repeats and the
     estimate can predict its calibrated mean (``EkfSettings.pivot_slide_*``); the robot first drives
     on by what the two turns will slide it back along the rows, and the drive across stops short
-    of ``x_next`` by what the second slides it across. What is left of the slide
-    the camera's fix of x in the next lane takes out across the rows, the next row end along them.
+    of ``x_next`` by what the second slides it across. What is left of the slide the forward
+    camera takes out as the robot enters the next lane (:func:`~fieldnotes.robot.mission.drive_lane`):
+    the rows' offset across them, where the rows begin ahead along them.
     """
     backend = program.backend
     x0, _, _ = backend.pose()

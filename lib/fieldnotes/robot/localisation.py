@@ -7,10 +7,11 @@ a turn and that difference overstates the turn by a factor that varies with spee
 Corrections: whenever no encoder ticks (the robot stands still) the gyro's reading is its bias
 (a zero-rate update); in a lane, the row detector's offset and heading put x and yaw against the
 plot's map (rows along y, spaced as planted), without touching the bias. y along the rows is
-odometry alone until a row's end, which the forward camera places against the planting plan (one
-fix per row end, :meth:`PoseEkf.along_fix`). The encoders do not see a skid-steer turn's sideways
-slide; its mean, calibrated on the robot (``EkfSettings.pivot_slide_*``), is predicted in every turn
-in place, and what is left of it (its spread) is why y and x drift mostly in the headland turns.
+odometry alone between a row's start and its end, which the forward camera places against the
+planting plan (one fix at each, :meth:`PoseEkf.along_fix`). The encoders do not see a skid-steer
+turn's sideways slide; its mean, calibrated on the robot (``EkfSettings.pivot_slide_*``), is
+predicted in every turn in place, and what is left of it (its spread) is why y and x drift mostly
+in the headland turns.
 
 :class:`SensedRobot` wraps a simulator (or a robot) so that everything that steers — the row
 controller, the headland turn, the row-end decision — sees only this estimate.

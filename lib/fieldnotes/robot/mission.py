@@ -30,7 +30,13 @@ from fieldnotes.robot.marks import (
     score_labeller,
     score_marks,
 )
-from fieldnotes.robot.row_detector import REACH_BEYOND_LAST_M, Camera, RowFilter, detect_rows
+from fieldnotes.robot.row_detector import (
+    BEGIN_BEFORE_FIRST_M,
+    REACH_BEYOND_LAST_M,
+    Camera,
+    RowFilter,
+    detect_rows,
+)
 from fieldnotes.robot.sensing import SensorNoise, Sensors, noise_preset
 from fieldnotes.robot.side_camera import FlowerTracks, SideCamera, find_flowers, to_world
 
@@ -63,7 +69,8 @@ class MissionConfig:
     keep_frames: int = 0
     max_sim_seconds: float | None = None
     max_reach_m: float = 2.5  # the row detector's reach is trusted as a row's end below this
-    row_end_fix: bool = True  # the row's end seen ahead fixes y against the planting plan
+    row_end_fix: bool = True  # the row's start and end seen ahead fix y against the planting plan
+    row_start_view_m: float = 0.9  # the row's start is read while it is at least this far ahead
     row_end_sd_m: float = 0.08  # that fix's noise (m), once per row end
     row_end_gate_m: float = 1.0  # a row end seen more than this short of the plan's is a gap
     row_end_sigmas: float = 2.0  # ... as is one beyond this many sds of the odometry's along y
@@ -95,6 +102,7 @@ class MissionResult:
     crop_confusion: np.ndarray  # (2, 2) camera crops: true line (rows) × predicted (columns)
     crops_unmatched: int  # crops of no plant (no true plant within the mark radius)
     row_ends_seen: int = 0  # lanes whose end the forward camera saw
+    row_starts_seen: int = 0  # lanes whose start the forward camera saw from the headland
     row_end_readings_set_aside: int = 0  # frames whose rows ran out ahead short of the plan's end
     plan_label_accuracy: float = float("nan")  # matched marks labelled by their row's line alone
     off_types: int = 0  # plants unlike their row's line (fertile in a female row)
@@ -142,6 +150,7 @@ class MissionResult:
             "marks_on_own_plant": float(self.mark_scores.own_plant_rate),
             "mark_radius_m": float(self.mark_scores.radius_m),
             "row_ends_seen": int(self.row_ends_seen),
+            "row_starts_seen": int(self.row_starts_seen),
             "row_end_readings_set_aside": int(self.row_end_readings_set_aside),
             "label_accuracy_low": float(self.mark_scores.label_interval()[0]),
             "label_accuracy_high": float(self.mark_scores.label_interval()[1]),
@@ -379,12 +388,15 @@ class RowEnd:
 class LaneRun:
     """How one lane went: whether the forward camera saw the row's end (a reading passed
     :class:`RowEnd`'s gates), how many readings were set aside as not the end (gaps), whether the
-    end's fix passed the EKF's gate, and whether the mission ran out of time."""
+    end's fix passed the EKF's gate, whether the mission ran out of time, and whether the row's
+    start was seen from the headland and its fix passed the gate."""
 
     saw_end: bool
     timed_out: bool
     readings_set_aside: int = 0
     end_fixed: bool = False
+    saw_start: bool = False
+    start_fixed: bool = False
 
 
 def drive_lane(
@@ -412,6 +424,13 @@ def drive_lane(
     plant). The readings taken place the row's end; the robot stops ``cfg.headland_m`` beyond
     it (or, if none was taken, beyond the planned length), and with ``cfg.row_end_fix`` their
     median fixes the EKF's y once (:meth:`RowEnd.fuse`).
+    Lane entry: the headland turn's slide leaves y off by what its calibrated mean does not
+    predict, and the forward camera sees where the rows begin. While the planting plan, by the
+    estimate, and the frame both put the row's first plant at least ``cfg.row_start_view_m``
+    ahead (nearer, the frame's bottom edge cuts into it), the rows' near end
+    (``begin_m`` + ``BEGIN_BEFORE_FIRST_M``) is a reading of the first planting position, gated
+    as the end's are (a missing first plant reads a pitch late); with ``cfg.row_end_fix`` their
+    median fixes y once as the robot comes nearer, before the side camera sees the row's plants.
     Plants: every ``cfg.side_every`` ticks ``inspect(side)`` looks at the row from the side that
     faces it (right going up, left coming back).
     """
@@ -422,6 +441,9 @@ def drive_lane(
     planned_end = (field_.row_length_m if direction > 0 else 0.0) * direction
     last_planted = field_.planted_ends_m[1] if direction > 0 else field_.planted_ends_m[0]
     row_end = RowEnd(last_planted, direction, cfg.row_end_gate_m, cfg.row_end_sigmas)
+    first_planted = field_.planted_ends_m[0] if direction > 0 else field_.planted_ends_m[1]
+    row_start = RowEnd(first_planted, direction, cfg.row_end_gate_m, cfg.row_end_sigmas)
+    start_ahead, start_fixed = True, False  # the row's start still ahead, in view; its fix
     pid = make_row_pid(cfg.gains)
     row_filter = RowFilter()
     v = omega = 0.0
@@ -433,12 +455,26 @@ def drive_lane(
         timed_out = robot.time_s > max_sim
         if along >= end + cfg.headland_m or timed_out:
             fixed = row_end.seen and cfg.row_end_fix and row_end.fuse(robot.ekf, cfg.row_end_sd_m)
-            return LaneRun(row_end.seen, timed_out, row_end.rejected, fixed)
+            return LaneRun(
+                row_end.seen, timed_out, row_end.rejected, fixed, row_start.seen, start_fixed
+            )
         if tick % cfg.camera_every == 0:
             rgb = robot.camera()
             row_filter.predict(v, omega, dt * cfg.camera_every)
             frame = detect_rows(rgb, cfg.camera, field_.row_spacing_m)
             estimate = row_filter.update(frame)
+            if start_ahead and (first_planted - y_est) * direction >= cfg.row_start_view_m:
+                first_ahead = frame.begin_m + BEGIN_BEFORE_FIRST_M
+                if frame.ok and first_ahead >= cfg.row_start_view_m:
+                    ahead = first_ahead * math.cos(frame.heading_rad)
+                    row_start.offer(robot.ekf, ahead, cfg.row_end_sd_m)
+            elif start_ahead:
+                start_ahead = False
+                start_fixed = (
+                    row_start.seen
+                    and cfg.row_end_fix
+                    and row_start.fuse(robot.ekf, cfg.row_end_sd_m)
+                )
             if frame.ok and frame.reach_m < cfg.max_reach_m:
                 ahead = (frame.reach_m - REACH_BEYOND_LAST_M) * math.cos(frame.heading_rad)
                 row_end.offer(robot.ekf, ahead, cfg.row_end_sd_m)
@@ -493,6 +529,10 @@ def run_mission(
         raise ValueError(f"gains.speed_mps must be a finite number > 0 m/s, got {speed}")
     if not (math.isfinite(cfg.headland_m) and cfg.headland_m > 0):
         raise ValueError(f"headland_m must be a finite number > 0 m, got {cfg.headland_m}")
+    if not cfg.row_start_view_m > 0:  # inf: the rows' start is never read
+        raise ValueError(
+            f"row_start_view_m must be a number > 0 m (inf: never read), got {cfg.row_start_view_m}"
+        )
     if cfg.max_sim_seconds is not None and not (
         math.isfinite(cfg.max_sim_seconds) and cfg.max_sim_seconds > 0
     ):
@@ -524,7 +564,7 @@ def run_mission(
         flower_lighting=cfg.lighting,
     )
     frames: list = []
-    rows_completed = ends_seen = ends_set_aside = 0
+    rows_completed = ends_seen = ends_set_aside = starts_seen = 0
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -557,6 +597,7 @@ def run_mission(
                 inspect=inspector.look,
             )
             ends_seen += run.saw_end
+            starts_seen += run.saw_start
             ends_set_aside += run.readings_set_aside
             # the lane's sightings were placed from an estimate whose error along the rows the
             # row end's fix has since measured: each moves by its share of what was corrected
@@ -593,6 +634,7 @@ def run_mission(
     )
     result.cpu_seconds = cpu
     result.row_end_readings_set_aside = ends_set_aside
+    result.row_starts_seen = starts_seen
     return result
 
 
@@ -821,6 +863,46 @@ def crop_report(result: MissionResult, train_images=None, train_labels=None) -> 
         guess = histogram_baseline(train_images, train_labels, np.stack([c for c, _ in shown]))
         report["crop_baseline_accuracy"] = float((guess == np.array([t for _, t in shown])).mean())
     return report
+
+
+def lane_entry_error_m(field_: Field, result: MissionResult) -> float:
+    """The estimate's error along the rows (m, RMS over the lanes after a headland turn) where the
+    robot's true centre passes each row's first planting position: what a turn leaves in ``y``
+    when the lane's plants begin; nan with fewer than two lanes driven."""
+    traj = result.trajectory
+    errors = []
+    for lane in range(1, field_.n_rows):
+        on = traj[traj[:, 4] == lane]
+        if not len(on):
+            continue
+        first = field_.planted_ends_m[0] if lane % 2 == 0 else field_.planted_ends_m[1]
+        k = int(np.argmin(np.abs(on[:, 2] - first)))
+        errors.append(on[k, 6] - on[k, 2])
+    return float(np.sqrt(np.mean(np.square(errors)))) if errors else float("nan")
+
+
+def sweep_trade_words(table) -> str:
+    """In words, whether :func:`labeller_sweep`'s plan+camera rows show the trade a threshold
+    makes on this run's marks: off-types found and false alarms both never rising as the
+    threshold rises (and changing at all), or not."""
+    rows = table[[name.startswith("plan + camera") for name in table.index]]
+    found = rows["off_types_found"].to_numpy(float)
+    alarms = rows["sterile_called_fertile"].to_numpy(float)
+    if len(rows) < 2:
+        raise ValueError(f"the table must hold at least two plan + camera rows, got {len(rows)}")
+    steady = bool((np.diff(found) <= 0).all() and (np.diff(alarms) <= 0).all())
+    if steady and (found[0] > found[-1] or alarms[0] > alarms[-1]):
+        return (
+            "read down the thresholds, it shows the trade: a lower threshold lets the camera "
+            "overrule the plan more often — as many off-types found or more, and as many false "
+            "alarms or more"
+        )
+    if steady:
+        return "the threshold changes neither count, so the trade does not show"
+    return (
+        "the counts do not move together with the threshold, so this one plot does not show the "
+        "trade cleanly"
+    )
 
 
 def ablation_words(
