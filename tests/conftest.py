@@ -8,6 +8,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from background import BackgroundReruns
 
 from fieldnotes import runner
 
@@ -84,12 +85,23 @@ def vendor() -> Path:
     return runner.vendor_assets(ROOT / runner.BUILD)
 
 
+#: The CI-size notebooks' second runs (see background.py), started once the first runs are done.
+RERUNS = BackgroundReruns(ROOT, ROOT / runner.BUILD / "ci-results" / "again")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``after_the_rest`` run last: they wait on the background reruns, which use the
+    time the rest of the suite leaves on the cores."""
+    items.sort(key=lambda item: item.get_closest_marker("after_the_rest") is not None)
+
+
 @pytest.fixture(scope="session")
 def ci_book(vendor):
     """Every notebook in _toc.yml executed at its CI parameters into _build/ci-book.
 
     Returns {name: Executed or NotebookFailed}; the per-notebook tests assert on it, and the
-    site test builds from the same executed copies.
+    site test builds from the same executed copies. When it returns, the second runs of the
+    notebooks that succeeded start in the background (``ci_reruns``).
     """
     staging = ROOT / runner.BUILD / "ci-book"
     for stale in (staging, CI_RESULTS):
@@ -105,7 +117,17 @@ def ci_book(vendor):
         results_dir=CI_RESULTS,
         keep_going=True,
     )
-    return staging, outcome
+    if RERUNS.workdir.exists():
+        shutil.rmtree(RERUNS.workdir)
+    RERUNS.start([n for n, done in outcome.items() if not isinstance(done, runner.NotebookFailed)])
+    yield staging, outcome
+    RERUNS.stop()
+
+
+@pytest.fixture(scope="session")
+def ci_reruns(ci_book) -> BackgroundReruns:
+    """The background second runs of the CI-size notebooks (wait on one with ``.result(name)``)."""
+    return RERUNS
 
 
 def outcome_of(ci_book, name: str) -> runner.Executed | runner.NotebookFailed:
