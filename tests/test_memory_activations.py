@@ -23,11 +23,12 @@ def test_a_gpt3_sized_layer():
 @given(
     s=st.integers(1, 8192),
     b=st.integers(1, 64),
-    h=st.integers(1, 16384),
+    d=st.integers(1, 128),
     a=st.integers(1, 128),
     layers=st.integers(0, 96),
 )
-def test_formula_and_ordering(s, b, h, a, layers):
+def test_formula_and_ordering(s, b, d, a, layers):
+    h = a * d  # heads divide the width (head size d)
     none = activation_bytes_per_layer(s, b, h, a)
     # the paper's expression, evaluated in exact rationals
     assert none == s * b * h * (34 + Fraction(5 * a * s, h))
@@ -44,18 +45,22 @@ def test_bad_input():
         activation_bytes_per_layer(0, 1, 8, 1)
     with pytest.raises(ValueError, match="heads"):
         activation_bytes_per_layer(8, 1, 8, 2.5)
+    with pytest.raises(ValueError, match="multiple of heads"):
+        activation_bytes_per_layer(8, 1, 10, 4)
 
 
 @given(
     budget=st.integers(0, 10**12),
     b=st.integers(1, 8),
-    h=st.integers(1, 8192),
+    d=st.integers(1, 128),
     a=st.integers(1, 64),
     layers=st.integers(1, 48),
     mode=st.sampled_from(["none", "selective", "full"]),
 )
-def test_crossover_is_the_first_length_over_budget(budget, b, h, a, layers, mode):
+def test_crossover_is_the_first_length_over_budget(budget, b, d, a, layers, mode):
     from fieldnotes.memory import crossover_seq_len
+
+    h = a * d
 
     s = crossover_seq_len(budget, b, h, a, layers, mode)
     assert activation_bytes(s, b, h, a, layers, mode) > budget

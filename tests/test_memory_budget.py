@@ -72,7 +72,7 @@ def test_trained_plus_frozen_is_model_states_plus_weights(trained, frozen, stage
 
 
 def test_lora_part_and_activations():
-    p = Part("llm", 1_000_000, "lora", lora_params=4096)
+    p = Part("llm", 1_000_000, "lora", lora_params=4096, lora_rank=8)
     assert (p.trainable, p.frozen) == (4096, 1_000_000)
     b = training_budget(
         [p],
@@ -87,11 +87,17 @@ def test_lora_part_and_activations():
     )
     assert b.weights == 2 * 1_000_000 + 2 * 4096
     assert b.gradients == 2 * 4096 and b.optimizer_states == 12 * 4096
-    # BLOOM's measured layer (32.0625 sbh + 6 as²b in bf16), not Korthikanti's GPT count
-    assert b.activations == 2 * round(32.0625 * 16 * 2 * 64 + 6 * 4 * 16 * 16 * 2)
-    gpt = training_budget([p], stage=0, n_gpus=1, activation_layers=2, seq_len=16, micro_batch=2,
-                          hidden=64, heads=4, architecture="gpt2")
+    # BLOOM's measured LoRA layer (22.0625 sbh + 6 as²b in bf16, and the two adapters' r-wide
+    # inputs to B): frozen matmuls keep no input, so not the trained layer's 32.0625 sbh
+    assert b.activations == 2 * (round(22.0625 * 16 * 2 * 64 + 6 * 4 * 16 * 16 * 2) + 2 * 2 * 16 * 2 * 8)
+    trained = training_budget([Part("llm", 1_000_000)], stage=0, n_gpus=1, activation_layers=2,
+                              seq_len=16, micro_batch=2, hidden=64, heads=4)
+    assert trained.activations == 2 * round(32.0625 * 16 * 2 * 64 + 6 * 4 * 16 * 16 * 2)
+    gpt = training_budget([Part("llm", 1_000_000)], stage=0, n_gpus=1, activation_layers=2,
+                          seq_len=16, micro_batch=2, hidden=64, heads=4, architecture="gpt2")
     assert gpt.activations == 2 * round(66.0625 * 16 * 2 * 64 + 12 * 4 * 16 * 16 * 2)
+    with pytest.raises(ValueError, match="LoRA coefficients"):  # none measured for GPT-2
+        training_budget([p], stage=0, n_gpus=1, activation_layers=2, architecture="gpt2")
     with pytest.raises(ValueError, match="model_type"):
         training_budget([p], stage=0, n_gpus=1, activation_layers=2, architecture="t5")
     fp32 = training_budget([Part("m", 10)], stage=0, n_gpus=1, precision="fp32 (Adam)")
@@ -103,6 +109,13 @@ def test_bad_parts():
         Part("x", 10, "half-frozen")
     with pytest.raises(ValueError, match="lora_params"):
         Part("x", 10, "trained", lora_params=5)
+    with pytest.raises(ValueError, match="lora_rank"):
+        Part("x", 10, "lora", lora_params=5)  # the rank sizes its layers' activations
+    with pytest.raises(ValueError, match="lora_rank"):
+        training_budget([Part("a", 10, "lora", lora_params=5, lora_rank=4),
+                         Part("b", 10, "lora", lora_params=5, lora_rank=8)], stage=0, n_gpus=1)
+    with pytest.raises(ValueError, match="heads"):
+        training_budget([Part("x", 10)], stage=0, n_gpus=1, hidden=100, heads=3)
     with pytest.raises(ValueError, match="rank"):
         lora_parameters([(4, 4)], 0)
     with pytest.raises(ValueError, match="precision"):
@@ -154,7 +167,8 @@ def test_what_full_recomputation_leaves_on_the_gpu():
     assert sum(v for k, v in bud.as_gb().items() if k not in ("total on GPU", "model states on CPU")) \
         == pytest.approx(bud.total / 1e9)
     # the LLM alone no longer fits an A100's 40 GiB at this shape (44.7 GB)
-    assert not bud.fits(40 * 2**30) and round(bud.total / 1e9, 1) == 44.7
+    assert not bud.fits(40 * 2**30, headroom_bytes=0) and round(bud.total / 1e9, 1) == 44.7
+    assert bud.fits(50 * 10**9, headroom_bytes=0) and not bud.fits(50 * 10**9, headroom_bytes=6 * 10**9)
     # without recomputation there is no layer to recompute; below ZeRO-3 nothing is gathered
     none = training_budget([Part("llm", 10)], stage=2, n_gpus=4, activation_layers=2, seq_len=s,
                            micro_batch=b, hidden=h, heads=a, largest_layer_params=largest)

@@ -63,3 +63,4 @@ def test_facts_of_a_check():
     assert f["measured_over_fitted"] == pytest.approx(
         measured / round(32.0625 * s * b * h + 6 * a * s * s * b)
     )
+    assert f["one_point_alpha"] == pytest.approx(48)  # α alone, the score term held at 5·as²b

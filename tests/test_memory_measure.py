@@ -216,3 +216,15 @@ def test_collective_payloads_are_the_communication_model(table):
     assert zero3.gather_payload_bytes == pytest.approx(expected, rel=0.01)
     ddp = _get(table, "torch-zero1", "parameters")
     assert ddp.reduce_payload_bytes == pytest.approx(4 * psi, rel=0.01)
+
+
+def test_default_settings_are_deepspeeds_own_defaults():
+    # the page quotes these as DeepSpeed's defaults: read them from its config class
+    from deepspeed.runtime.zero.config import DeepSpeedZeroConfig
+
+    from fieldnotes.memory.runs import DEFAULT_BUCKET_ELEMENTS, DEFAULT_PERSISTENCE
+
+    fields = DeepSpeedZeroConfig.model_fields
+    assert int(fields["reduce_bucket_size"].default) == DEFAULT_BUCKET_ELEMENTS
+    assert int(fields["allgather_bucket_size"].default) == DEFAULT_BUCKET_ELEMENTS
+    assert int(fields["param_persistence_threshold"].default) == DEFAULT_PERSISTENCE

@@ -210,6 +210,65 @@ def test_scoreboard_picks_the_closest_estimator():
     assert spread.spread == pytest.approx(300 / (peak + 100))
 
 
+def test_error_view_short_rows_and_accelerate_cancels():
+    import pandas as pd
+
+    from fieldnotes.memory.scoreboard import accelerate_cancels, error_view, short_rows
+
+    def row(engine, paper, ds, acc, play, chap, measured=100):
+        values = dict(paper=paper, deepspeed=ds, accelerate=acc, playbook=play, chapter=chap)
+        r = {"model": "m", "micro_batch": 1, "engine": engine, "measured_bytes": measured}
+        for n, v in values.items():
+            r[f"{n}_bytes"] = v
+            r[f"{n}_error"] = float("nan") if v is None else v / measured - 1
+        return r
+
+    board = pd.DataFrame([
+        row("torch-fsdp", 60, None, 102, 80, 99),  # accelerate closest: +42 unsharded, -40 left out
+        row("deepspeed-2", 60, 70, 50, 80, 101),  # every present estimator short
+        row("deepspeed-0", 60, None, 130, 80, 100),  # accelerate over: not every one short
+    ])
+    view = error_view(board)
+    assert view.loc[0, "deepspeed_error"] == "n/a" and view.loc[0, "accelerate_error"] == "+2.0%"
+    # the absent DeepSpeed figure neither counts as short (fillna(-1) would) nor as over
+    assert short_rows(board) == 1
+    assert short_rows(board.iloc[[0]].assign(accelerate_error=-0.1)) == 1
+    cancel = accelerate_cancels(board)
+    assert list(cancel.engine) == ["torch-fsdp"]
+    got = cancel.iloc[0]
+    assert got.unsharded == pytest.approx(0.42) and got.left_out == pytest.approx(-0.40)
+    assert got.accelerate_error == pytest.approx(got.unsharded + got.left_out)
+
+
+def test_engine_settings_name_only_each_engines_own_terms():
+    from fieldnotes.memory.runs import engine_settings
+
+    default = replace(SPEC, zero_settings="deepspeed-default")
+    assert "5,000,000-element buckets" in engine_settings(SPEC, "deepspeed-2")
+    assert "persistence threshold 0" in engine_settings(SPEC, "deepspeed-3")
+    assert "100,000 (default)" in engine_settings(default, "deepspeed-3")
+    assert "persistence" not in engine_settings(SPEC, "deepspeed-2")
+    for engine in ("torch-zero1", "torch-fsdp"):  # no DeepSpeed setting applies to PyTorch's engines
+        words = engine_settings(default, engine)
+        assert words.startswith("PyTorch") and "element" not in words and "persistence" not in words
+    with pytest.raises(ValueError, match="engine"):
+        engine_settings(SPEC, "megatron")
+
+
+def test_label_engines_puts_na_in_deepspeeds_column_on_pytorch_rows():
+    import pandas as pd
+
+    from fieldnotes.memory.scoreboard import label_engines
+
+    table = pd.DataFrame({"buckets": [10.0, 0.0], "total": [20.0, 15.0]},
+                         index=pd.Index(["deepspeed-3", "torch-zero1"], name="engine"))
+    out = label_engines(table, SPEC)
+    assert list(out.columns) == ["settings", "buckets", "total"]
+    assert out.loc["deepspeed-3", "buckets"] == 10.0 and out.loc["torch-zero1", "buckets"] == "n/a"
+    assert out.loc["torch-zero1", "settings"].startswith("PyTorch")
+    assert table.loc["torch-zero1", "buckets"] == 0.0  # the input is left as it was
+
+
 def test_grid_specs():
     specs = grid_specs(SPEC, [dict(hidden=96, heads=3)], [2, 4])
     assert [(s.hidden, s.micro_batch) for s in specs] == [(128, 2), (128, 4), (96, 2), (96, 4)]

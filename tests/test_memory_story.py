@@ -24,6 +24,7 @@ def test_attempts_follow_the_formulas():
         seq_len=512,
         micro_batch=8,
         lora_params=11_796_480,
+        lora_rank=16,
         vocab=250_880,
         tied_params=largest,
     ).set_index("attempt")
@@ -65,13 +66,15 @@ def test_largest_micro_batch_for_lora_without_checkpointing():
     from fieldnotes.memory.story import largest_micro_batch
 
     shape = dict(layers=30, hidden=4096, heads=32, seq_len=512, lora_params=11_796_480,
-                 vocab=250_880)
+                 lora_rank=16, vocab=250_880)
     attempt = "+ LoRA, no checkpointing"
     gpu = 40 * 2**30 / GB
     b = largest_micro_batch(PSI, attempt, gpu_gb=gpu, **shape)
-    # 14.3 GB of states; BLOOM's 30 layers keep 3.53 GB per sample at 512 tokens, the logits and
-    # the loss's backward 1.54 GB more
+    # 14.3 GB of states; BLOOM's 30 LoRA-adapted layers keep 2.90 GB per sample at 512 tokens
+    # (frozen matmuls keep no input: not the trained layer's 3.53 GB), the logits and the loss's
+    # backward 1.54 GB more; with the 4.62 GB headroom 5 samples fit, with none 6
     assert b == 5
+    assert largest_micro_batch(PSI, attempt, gpu_gb=gpu, headroom_gb=0, **shape) == 6
     for batch, fits in [(b, True), (b + 1, False)]:
         row = attempts_table(PSI, micro_batch=batch, gpu_gb=gpu, **shape).set_index("attempt")
         assert bool(row.loc[attempt, "fits GPU"]) is fits
@@ -116,7 +119,7 @@ def test_an_a100_40gb_holds_40_gib():
 
 def test_plan_micro_batches_is_the_largest_fitting_batch():
     from fieldnotes.memory import Part, training_budget
-    from fieldnotes.memory.story import plan_micro_batches
+    from fieldnotes.memory.story import plan_micro_batches, usable_bytes
 
     plans = {"all": [Part("llm", PSI)], "frozen": [Part("llm", PSI, "frozen")]}
     act = dict(activation_layers=30, seq_len=512, hidden=4096, heads=32, recompute="none")
@@ -130,7 +133,8 @@ def test_plan_micro_batches_is_the_largest_fitting_batch():
         def total(mb, plan=plan, stage=stage, n=n):
             return training_budget(plans[plan], stage=stage, n_gpus=n, micro_batch=mb, **act).total
 
-        assert total(b) <= 40.0 * GB and (b == 64 or total(b + 1) > 40.0 * GB)
+        usable = usable_bytes(40.0)  # 40 GB less the headroom
+        assert total(b) <= usable and (b == 64 or total(b + 1) > usable)
     with pytest.raises(TypeError, match="micro_batch"):
         plan_micro_batches(plans, micro_batch=2, **act)
 
@@ -138,15 +142,51 @@ def test_plan_micro_batches_is_the_largest_fitting_batch():
 def test_margin_text_says_which_side_of_the_gpu():
     from fieldnotes.memory.story import margin_text
 
-    assert margin_text(40 * 10**9, 42_949_672_960) == "leaves 2.9 GB of the 42.9 GB free"
-    assert margin_text(45_424_372_000, 42_949_672_960) == "needs 2.5 GB more than the 42.9 GB"
-    with pytest.raises(ValueError, match="gpu_bytes"):
-        margin_text(1, 0)
+    gpu = 42_949_672_960 / GB
+    assert margin_text(35 * 10**9, gpu) == (
+        "leaves 3.3 GB of the 42.9 GB free beside the 4.62 GB headroom")
+    assert margin_text(40 * 10**9, gpu) == (
+        "needs 1.7 GB more than the 42.9 GB less the 4.62 GB headroom")
+    assert margin_text(40 * 10**9, gpu, headroom_gb=0).startswith("leaves 2.9 GB")
+    for bad in [dict(gpu_gb=0), dict(gpu_gb=float("nan")), dict(gpu_gb=40.0, headroom_gb=-1)]:
+        with pytest.raises(ValueError, match="gpu_gb|headroom_gb"):
+            margin_text(1, **{"gpu_gb": 40.0, **bad})
 
 
 def test_exercise_4_is_the_attempts_tables_largest_micro_batch():
     from fieldnotes.memory.story import lora_exercise_micro_batch
 
-    assert lora_exercise_micro_batch() == 5  # 40 GiB, 512 tokens, rank 16 (the page's solution)
+    # 40 GiB less the 4.62 GB headroom, 512 tokens, rank 16 (the page's solution); 6 with no
+    # headroom, where the trained layer's activations (the review's finding) gave 5
+    assert lora_exercise_micro_batch() == 5
+    assert lora_exercise_micro_batch(headroom_gb=0) == 6
     assert lora_exercise_micro_batch(gpu_memory_gib=80.0) > 5
     assert lora_exercise_micro_batch(seq_len=2048) < 5
+
+
+def test_headroom_is_what_the_committed_gpu_step_left_free():
+    import json
+
+    from fieldnotes.memory.gpucheck import find_gpu_check
+    from fieldnotes.memory.story import HEADROOM_GB, usable_bytes
+
+    path = find_gpu_check()
+    if path is None:
+        pytest.skip("no committed GPU check")
+    data = json.loads(path.read_text())
+    assert round((data["gpu_memory_bytes"] - data["peak_bytes"]) / GB, 2) == HEADROOM_GB
+    assert usable_bytes(40.0) == int((40.0 - HEADROOM_GB) * GB)
+    with pytest.raises(ValueError, match="headroom_gb"):
+        usable_bytes(40.0, float("inf"))
+
+
+def test_verdicts_leave_the_headroom():
+    from fieldnotes.memory import Part
+    from fieldnotes.memory.story import HEADROOM_GB, plans_table
+
+    # a plan whose budget lies between the GPU less the headroom and the whole GPU
+    plans = {"weights only": [Part("llm", 19_000_000_000, "frozen")]}  # 38.0 GB of bf16 weights
+    t = plans_table(plans, settings=((0, 1),), gpu_gb=40.0)
+    assert 40.0 - HEADROOM_GB < t.loc["weights only", "1 GPU GB"] <= 40.0
+    assert not t.loc["weights only", "1 GPU fits"]
+    assert plans_table(plans, settings=((0, 1),), gpu_gb=40.0, headroom_gb=0).loc["weights only", "1 GPU fits"]

@@ -21,8 +21,9 @@ def test_communication_seconds_is_bytes_over_bandwidth():
     elements = communication_elements(PSI, stage=3, n_gpus=4, micro_batches=4)
     assert zero3 == pytest.approx(float(2 * elements / Fraction(25e9)), rel=1e-12)
     assert zero3 > got
-    with pytest.raises(ValueError, match="bytes_per_second"):
-        communication_seconds(PSI, stage=0, n_gpus=4, micro_batches=1, bytes_per_second=0)
+    for bad in [0, -1e9, float("inf"), float("nan"), True, "25e9"]:
+        with pytest.raises(ValueError, match="bytes_per_second"):
+            communication_seconds(PSI, stage=0, n_gpus=4, micro_batches=1, bytes_per_second=bad)
 
 
 def test_recompute_step_seconds_times_both_modes_interleaved():

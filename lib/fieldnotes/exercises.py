@@ -137,7 +137,7 @@ def _memory_eight_bit(psi: int | None = None) -> float:
 
 def _memory_lora_batch(gpu_memory_gib: float = 40.0, seq_len: int = 512, lora_rank: int = 16) -> int:
     """Chapter 1, exercise 4: the largest micro-batch at which BLOOMZ-7b1 with LoRA, without
-    checkpointing, fits the GPU (the chapter's attempts table)."""
+    checkpointing, fits the GPU less the chapter's headroom (its attempts table, computed)."""
     from fieldnotes.memory.story import lora_exercise_micro_batch
 
     return lora_exercise_micro_batch(gpu_memory_gib, seq_len, lora_rank)
@@ -191,8 +191,10 @@ EXERCISES = {
             4,
             "the largest micro-batch (samples per GPU)",
             _memory_lora_batch,
-            hint="Each sample adds every layer's saved activations and the logits' bytes to the "
-            "model states, which LoRA shrinks to little more than the 16-bit weights.",
+            hint="Each sample adds every layer's saved activations (fewer with LoRA: frozen "
+            "matrices keep no input for a weight gradient) and the logits' bytes to the model "
+            "states, which LoRA shrinks to little more than the 16-bit weights; keep the "
+            "chapter's headroom free.",
         ),
         Exercise(
             "02-medical-vlm",

@@ -9,7 +9,7 @@ layer's 16-bit input, 2·s·b·h, and recomputes the rest during backward.
 
 from __future__ import annotations
 
-from fieldnotes.memory.zero import check_count
+from fieldnotes.memory.zero import check_count, check_heads
 
 RECOMPUTE = ("none", "selective", "full")
 
@@ -18,8 +18,7 @@ def activation_bytes_per_layer(seq_len, micro_batch, hidden, heads, recompute: s
     """Bytes of activations one transformer layer keeps for backward (16-bit activations)."""
     s = check_count("seq_len", seq_len, minimum=1)
     b = check_count("micro_batch", micro_batch, minimum=1)
-    h = check_count("hidden", hidden, minimum=1)
-    a = check_count("heads", heads, minimum=1)
+    h, a = check_heads(hidden, heads)
     if recompute not in RECOMPUTE:
         raise ValueError(f"recompute must be one of {RECOMPUTE}, got {recompute!r}")
     if recompute == "full":

@@ -7,6 +7,9 @@
 - Activations are the architecture's own, measured: ``architecture``'s fitted coefficients
   (:func:`fieldnotes.memory.saved.layer_activation_bytes`; BLOOM saves about 32·sbh + 6·as²b
   bytes per layer in 16-bit, not Korthikanti's GPT count), in the precision's activation dtype.
+  When a part is LoRA-adapted, the activation layers are its layers: frozen matmuls keep no
+  input for a weight gradient, and a BLOOM layer with LoRA on its attention matrices saves about
+  22·sbh + 6·as²b (:data:`fieldnotes.memory.saved.LORA_COEFFICIENTS`, measured).
 - Working memory of a step: the terms :mod:`fieldnotes.memory.peak` found in the measured step,
   each at the moment of the step (:data:`~fieldnotes.memory.peak.PHASES`) it is live in; the
   budget's total is its largest moment, and :meth:`Budget.at_peak` lists that moment's terms,
@@ -35,7 +38,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from fieldnotes.memory.zero import GB, ModelStates, check_count, model_states, shard
+from fieldnotes.memory.zero import GB, ModelStates, check_count, check_heads, model_states, shard
 
 MODES = ("trained", "frozen", "lora")
 LOGIT_BYTES = 4  # bytes per logit the loss keeps for backward (fp32 log-softmax output)
@@ -66,7 +69,8 @@ class Part:
     """A component of a model: ``params`` parameters, ``mode`` trained, frozen or lora.
 
     For ``mode="lora"`` the part's own weights are frozen and ``lora_params`` trainable adapter
-    parameters (see :func:`lora_parameters`) are added. ``tied_params``: the parameters of an
+    parameters (see :func:`lora_parameters`) of rank ``lora_rank`` are added (the rank sizes the
+    adapted layers' activations). ``tied_params``: the parameters of an
     input embedding this part ties to its output head (BLOOM's), whose two gradients a trained
     part computes separately and sums.
     """
@@ -76,6 +80,7 @@ class Part:
     mode: str = "trained"
     lora_params: int = 0
     tied_params: int = 0
+    lora_rank: int = 0
 
     def __post_init__(self):
         check_count("params", self.params, minimum=0)
@@ -89,9 +94,16 @@ class Part:
             raise ValueError(
                 f"mode of part {self.name!r} must be one of {MODES}, got {self.mode!r}"
             )
-        if self.mode != "lora" and self.lora_params:
+        check_count("lora_rank", self.lora_rank, minimum=0)
+        if self.mode != "lora" and (self.lora_params or self.lora_rank):
             raise ValueError(
-                f"lora_params of part {self.name!r} must be 0 unless mode='lora', got {self.lora_params}"
+                f"lora_params and lora_rank of part {self.name!r} must be 0 unless mode='lora', "
+                f"got {self.lora_params} and {self.lora_rank}"
+            )
+        if self.mode == "lora" and self.lora_rank < 1:
+            raise ValueError(
+                f"lora_rank of LoRA part {self.name!r} must be >= 1 (it sizes the adapted layers' "
+                f"activations), got {self.lora_rank}"
             )
 
     @property
@@ -209,9 +221,11 @@ class Budget:
         terms = self.at_peak()
         return self.total - self.model_states - terms["activations"]
 
-    def fits(self, gpu_bytes: int) -> bool:
-        """Whether the total fits in ``gpu_bytes`` (no headroom for fragmentation)."""
-        return self.total <= gpu_bytes
+    def fits(self, gpu_bytes: int, *, headroom_bytes: int) -> bool:
+        """Whether the total fits in ``gpu_bytes`` less ``headroom_bytes`` kept free for the CUDA
+        context and the allocator (see :data:`fieldnotes.memory.story.HEADROOM_GB`)."""
+        gpu = check_count("gpu_bytes", gpu_bytes, minimum=1)
+        return self.total <= gpu - check_count("headroom_bytes", headroom_bytes, minimum=0)
 
     def as_gb(self) -> dict[str, float]:
         """The peak moment's lines in 10^9-byte GB (they add up to "total on GPU"), then the
@@ -254,7 +268,8 @@ def training_budget(
     Activations are those of ``activation_layers`` layers of an ``architecture`` model (a
     model_type with fitted coefficients: "bloom", "gpt2") of width ``hidden`` with ``heads``
     heads; frozen layers that lie before every trained one need none, so count only layers that
-    backward passes through. ``vocab`` (0: no output head on this GPU) sizes the logits;
+    backward passes through. With a LoRA part they are its LoRA-adapted layers, of its
+    ``lora_rank``. ``vocab`` (0: no output head on this GPU) sizes the logits;
     ``largest_layer_params`` the layer ZeRO-3 gathers whole; ``bucket_elements`` DeepSpeed's
     ``reduce_bucket_size`` (elements, stages 1-3). The tied-embedding gradients come from the
     trained parts' ``tied_params``.
@@ -285,13 +300,18 @@ def training_budget(
     largest = check_count("largest_layer_params", largest_layer_params, minimum=0)
     buckets = check_count("bucket_elements", bucket_elements, minimum=0)
     tied = sum(p.trained_tied for p in parts)
+    hidden, heads = check_heads(hidden, heads)
+    ranks = sorted({p.lora_rank for p in parts if p.mode == "lora"})
+    if len(ranks) > 1:
+        raise ValueError(f"parts must hold LoRA parts of one lora_rank (the activation layers'), got {ranks}")
+    lora_rank = ranks[0] if ranks else 0
     layers = check_count("activation_layers", activation_layers, minimum=0)
     dtype = ACTIVATION_DTYPES[precision]
 
     def per_layer(mode: str) -> int:
         return layer_activation_bytes(
             architecture, hidden=hidden, heads=heads, seq_len=seq_len, micro_batch=micro_batch,
-            dtype=dtype, recompute=mode,
+            dtype=dtype, recompute=mode, lora_rank=lora_rank,
         )
 
     full = recompute == "full" and layers > 0

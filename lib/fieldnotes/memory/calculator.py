@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from fieldnotes.memory.budget import PRECISIONS, Part, training_budget
-from fieldnotes.memory.story import A100_40GB
-from fieldnotes.memory.zero import GB, check_count
+from fieldnotes.memory.story import A100_40GB, HEADROOM_GB, usable_bytes
+from fieldnotes.memory.zero import check_count
 
 
 def budget_rows(
@@ -22,6 +22,7 @@ def budget_rows(
     hidden: int,
     heads: int,
     gpu_gb: float = A100_40GB,
+    headroom_gb: float = HEADROOM_GB,
     vocab: int = 0,
     largest_layer_b: float = 0.0,
     tied_embedding_b: float = 0.0,
@@ -29,7 +30,8 @@ def budget_rows(
 ):
     """One setting's per-GPU budget at the step's peak moment as a pandas table in 10^9-byte GB
     (parameters in billions; ``gpu_gb`` defaults to an A100 40GB's 40 GiB; BLOOM's measured
-    activations; ``tied_embedding_b`` a trained embedding tied to the output head,
+    activations; "fits GPU?" leaves ``headroom_gb`` free, see
+    :data:`fieldnotes.memory.story.HEADROOM_GB`; ``tied_embedding_b`` a trained embedding tied to the output head,
     ``bucket_elements`` DeepSpeed's ``reduce_bucket_size``)."""
     import pandas as pd
 
@@ -57,7 +59,7 @@ def budget_rows(
     lines = b.as_gb()
     table = pd.DataFrame({"GB per GPU": list(lines.values())}, index=list(lines))
     table.loc["peak moment"] = b.peak_phase
-    table.loc["fits GPU?"] = "yes" if b.total <= gpu_gb * GB else "no"
+    table.loc["fits GPU?"] = "yes" if b.total <= usable_bytes(gpu_gb, headroom_gb) else "no"
     return table
 
 

@@ -76,10 +76,14 @@ def _layer_bytes(data: dict) -> tuple[int, int, int]:
 
 def gpu_check_facts(data: dict) -> dict:
     """What a GPU-check JSON says, as plain numbers: model-state bytes per parameter, the gradients'
-    bytes beyond 2 per parameter, and the largest layer's saved bytes over Korthikanti et al.'s
-    count and over the BLOOM model fitted on the CPU (:func:`predicted_activation_bytes`)."""
+    bytes beyond 2 per parameter, the largest layer's saved bytes over Korthikanti et al.'s
+    count and over the BLOOM model fitted on the CPU (:func:`predicted_activation_bytes`), and
+    ``one_point_alpha``: the bytes per sbh this one layer shows with the score term held at
+    Korthikanti et al.'s 5·as²b (what a fit of α alone to this point would read)."""
     psi = int(data["parameters"])
     measured, korthikanti, fitted = _layer_bytes(data)
+    s, b = int(data["seq"]), int(data["batch"])
+    h, a = int(data["config"]["hidden_size"]), int(data["config"]["n_head"])
     return {
         "gpu": str(data.get("gpu", "GPU")),
         "seq": int(data["seq"]),
@@ -88,4 +92,5 @@ def gpu_check_facts(data: dict) -> dict:
         "grads_extra_bytes": int(data["grads_bytes"]) - 2 * psi,
         "measured_over_formula": measured / korthikanti,
         "measured_over_fitted": measured / fitted,
+        "one_point_alpha": (measured - 5 * a * s * s * b) / (s * b * h),
     }

@@ -33,11 +33,10 @@ At the start of the last micro-batch's backward (``"backward"``):
   bucket after each, so it has none here;
 - no term for gloo's reduce-scatter copies (the CPU backend copies a reduce-scatter's input
   outside PyTorch's operators; the tracker first sees the copies in the ``split`` inside the
-  collective's ``work.wait()``). An earlier edition charged two copies of every gradient from the
-  start of backward at ZeRO-3 and FSDP2; that placement came from a tracker that dated such
-  storages to the start of the step. Counted from when they are first seen (and checked against
-  PyTorch's ``MemTracker``), they are not live at ZeRO-3's peak, the optimizer step, nor at FSDP2's
-  (the two moments inside the last block's backward below).
+  collective's ``work.wait()``). Counted from when they are first seen (as PyTorch's
+  ``MemTracker`` counts them; a test runs both trackers on the same steps), they are not live at
+  ZeRO-3's peak, the optimizer step, nor at FSDP2's (the two moments inside the last block's
+  backward below).
 
 After the output head's backward (``"first gradient"``), when the logits and their gradients are
 freed and the first parameter gradient arrives: the activations, model states, gathered term, every engine's bucket (ZeRO-2 allocates its bucket again here), and

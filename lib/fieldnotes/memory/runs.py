@@ -80,6 +80,26 @@ def bucket_elements(spec: RunSpec) -> int:
     return BUCKET_ELEMENTS
 
 
+def engine_settings(spec: RunSpec, engine: str) -> str:
+    """The memory settings ``engine`` runs ``spec`` with, in words: DeepSpeed's bucket size and,
+    at ZeRO-3, persistence (:func:`deepspeed_config`); PyTorch's engines have neither setting
+    and run with their defaults (DDP's buckets under ``ZeroRedundancyOptimizer``; FSDP2's
+    ``fully_shard`` per block and on the root)."""
+    if engine.startswith("deepspeed-"):
+        stage = int(engine.rsplit("-", 1)[1])
+        words = f"DeepSpeed ZeRO-{stage}: {bucket_elements(spec):,}-element buckets"
+        if stage == 3:
+            default = spec.zero_settings in ("default-persistence", "deepspeed-default")
+            words += (f", persistence threshold {DEFAULT_PERSISTENCE:,} (default)" if default
+                      else ", persistence threshold 0")
+        return words
+    if engine == "torch-zero1":
+        return "PyTorch DDP + ZeroRedundancyOptimizer: DDP's default buckets"
+    if engine == "torch-fsdp":
+        return "PyTorch FSDP2: fully_shard per block and on the root, defaults"
+    raise ValueError(f"engine must be 'deepspeed-0'..'deepspeed-3', 'torch-zero1' or 'torch-fsdp', got {engine!r}")
+
+
 def deepspeed_config(spec: RunSpec, stage: int) -> dict:
     """The DeepSpeed config of the measured run: bf16, AdamW, and ``spec.zero_settings``.
 
@@ -330,6 +350,7 @@ __all__ = [
     "RunSpec",
     "TracedRun",
     "deepspeed_config",
+    "engine_settings",
     "run_deepspeed",
     "run_torch",
     "small_bloom_config",

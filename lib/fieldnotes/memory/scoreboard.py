@@ -126,6 +126,49 @@ def estimator_table(peaks, world_size: int):
     return table
 
 
+def error_view(board):
+    """``board``'s (:func:`estimator_table`) errors as signed percentages, "n/a" where an
+    estimator has no figure for the row (DeepSpeed's below stage 2 and for PyTorch's engines)."""
+    errors = board[[f"{n}_error" for n in ESTIMATORS]]
+    return errors.map(lambda v: "n/a" if v != v else f"{v:+.1%}")  # NaN != NaN
+
+
+def short_rows(board) -> int:
+    """Rows of ``board`` in which every estimator other than the chapter's that has a figure
+    falls short of the measured peak (an absent one neither counts as short nor as over)."""
+    others = board[[f"{n}_error" for n in ESTIMATORS if n != "chapter"]]
+    return int(((others < 0) | others.isna()).all(axis=1).sum())
+
+
+def accelerate_cancels(board):
+    """The rows of ``board`` where accelerate's estimate is the closest of the estimators other
+    than the chapter's, with the two errors that cancel in it, as fractions of the measured peak:
+    ``unsharded`` (what it charges beyond the paper's sharded model states: it does not shard)
+    and ``left_out`` (what the paper's model states fall short by: activations, logits,
+    buffers, which it does not count either). Its error is their sum, near zero."""
+    others = [n for n in ESTIMATORS if n != "chapter"]
+    errors = board[[f"{n}_error" for n in others]].abs()
+    closest = errors.idxmin(axis=1).str.removesuffix("_error")
+    rows = board[closest == "accelerate"]
+    return rows.assign(
+        unsharded=(rows.accelerate_bytes - rows.paper_bytes) / rows.measured_bytes,
+        left_out=rows.paper_error,
+    )[["model", "micro_batch", "engine", "accelerate_error", "unsharded", "left_out"]]
+
+
+def label_engines(table, spec):
+    """``table`` (one row per engine, indexed by engine name) with each engine's own settings
+    first (:func:`~fieldnotes.memory.runs.engine_settings`) and "n/a" in the DeepSpeed-only
+    ``buckets`` column on PyTorch's rows, whose buckets the tracker files as communication."""
+    from fieldnotes.memory.runs import engine_settings
+
+    out = table.copy()
+    if "buckets" in out:
+        out["buckets"] = out["buckets"].astype(object).where(out.index.str.startswith("deepspeed-"), "n/a")
+    out.insert(0, "settings", [engine_settings(spec, e) for e in out.index])
+    return out
+
+
 def run_peaks(peaks):
     """Each run's peak: its largest rank's peak bytes, indexed by spec, engine and run (pandas)."""
     if len(peaks) == 0:
@@ -268,12 +311,16 @@ __all__ = [
     "table_jobs",
     "ESTIMATORS",
     "accelerate_bytes",
+    "accelerate_cancels",
     "deepspeed_bytes",
+    "error_view",
     "estimator_table",
     "grid_specs",
+    "label_engines",
     "peak_spread",
     "peaks_of",
     "run_peaks",
     "settings_table",
+    "short_rows",
     "playbook_bytes",
 ]

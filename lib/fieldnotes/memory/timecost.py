@@ -5,6 +5,8 @@ ZeRO's communication per step (a bytes / bandwidth model, not a measurement).
 from __future__ import annotations
 
 import contextlib
+import math
+import numbers
 import time
 from fractions import Fraction
 
@@ -75,8 +77,9 @@ def communication_seconds(params, *, stage, n_gpus, micro_batches, bytes_per_sec
     (ring collectives, no overlap with computation, no latency term)."""
     from fieldnotes.memory.zero import communication_elements
 
-    if not bytes_per_second > 0:
-        raise ValueError(f"bytes_per_second must be > 0, got {bytes_per_second!r}")
+    ok = isinstance(bytes_per_second, numbers.Real) and not isinstance(bytes_per_second, bool)
+    if not (ok and math.isfinite(bytes_per_second) and bytes_per_second > 0):
+        raise ValueError(f"bytes_per_second must be a finite number > 0, got {bytes_per_second!r}")
     elements = communication_elements(
         params, stage=stage, n_gpus=n_gpus, micro_batches=micro_batches
     )

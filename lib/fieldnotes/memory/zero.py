@@ -49,6 +49,15 @@ def check_count(name: str, value, *, minimum: int = 0) -> int:
     return as_int
 
 
+def check_heads(hidden, heads) -> tuple[int, int]:
+    """(hidden, heads) as ints if both are counts >= 1 and ``heads`` divides ``hidden``."""
+    h = check_count("hidden", hidden, minimum=1)
+    a = check_count("heads", heads, minimum=1)
+    if h % a:
+        raise ValueError(f"hidden ({h}) must be a multiple of heads ({a}), got hidden % heads = {h % a}")
+    return h, a
+
+
 def shard(count: int, n_gpus: int) -> int:
     """Elements one GPU holds when ``count`` elements are split evenly over ``n_gpus`` (ceiling)."""
     return -(-count // n_gpus)
