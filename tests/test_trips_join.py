@@ -17,6 +17,7 @@ from fieldnotes.trips.join import (
     prepare_trips,
     return_trips,
 )
+from fieldnotes.trips.measure import join_plan
 from fieldnotes.trips.planted import planted_trips
 from fieldnotes.trips.session import spark_session, to_spark
 from fieldnotes.trips.synthetic import synthetic_trips
@@ -103,16 +104,19 @@ def test_every_measured_variant_matches_oracle(planted, method):
     for options in (JoinOptions(trig="row"), JoinOptions()):
         assert as_pairs(return_trips(sdf, r, method=method, options=options)) == want, options
     prepared = prepare_trips(sdf)
-    assert (
-        as_pairs(return_trips(prepared, r, method=method, options=JoinOptions(trig="row"))) == want
-    )
+    levers = JoinOptions(trig="row", broadcast_b=True)  # per-row trig, side b broadcast
+    assert as_pairs(return_trips(prepared, r, method=method, options=levers)) == want
     if method != "naive":
         assert candidate_pairs(prepared, r, method=method) == candidate_pairs(sdf, r, method=method)
+        broadcast = return_trips(prepared, r, method=method, options=levers)
+        assert join_plan(broadcast)[0] == "BroadcastHashJoin"  # the hint reaches the plan
 
 
 def test_join_options_are_checked():
     with pytest.raises(ValueError, match="trig must be"):
         JoinOptions(trig="degrees")
+    with pytest.raises(ValueError, match="broadcast_b must be"):
+        JoinOptions(broadcast_b="b")
     assert JoinOptions().side("a") == ("id", "t_drop", *JoinOptions().coords())
     assert JoinOptions(trig="row").side("b") == ("id", "t_pick", *JoinOptions(trig="row").coords())
     with pytest.raises(ValueError, match="side name"):

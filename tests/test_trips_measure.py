@@ -1,4 +1,5 @@
-"""Timing helpers: an action is timed and its shuffle measured; the targets table reads a table."""
+"""Timing helpers: a query is timed on the prepared cache alone and its shuffle measured; the
+targets table reads a table."""
 
 import math
 
@@ -9,27 +10,70 @@ import pytest
 from fieldnotes.trips import FEB2016_TRIPS
 from fieldnotes.trips.measure import (
     best_against_best,
+    check_reads_prepared,
     fit_residuals,
     fixed_overhead_s,
     lever_summary,
+    load_prepared,
     measured_at,
     median_seconds,
     post_claims,
     power_fit,
     repo_benchmark_dir,
     speed_targets,
+    timed_action,
     timed_count,
 )
 from fieldnotes.trips.session import spark_session
 
 
-def test_timed_count_runs_the_action_and_sees_the_shuffle():
-    spark = spark_session()
-    df = spark.range(0, 20_000, numPartitions=4).selectExpr("id % 97 AS k").groupBy("k").count()
-    run = timed_count(df)
-    assert run.rows == 97
-    assert run.seconds > 0
-    assert run.shuffle_bytes > 0  # the groupBy exchanged partial counts between stages
+def _planted_spark(seed: int):
+    """(pandas frame, Spark frame) of planted trips around boundary pairs at 90 m."""
+    from fieldnotes.trips.planted import planted_trips
+    from fieldnotes.trips.session import to_spark
+
+    trips, _ = planted_trips(30, 90.0, seed=seed)
+    return trips, to_spark(spark_session(), trips)
+
+
+def test_timed_count_times_the_query_on_the_prepared_cache_and_sees_the_shuffle():
+    from fieldnotes.trips.join import return_trips
+    from fieldnotes.trips.oracle import return_trips_exact
+
+    trips, sdf = _planted_spark(seed=5)
+    load = load_prepared(sdf)
+    assert load.rows == len(trips) and load.seconds > 0
+    rec = timed_action(return_trips(load.prepared, 90.0, method="ends"), load.prepared, 2)
+    assert rec["pairs"] == len(return_trips_exact(trips, 90.0)) > 0
+    assert 0 < rec["seconds_min"] <= rec["seconds"] <= rec["seconds_max"]
+    assert rec["shuffle_bytes"] > 0  # the count's partial sums were exchanged between stages
+    assert rec["join"] in {"BroadcastHashJoin", "SortMergeJoin", "ShuffledHashJoin"}
+    load.prepared.df.unpersist()
+
+
+def test_the_timer_refuses_a_plan_that_does_not_read_the_prepared_cache():
+    from fieldnotes.trips.join import prepare_trips, return_trips
+
+    _, sdf = _planted_spark(seed=6)
+    _, other = _planted_spark(seed=7)
+    prepared = prepare_trips(sdf)
+    with pytest.raises(ValueError, match="not cached"):
+        check_reads_prepared(return_trips(prepared, 90.0, method="ends"), prepared)
+    prepared.df.cache()  # marked, but no action has filled it yet
+    with pytest.raises(ValueError, match="not yet filled"):
+        timed_count(return_trips(prepared, 90.0, method="ends"), prepared)
+    prepared.df.count()
+    check_reads_prepared(return_trips(prepared, 90.0, method="naive"), prepared)  # both sides
+    with pytest.raises(ValueError, match="besides the prepared trips' cache"):
+        timed_count(return_trips(other, 90.0, method="ends"), prepared)  # the load again
+    mixed = return_trips(prepared, 90.0, method="ends").union(
+        return_trips(other, 90.0, method="ends")
+    )
+    with pytest.raises(ValueError, match="besides the prepared trips' cache"):
+        timed_action(mixed, prepared, 1)
+    with pytest.raises(ValueError, match="repeats"):
+        timed_action(return_trips(prepared, 90.0, method="ends"), prepared, 0)
+    prepared.df.unpersist()
 
 
 def test_median_seconds():
@@ -197,6 +241,10 @@ def test_lever_summary_calls_a_lever_faster_only_beyond_the_spread():
     best = best_against_best(lever_summary(pd.DataFrame(runs))).set_index("engine")
     assert best.loc["ends", "lever"] == "quick" and best.loc["duckdb", "seconds"] == 2.5
     assert speed_targets(best.reset_index(), ((1000, 2.0),)).loc[0, "ends / DuckDB"] == pytest.approx(2.0)
+    assert "load_seconds" not in s  # the engines' loads only where the runs recorded them
+    loaded = lever_summary(pd.DataFrame(runs).assign(load_seconds=[1.0, 2.0, 3.0, 4.0] * 3))
+    assert loaded.set_index("lever")["load_seconds"].to_dict() == {
+        "base": 1.0, "close": 2.0, "quick": 3.0, "duck": 4.0}  # fmt: skip
     with pytest.raises(ValueError, match="lack columns"):
         lever_summary(pd.DataFrame(runs).drop(columns="load_average"))
 

@@ -281,8 +281,8 @@ def return_trips_duckdb(
     Only usable trips take part (``usable_counts_duckdb`` counts the rest); cells are sized per
     latitude band and longitude cells wrap around the antimeridian, as in the Spark methods, and
     each trip's keys are deduplicated (``list_distinct``). The defaults are the first edition's
-    plan, which no other variant beat beyond the spread of the chapter's levers run
-    (``benchmarks/return_trips.py --levers``); the others are kept so that run can measure them:
+    plan; the others are kept so that the chapter's levers run (``benchmarks/return_trips.py
+    --levers``) can measure them against it:
     ``trig="row"`` computes radians and cosines once per trip instead of per candidate pair, and
     ``time_in_key=False`` keys on the cells only (side a 4 rows instead of 8), leaving the
     8-hour band to the join condition.

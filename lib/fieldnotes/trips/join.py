@@ -49,9 +49,9 @@ WINDOW_US = EIGHT_HOURS_S * 1_000_000
 
 @dataclass(frozen=True)
 class JoinOptions:
-    """How the exact test gets its inputs. The default is the first edition's plan: in the
-    chapter's levers run (``benchmarks/return_trips.py --levers``) the other variant was not
-    faster beyond the spread of the runs; it is kept so that run can measure it.
+    """How the join gets its inputs. The defaults are the first edition's plan; the other
+    variants are kept so that the chapter's levers run (``benchmarks/return_trips.py
+    --levers``) can measure them against it.
 
     ``trig``: ``"candidate"`` computes each end's latitude in radians and its cosine in the exact
     test, per candidate pair; ``"row"`` computes them once per trip before the explode, which
@@ -62,10 +62,15 @@ class JoinOptions:
     """
 
     trig: str = "candidate"
+    broadcast_b: bool = False
+    """Hint Spark to broadcast side b (every trip's 4 pick-up keys) to every task of side a, in
+    place of shuffling both sides (Spark chooses when False)."""
 
     def __post_init__(self):
         if self.trig not in ("row", "candidate"):
             raise ValueError(f"trig must be 'row' or 'candidate', got {self.trig!r}")
+        if not isinstance(self.broadcast_b, bool):
+            raise ValueError(f"broadcast_b must be True or False, got {self.broadcast_b!r}")
 
     def coords(self) -> tuple[str, ...]:
         """Coordinate columns each side carries: degrees, or radians and cosines plus longitude."""
@@ -421,8 +426,11 @@ def _candidates(trips, r, method, options):
         return _prefixed(p.select(*options.side("a")), "a_").crossJoin(
             _prefixed(p.select(*options.side("b")), "b_")
         )
+    from pyspark.sql import functions as F
+
     a, b = exploded_sides(trips, r, method=method, options=options)
-    return _prefixed(a, "a_").join(_prefixed(b, "b_"), on="k", how="inner")
+    b = _prefixed(b, "b_")
+    return _prefixed(a, "a_").join(F.broadcast(b) if options.broadcast_b else b, on="k")
 
 
 def return_trips(trips, r: float, *, method: str = "grid", options: JoinOptions = DEFAULT_OPTIONS):
@@ -430,7 +438,9 @@ def return_trips(trips, r: float, *, method: str = "grid", options: JoinOptions 
 
     ``trips`` is a DataFrame of normalized trips, a ``TLCLoad`` or ``PreparedTrips``. Only usable
     trips (``fieldnotes.trips.usable``) take part; ``scan_trips`` counts the rows each rule
-    removes. ``options`` picks how the exact test gets its inputs (``JoinOptions``). Lazy: nothing runs until an action such as ``count()``.
+    removes. ``options`` picks how the join gets its inputs (``JoinOptions``). This only builds a
+    plan: the scan, the explode, the exchanges, the join and the exact test run when an action
+    (``count()``, ``collect()``, a write) asks for a result, and again at every action.
     """
     from pyspark.sql import functions as F
 

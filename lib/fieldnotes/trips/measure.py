@@ -11,11 +11,44 @@ from fieldnotes.trips.synthetic import FEB2016_TRIPS
 
 @dataclass(frozen=True)
 class SparkRun:
-    """One timed action: seconds of wall time, rows it returned, shuffle bytes written."""
+    """One timed action: seconds of wall time, rows it returned, shuffle bytes written, and the
+    join operator that ran (from the final plan Spark executed; None if it had no join)."""
 
     seconds: float
     rows: int
     shuffle_bytes: int
+    join: str | None = None
+
+
+JOIN_OPERATORS = (
+    "BroadcastHashJoin",
+    "SortMergeJoin",
+    "ShuffledHashJoin",
+    "BroadcastNestedLoopJoin",
+    "CartesianProduct",
+)
+
+
+def _sql_runs(spark) -> list[dict]:
+    """The SQL executions Spark's REST API lists for this application, with their plan nodes."""
+    import json
+    import urllib.request
+
+    sc = spark.sparkContext
+    url = (f"{sc.uiWebUrl}/api/v1/applications/{sc.applicationId}/sql"
+           "?details=true&planDescription=false&length=1000000")  # fmt: skip
+    with urllib.request.urlopen(url, timeout=30) as resp:  # the driver's own UI, on this machine
+        return json.load(resp)
+
+
+def _executed_join(runs: list[dict], after: int) -> str | None:
+    """The join operator of the last completed SQL execution with an id above ``after`` (the
+    final plan, after adaptive execution re-planned it), None if none has completed yet."""
+    done = [r for r in runs if r["id"] > after and r["status"] == "COMPLETED"]
+    if not done:
+        return None
+    nodes = max(done, key=lambda r: r["id"])["nodes"]
+    return next((n["nodeName"] for n in nodes if n["nodeName"] in JOIN_OPERATORS), "")
 
 
 def _stage_shuffle_bytes(spark) -> dict[tuple[int, int], int]:
@@ -30,20 +63,105 @@ def _stage_shuffle_bytes(spark) -> dict[tuple[int, int], int]:
     return {(s["stageId"], s["attemptId"]): int(s.get("shuffleWriteBytes", 0)) for s in stages}
 
 
-def timed_count(df) -> SparkRun:
-    """Run ``df.count()`` (an action, so the whole plan executes); time it and sum its shuffles."""
+def _plan_leaves(df) -> list:
+    """The leaves of ``df``'s optimized logical plan (JVM objects), cached tables substituted."""
+    leaves = df._jdf.queryExecution().optimizedPlan().collectLeaves()
+    return [leaves.apply(i) for i in range(leaves.length())]
+
+
+def check_reads_prepared(df, prepared) -> None:
+    """Raise ValueError unless ``prepared`` (``join.PreparedTrips``) is cached and filled, and
+    every table ``df``'s plan reads is that cached table, so that timing an action of ``df``
+    times the query alone and never the load (reading files, the usable-trip rules, caching).
+    """
+    spark = df.sparkSession
+    cached = spark._jsparkSession.sharedState().cacheManager().lookupCachedData(prepared.df._jdf)
+    if not cached.isDefined():
+        raise ValueError(
+            "the prepared trips are not cached: run load_prepared(trips) (or "
+            "prepared.df.cache().count()) before timing a query on them"
+        )
+    builder = cached.get().cachedRepresentation().cacheBuilder()
+    if not builder.isCachedColumnBuffersLoaded():
+        raise ValueError(
+            "the prepared trips are marked for caching but not yet filled: run an action on "
+            "them (prepared.df.count()) first, or the first timed run includes the load"
+        )
+    other = [
+        leaf.nodeName()
+        for leaf in _plan_leaves(df)
+        if leaf.nodeName() != "InMemoryRelation" or not leaf.cacheBuilder().equals(builder)
+    ]
+    if other:
+        raise ValueError(
+            f"the plan reads {', '.join(sorted(set(other)))} besides the prepared trips' cache: "
+            "timing it would time the load too; build the query from the cached PreparedTrips"
+        )
+
+
+@dataclass(frozen=True)
+class PreparedLoad:
+    """The usable trips prepared and cached (``prepared``, a ``join.PreparedTrips``), the rows
+    cached and the wall time of that load in seconds (read the input, apply the usable-trip
+    rules, compute times and trigonometry, fill the cache), timed apart from any query."""
+
+    prepared: object
+    rows: int
+    seconds: float
+
+
+def load_prepared(trips) -> PreparedLoad:
+    """Prepare ``trips`` (a Spark DataFrame of normalized trips, or a ``TLCLoad``), cache the
+    result and fill the cache with one ``count()``, timed (``PreparedLoad``)."""
+    from fieldnotes.trips.join import prepare_trips
+
+    t0 = time.perf_counter()
+    prepared = prepare_trips(trips)
+    rows = prepared.df.cache().count()
+    return PreparedLoad(prepared=prepared, rows=int(rows), seconds=time.perf_counter() - t0)
+
+
+def timed_count(df, prepared) -> SparkRun:
+    """Run ``df.count()`` (an action, so the whole plan executes); time it and sum its shuffles.
+
+    ``df`` must read only the cached ``prepared`` trips (``check_reads_prepared``, else
+    ValueError), so the time is the query's alone.
+    """
+    check_reads_prepared(df, prepared)
     spark = df.sparkSession
     before = _stage_shuffle_bytes(spark)
+    last_sql = max((r["id"] for r in _sql_runs(spark)), default=-1)
     t0 = time.perf_counter()
     rows = df.count()
     seconds = time.perf_counter() - t0
-    for _ in range(50):  # the listener bus is asynchronous: wait until the stages are recorded
+    for _ in range(100):  # the listener bus is asynchronous: wait until the run is recorded
         after = _stage_shuffle_bytes(spark)
-        if len(after) > len(before):
+        join = _executed_join(_sql_runs(spark), last_sql)
+        if len(after) > len(before) and join is not None:
             break
         time.sleep(0.05)
     shuffled = sum(v for k, v in after.items() if k not in before)
-    return SparkRun(seconds=seconds, rows=int(rows), shuffle_bytes=int(shuffled))
+    return SparkRun(seconds=seconds, rows=int(rows), shuffle_bytes=int(shuffled), join=join or None)
+
+
+def timed_action(df, prepared, repeats: int) -> dict:
+    """``repeats`` timed counts (``timed_count``) of the query ``df`` over the cached
+    ``prepared`` trips: median, fastest and slowest seconds, rows, the last count's shuffle
+    bytes and the join operator the last count ran (from the final plan: with adaptive
+    execution Spark may re-plan once it sees the cached table's real size, so the operator in
+    ``df``'s plan before it runs, ``join_plan``, can differ)."""
+    if repeats < 1:
+        raise ValueError(f"repeats must be >= 1, got {repeats}")
+    runs = [timed_count(df, prepared) for _ in range(repeats)]
+    secs = sorted(run.seconds for run in runs)
+    return {
+        "seconds": statistics.median(secs),
+        "seconds_min": secs[0],
+        "seconds_max": secs[-1],
+        "pairs": runs[-1].rows,
+        "shuffle_bytes": runs[-1].shuffle_bytes,
+        "join": runs[-1].join,
+    }
 
 
 def median_seconds(fn, repeats: int = 3) -> tuple[float, object]:
@@ -152,8 +270,9 @@ def fixed_overhead_s(table, engine: str) -> float:
 
 def lever_summary(runs):
     """Per lever of a ``--levers`` run (pandas, one row per run: N, engine, lever, seconds,
-    load_average, shuffle_bytes, join, pairs): median, fastest and slowest seconds, runs, the
-    median load average, the median relative to the engine's first lever (the baseline), and a
+    load_average, shuffle_bytes, join, pairs, and ``load_seconds`` where the run has it):
+    median, fastest and slowest seconds, runs, the median load average (and median seconds of
+    the engine's load), the median relative to the engine's first lever (the baseline), and a
     verdict: ``faster`` / ``slower`` only when every run of the lever beat / lost to every run
     of the baseline, ``within the spread`` otherwise."""
     missing = {"N", "engine", "lever", "seconds", "load_average"} - set(runs.columns)
@@ -170,6 +289,7 @@ def lever_summary(runs):
             pairs=("pairs", "first"),
             shuffle_bytes=("shuffle_bytes", "median"),
             join=("join", "first"),
+            **({"load_seconds": ("load_seconds", "median")} if "load_seconds" in runs else {}),
         )
         .reset_index()
     )
