@@ -3,10 +3,13 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from fieldnotes.robot.__main__ import main
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize(
@@ -28,6 +31,11 @@ from fieldnotes.robot.__main__ import main
         (["--train-images", "0"], "--train-images"),
         (["--plants-per-row", "1.5"], "--plants-per-row"),
         (["--sensor-noise", "loud"], "--sensor-noise"),
+        (["--off-types", "nan"], "--off-types"),
+        (["--off-types", "inf"], "--off-types"),
+        (["--off-types", "-0.1"], "--off-types"),
+        (["--off-types", "1"], "--off-types"),
+        (["--off-types", "1.5"], "--off-types"),
     ],
 )
 def test_bad_input_names_the_argument(args, flag, capsys, monkeypatch):
@@ -71,6 +79,31 @@ def test_foreign_checkpoint_is_refused(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["--rows", "2", "--classifier", str(bad), "--quiet", "--out", str(tmp_path)])
     assert "--classifier" in capsys.readouterr().err
+
+
+class _FieldMade(Exception):
+    """Raised by the stand-in ``make_field`` once it has recorded its arguments."""
+
+
+@pytest.mark.parametrize("args,expected", [([], None), (["--off-types", "0.2"], 0.2)])
+def test_off_types_reach_the_field_with_the_books_default(args, expected, monkeypatch):
+    import fieldnotes.robot.field as field_module
+    from fieldnotes.robot.__main__ import OFF_TYPES
+    from fieldnotes.runner import declared_parameters
+
+    # the CLI's default is the book's mission's (its notebook's parameter)
+    book = declared_parameters(ROOT / "notebooks" / "04-field-robot.ipynb")
+    assert float(book["off_types"]) == OFF_TYPES
+    seen = {}
+
+    def record(**kwargs):
+        seen.update(kwargs)
+        raise _FieldMade
+
+    monkeypatch.setattr(field_module, "make_field", record)
+    with pytest.raises(_FieldMade):
+        main(args + ["--quiet"])
+    assert seen["off_type_fraction"] == (OFF_TYPES if expected is None else expected)
 
 
 def test_cli_runs_a_small_mission(tmp_path):

@@ -119,3 +119,11 @@ def test_off_types_are_fertile_plants_in_female_rows_and_leave_the_layout_alone(
     assert (mixed.lines[mixed.plant_row[off]] == 0).all() and (mixed.plant_label[off] == 1).all()
     with pytest.raises(ValueError, match="off_type_fraction"):
         make_field(off_type_fraction=1.0)
+
+
+@pytest.mark.parametrize("name", ["jitter", "weeds_per_row"])
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -0.1])
+def test_a_nan_or_negative_jitter_or_weed_rate_is_refused(name, bad):
+    # NaN used to slip past a `< 0` check: NaN plant coordinates, or silently no weeds
+    with pytest.raises(ValueError, match=name):
+        make_field(**{name: bad})

@@ -176,3 +176,21 @@ def test_row_end_fix_verdict_follows_the_numbers():
     assert row_end_fix_verdict(0.42, 0.31) == "not smaller with it"
     with pytest.raises(ValueError, match="finite"):
         row_end_fix_verdict(float("nan"), 0.3)
+
+
+@pytest.mark.parametrize(
+    "name,bad",
+    [
+        ("distance_sd", -1.0),
+        ("lateral_sd", float("nan")),
+        ("gyro_sd", -0.01),
+        ("fix_offset_sd_m", float("inf")),
+        ("turn_slide_sd", -0.05),
+        ("gate", 0.0),
+        ("along_gate", float("nan")),
+        ("pivot_slide_left", (float("nan"), 0.3)),
+    ],
+)
+def test_ekf_settings_refuse_negative_or_nan_noise(name, bad):
+    with pytest.raises(ValueError, match=name):
+        EkfSettings(**{name: bad})

@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import math
+import sys
 
 import numpy as np
 import pytest
@@ -48,11 +49,30 @@ def test_lanes_are_left_of_their_rows():
     assert [lane_x(f, i) for i in range(4)] == pytest.approx([-0.75, 0.75, 2.25, 3.75])
 
 
+RENDER_POSE_READERS = {
+    ("fieldnotes.robot.drive", "PyBulletBackend.camera_image"),
+    ("fieldnotes.robot.drive", "PyBulletBackend.side_camera_image"),
+    ("fieldnotes.robot.mission", "Referee.record"),
+    ("fieldnotes.robot.mission", "Referee.sighted"),
+}
+"""The only code that may read the true pose through ``render_pose()``: the cameras, to place
+their view, and the referee, to score the run."""
+
+
 class BlindfoldedHusky(PyBulletBackend):
-    """The simulator with its true-pose getter taken away: a mission that steers by the truth fails."""
+    """The simulator with its true pose taken away: a mission that steers or estimates by the
+    truth fails. ``pose()`` raises, and so does ``render_pose()`` unless a camera renderer or the
+    referee asks (a controller holding ``robot.backend`` cannot read the truth under that name)."""
 
     def pose(self):
         raise AssertionError("the mission read the simulator's true pose")
+
+    def render_pose(self):
+        caller = sys._getframe(1)
+        who = (caller.f_globals.get("__name__"), caller.f_code.co_qualname)
+        if who not in RENDER_POSE_READERS:
+            raise AssertionError(f"{who[0]}.{who[1]} read the simulator's true pose (render_pose)")
+        return super().render_pose()
 
 
 @pytest.fixture(scope="module")
@@ -72,8 +92,11 @@ def small_mission():
 
 
 def test_the_blindfolded_husky_cannot_be_asked_where_it_is():
-    with BlindfoldedHusky(None) as sim, pytest.raises(AssertionError, match="true pose"):
-        sim.pose()
+    with BlindfoldedHusky(None) as sim:
+        for getter in (sim.pose, sim.render_pose):
+            with pytest.raises(AssertionError, match="true pose"):
+                getter()
+        assert sim.camera_image().ndim == 3  # the cameras still render from the truth
 
 
 def test_small_mission_completes_every_row_without_hitting_plants(small_mission):
@@ -234,6 +257,10 @@ def test_bad_config():
     for bad in (0.0, -1.0, float("nan")):
         with pytest.raises(ValueError, match="row_start_view_m"):
             run_mission(f, None, MissionConfig(row_start_view_m=bad))
+    # refused when the config is built, not at scoring after the whole mission
+    for bad in (float("nan"), 0.3, 1.5):
+        with pytest.raises(ValueError, match="off_type_threshold"):
+            MissionConfig(off_type_threshold=bad)
 
 
 def _gapped_field(rows=2, plants_per_row=12, gap=(4, 5), seed=0, row=0):
@@ -333,9 +360,10 @@ def _enter_lane_0(field_, y_error_m: float, start_sd_m: float, row_start_view_m:
         robot = SensedRobot(sim, sensors, (x0, -1.25 + y_error_m, math.pi / 2), settings=settings)
         program = Program(robot, speed=0.6, turn_rate=0.8)
         robot.calibrate(1.0, 0.1)
+        truth = PyBulletBackend.render_pose  # this test referees: it reads past the blindfold
         run = drive_lane(
             robot, program, field_, 0, cfg, 120.0,
-            lambda: path.append((sim.render_pose()[1], robot.pose()[1])), [], [],
+            lambda: path.append((truth(sim)[1], robot.pose()[1])), [], [],
         )  # fmt: skip
     return run, np.asarray(path)
 

@@ -1,5 +1,6 @@
 """``python -m fieldnotes.robot``: train (or load) the flower classifier and run a whole mission.
 
+The field has ``--off-types`` (default 0.05, as in the book) fertile off-types in its female rows.
 Writes ``DIR/mission.json`` (rows_completed, plants, marking_accuracy, plants_hit, crops, crop_accuracy,
 cross_track_rmse_m, localisation_rmse_m, mark_precision, mark_recall, label_accuracy, sim_seconds,
 wall_seconds, ...) and ``DIR/field.png`` (the marked map).
@@ -12,6 +13,9 @@ import json
 import math
 import sys
 from pathlib import Path
+
+OFF_TYPES = 0.05
+"""Default ``--off-types``: the book's mission and ``benchmarks/robot_bench.py`` use 0.05."""
 
 MAX_SEED = 2**31 - 1
 """Largest ``--seed``: the training data use ``seed + 1000`` and NumPy seeds must stay below 2**32."""
@@ -61,6 +65,14 @@ def lighting_scale(text: str) -> float:
     return _number(text, float, 0.0, True)
 
 
+def off_type_fraction(text: str) -> float:
+    """A finite float in [0, 1): the fraction of female plants that are fertile off-types."""
+    value = _number(text, float, 0.0, True)
+    if value >= 1:
+        raise argparse.ArgumentTypeError(f"must be a fraction in [0, 1), got {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface."""
     ap = argparse.ArgumentParser(
@@ -75,6 +87,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--row-spacing", type=positive_metres, default=1.2, help="distance between rows (m)"
     )
     ap.add_argument("--pattern", default="2:1", help="female:male rows, repeated (default 2:1)")
+    ap.add_argument(
+        "--off-types",
+        type=off_type_fraction,
+        default=OFF_TYPES,
+        help=f"fraction of female plants that are fertile off-types (default {OFF_TYPES}, the book's)",
+    )
     ap.add_argument(
         "--seed", type=seed_int, default=0, help="seed for the field and the training data"
     )
@@ -132,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
             row_spacing=args.row_spacing,
             pattern=args.pattern,
             seed=args.seed,
+            off_type_fraction=args.off_types,
         )
     except (ValueError, TypeError) as exc:
         msg = str(exc)

@@ -136,8 +136,9 @@ def make_field(
         raise ValueError(f"gap_fraction must be in [0, 1), got {gap_fraction}")
     if not (np.isfinite(off_type_fraction) and 0 <= off_type_fraction < 1):
         raise ValueError(f"off_type_fraction must be in [0, 1), got {off_type_fraction}")
-    if jitter < 0 or weeds_per_row < 0:
-        raise ValueError(f"jitter and weeds_per_row must be >= 0, got {jitter}, {weeds_per_row}")
+    for name, value in (("jitter", jitter), ("weeds_per_row", weeds_per_row)):
+        if not (np.isfinite(value) and value >= 0):
+            raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
     pitch = 0.5
     length = float(row_length) if row_length is not None else pitch * plants_per_row
     if length <= 0:

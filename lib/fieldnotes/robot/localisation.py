@@ -62,6 +62,33 @@ class EkfSettings:
     gate: float = 13.8  # Mahalanobis distance² beyond which a camera fix is set aside (χ², 2 dof)
     along_gate: float = 25.0  # the same for a fix along the rows (χ², 1 dof: 5 sigmas)
 
+    def __post_init__(self) -> None:
+        """Refuse a noise value that is negative or not finite, a gate that is not > 0, or a slide
+        that is not two finite numbers, naming it."""
+        for name in (
+            "distance_sd",
+            "lateral_sd",
+            "gyro_sd",
+            "bias_walk",
+            "start_sd_m",
+            "start_yaw_sd",
+            "start_bias_sd",
+            "fix_offset_sd_m",
+            "fix_heading_sd_rad",
+            "turn_slide_sd",
+        ):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+        for name in ("gate", "along_gate"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+        for name in ("pivot_slide_left", "pivot_slide_right"):
+            value = getattr(self, name)
+            if len(value) != 2 or not all(math.isfinite(v) for v in value):
+                raise ValueError(f"{name} must be two finite numbers (m per rad), got {value!r}")
+
 
 class PoseEkf:
     """The extended Kalman filter over (x, y, yaw, gyro bias)."""

@@ -77,6 +77,12 @@ class MissionConfig:
     ekf: EkfSettings = field(default_factory=EkfSettings)  # the estimate's noise and slide model
     off_type_threshold: float = 0.9  # plan+camera labeller: P the camera needs to overrule the plan
 
+    def __post_init__(self) -> None:
+        """Refuse an off-type threshold outside [0.5, 1] (NaN included) now, not after the mission."""
+        t = self.off_type_threshold
+        if not (math.isfinite(t) and 0.5 <= t <= 1):
+            raise ValueError(f"off_type_threshold must be a probability in [0.5, 1], got {t!r}")
+
 
 @dataclass
 class MissionResult:
