@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fieldnotes.robot.drive import SkidSteer, wrap_angle
-from fieldnotes.robot.sensing import Sensors
+from fieldnotes.robot.sensing import Sensors, check_non_negative
 
 
 @dataclass(frozen=True)
@@ -65,21 +65,9 @@ class EkfSettings:
     def __post_init__(self) -> None:
         """Refuse a noise value that is negative or not finite, a gate that is not > 0, or a slide
         that is not two finite numbers, naming it."""
-        for name in (
-            "distance_sd",
-            "lateral_sd",
-            "gyro_sd",
-            "bias_walk",
-            "start_sd_m",
-            "start_yaw_sd",
-            "start_bias_sd",
-            "fix_offset_sd_m",
-            "fix_heading_sd_rad",
-            "turn_slide_sd",
-        ):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value >= 0):
-                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+        check_non_negative(self, ("distance_sd", "lateral_sd", "gyro_sd", "bias_walk", "start_sd_m",
+                                  "start_yaw_sd", "start_bias_sd", "fix_offset_sd_m",
+                                  "fix_heading_sd_rad", "turn_slide_sd"))
         for name in ("gate", "along_gate"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):

@@ -27,6 +27,15 @@ from typing import Protocol
 import numpy as np
 
 
+def check_non_negative(settings: object, names: tuple[str, ...]) -> None:
+    """Raise a ValueError naming the first of ``settings``' fields ``names`` that is not a finite
+    number >= 0 (noise levels, standard deviations, blur widths)."""
+    for name in names:
+        value = getattr(settings, name)
+        if not (math.isfinite(value) and value >= 0):
+            raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+
+
 @dataclass(frozen=True)
 class SensorNoise:
     """Noise levels: camera pixel noise (sd, 0–255 units), blur (Gaussian sd, px) and brightness
@@ -45,18 +54,8 @@ class SensorNoise:
     gyro_noise_sd: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in (
-            "camera_sd",
-            "camera_blur_px",
-            "brightness_sd",
-            "slip_sd",
-            "slip_bias_sd",
-            "gyro_bias_sd",
-            "gyro_noise_sd",
-        ):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value >= 0):
-                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+        check_non_negative(self, ("camera_sd", "camera_blur_px", "brightness_sd", "slip_sd",
+                                  "slip_bias_sd", "gyro_bias_sd", "gyro_noise_sd"))
         if self.ticks_per_rev is not None and (
             isinstance(self.ticks_per_rev, bool)
             or not isinstance(self.ticks_per_rev, int)
